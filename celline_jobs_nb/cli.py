@@ -1,0 +1,531 @@
+"""``celline-jobs``: the command line. Never imports widgets or pandas on its hot paths.
+
+Bad input prints one line ``celline-jobs: error: ...`` naming the problem and the fix, and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .core.errors import CellineJobsError, InvalidInputError
+from .core.models import JobInfo, JobStatus, to_utc, utcnow
+from .core.resources import Resources
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .monitor import JobMonitor
+
+EXIT_USAGE = 2
+STATUS_STYLE = {
+    "pending": "grey62", "queued": "cyan", "held": "magenta", "running": "bold blue",
+    "completed": "green", "failed": "bold red", "cancelled": "yellow", "unknown": "bold magenta",
+}
+
+
+class UsageError(CellineJobsError):
+    """Bad command-line usage (reported like argparse's own errors)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="celline-jobs", description="Submit, follow and review the jobs of a Celline project.")
+    parser.add_argument("--project", "-C", default=".", metavar="DIR", help="project directory (default: .)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    def add(name: str, help_text: str, *, json_flag: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        return p
+
+    p = add("list", "list the project's jobs", json_flag=True)
+    p.add_argument("--status", "-s", action="append", metavar="S", help="only jobs in status S (repeatable)")
+    p.add_argument("--type", "-t", dest="job_type", metavar="TYPE", help="only jobs of this type")
+    p.add_argument("--scheduler", metavar="NAME")
+    p.add_argument("--limit", "-n", type=int, metavar="N", help="only the newest N jobs")
+
+    p = add("status", "show one job in detail, with its history", json_flag=True)
+    p.add_argument("job_id")
+
+    p = add("logs", "print the end of a job's log")
+    p.add_argument("job_id")
+    p.add_argument("--tail", "-n", type=int, default=50, metavar="N", help="lines to show (default 50)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the job ends")
+
+    p = add("cancel", "cancel jobs", json_flag=True)
+    p.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+
+    p = add("retry", "submit a finished job again (optionally with other resources)", json_flag=True)
+    p.add_argument("job_id")
+    _add_resource_args(p)
+
+    p = add("submit", "submit a script or a command", json_flag=True)
+    p.add_argument("script", nargs="?", help="a shell script to run")
+    p.add_argument("--command", "-c", dest="shell_command", metavar="CMD", help="a shell command to run")
+    p.add_argument("--name", help="job name (default: the script's or command's first word)")
+    p.add_argument("--type", dest="job_type", default=None,
+                   help="Count, Preprocess, Prediction, Integration, Batch Correction or Custom")
+    p.add_argument("--scheduler", default=None, help="local, slurm or pbs (default: the project's)")
+    p.add_argument("--after", action="append", default=[], metavar="JOB_ID", help="start after this job succeeds")
+    p.add_argument("--after-any", action="store_true", help="with --after: start after it ends, however it ends")
+    p.add_argument("--array", metavar="SPEC", help="array job indexes, e.g. 1-10%%2 (cluster schedulers)")
+    p.add_argument("--workdir", metavar="DIR", help="working directory (default: the project)")
+    _add_resource_args(p)
+
+    p = add("queue", "jobs waiting or running now (with --scheduler: everything the scheduler shows)", json_flag=True)
+    p.add_argument("--scheduler", metavar="NAME", help="show this scheduler's whole queue, ours or not")
+    p.add_argument("--attach", metavar="NATIVE_ID", help="track a job submitted outside celline-jobs")
+
+    p = add("history", "every job ever run in the project, newest first", json_flag=True)
+    p.add_argument("--since", metavar="WHEN", help="e.g. 2h, 3d, 2026-11-01")
+    p.add_argument("--until", metavar="WHEN")
+    p.add_argument("--status", "-s", action="append", metavar="S")
+    p.add_argument("--type", "-t", dest="job_type", metavar="TYPE")
+    p.add_argument("--scheduler", metavar="NAME")
+    p.add_argument("--events", action="store_true", help="one line per status change instead of per job")
+
+    p = add("watch", "a live table until every job has ended (Ctrl-C stops watching, not the jobs)")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="screen refresh (default 1 s)")
+
+    p = add("progress", "report progress from inside a job script")
+    p.add_argument("percent", type=float)
+    p.add_argument("stage", nargs="?")
+    p.add_argument("--detail", "-d", action="append", default=[], metavar="KEY=VALUE")
+
+    p = add("demo", "create ./celline-jobs-demo and run six realistic jobs in a live table")
+    p.add_argument("--dir", default="celline-jobs-demo", help="demo project directory")
+    p.add_argument("--no-watch", action="store_true", help="submit and return at once")
+
+    p = add("export-json", "write every job to a jobs.json file (the seed's format)")
+    p.add_argument("path", nargs="?", help="default: .celline/jobs.json")
+    return parser
+
+
+def _add_resource_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cpus", metavar="N")
+    p.add_argument("--mem", metavar="SIZE", help="e.g. 32G")
+    p.add_argument("--time", metavar="LIMIT", help="e.g. 1:30:00, 2h")
+    p.add_argument("--partition", "--queue", dest="partition", metavar="NAME")
+    p.add_argument("--gpus", metavar="N")
+    p.add_argument("--account", metavar="NAME")
+
+
+def _resource_changes(args: argparse.Namespace) -> dict[str, Any]:
+    changes = {k: getattr(args, k) for k in ("cpus", "mem", "time", "partition", "gpus", "account")}
+    return {k: v for k, v in changes.items() if v is not None}
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+
+def _local(dt: datetime | None) -> str:
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S") if dt else ""
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
+
+
+def _progress_text(job: JobInfo) -> str:
+    p = job.progress
+    if p.percent is None:
+        return p.stage or ""
+    return f"{p.percent:3.0f}%" + (f" {p.stage}" if p.stage else "")
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+_WIDE_COLUMNS = ("Scheduler", "Submitted", "Resources")  # shown when the terminal has room
+
+
+def _jobs_table(jobs: Sequence[JobInfo], title: str | None = None, width: int | None = None) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
+    wide = (width or _console().width) >= 150
+    table = Table(title=title, header_style="bold", expand=False, pad_edge=False)
+    columns = [c for c in ("Job ID", "Name", "Type", "Scheduler", "Status", "Progress", "Runtime", "Submitted",
+                           "Exit", "Resources", "Reason") if wide or c not in _WIDE_COLUMNS]
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column in ("Job ID", "Status", "Exit", "Runtime"),
+                         min_width=13 if column == "Job ID" else None)
+    for job in jobs:
+        exit_text = "" if job.exit_code is None else str(job.exit_code)
+        if job.signal:
+            exit_text = f"sig {job.signal}"
+        cells = {
+            "Job ID": Text(job.job_id), "Name": Text(job.name), "Type": Text(job.job_type.value),
+            "Scheduler": Text(job.scheduler),
+            "Status": Text(job.status.value, style=STATUS_STYLE[job.status.value]),
+            "Progress": Text(_progress_text(job)), "Runtime": Text(_duration(job.runtime_seconds)),
+            "Submitted": Text(_local(job.submit_time or job.created_at)), "Exit": Text(exit_text),
+            "Resources": Text(job.resources.summary()), "Reason": Text(job.reason or ""),
+        }
+        table.add_row(*(cells[c] for c in columns))
+    return table
+
+
+def _stale_lines(monitor: JobMonitor) -> list[str]:
+    lines = []
+    for name, state in monitor.poll_states().items():
+        if state.stale:
+            when = _local(state.last_success) or "never"
+            lines.append(f"warning: {name} data is stale (last good poll {when}): {state.error}")
+    return lines
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _parse_when(text: str) -> datetime:
+    """"2h", "3d", "45m" ago, or an ISO date/time (local time when no zone is given)."""
+    value = text.strip()
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if value[:-1].isdigit() and value[-1:].lower() in units:
+        return utcnow() - timedelta(seconds=int(value[:-1]) * units[value[-1].lower()])
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"invalid time {text!r}: use 2h, 3d or a date like 2026-11-01") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()  # the user's local time
+    return to_utc(parsed) or utcnow()
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _monitor(args: argparse.Namespace) -> JobMonitor:
+    from .monitor import JobMonitor
+
+    return JobMonitor(args.project)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    monitor = _monitor(args)
+    monitor.refresh()
+    statuses = [JobStatus.parse(s) for s in args.status] if args.status else None
+    jobs = monitor.list_jobs(statuses, job_type=args.job_type, scheduler=args.scheduler)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise InvalidInputError(f"invalid --limit {args.limit}: use a number >= 1")
+        jobs = jobs[-args.limit:]
+    if args.json:
+        _print_json([j.to_dict() for j in jobs])
+        return 0
+    console = _console()
+    for line in _stale_lines(monitor):
+        console.print(line, style="yellow", markup=False)
+    if not jobs:
+        console.print("no jobs" + (" match" if statuses or args.job_type else " yet: try `celline-jobs submit`"))
+        return 0
+    console.print(_jobs_table(jobs))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    monitor = _monitor(args)
+    monitor.refresh()
+    job = monitor.get_job(args.job_id)
+    events = monitor.store.events(job.job_id)
+    if args.json:
+        _print_json({**job.to_dict(), "events": [
+            {"time": e.time.isoformat(), "from": e.from_status.value if e.from_status else None,
+             "to": e.to_status.value, "reason": e.reason, "source": e.source} for e in events]})
+        return 0
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    rows = [
+        ("Job ID", job.job_id), ("Name", job.name), ("Status", job.status.value), ("Type", job.job_type.value),
+        ("Scheduler", job.scheduler + (f" (id {job.native_id})" if job.native_id else "")),
+        ("Command", job.command), ("Working dir", job.working_dir or ""), ("Log", str(monitor.log_path(job.job_id))),
+        ("Resources", job.resources.summary() or "scheduler defaults"), ("Submitted", _local(job.submit_time)),
+        ("Started", _local(job.start_time)), ("Ended", _local(job.end_time)),
+        ("Runtime", _duration(job.runtime_seconds)), ("Progress", _progress_text(job)),
+        ("Exit code", "" if job.exit_code is None else str(job.exit_code)),
+        ("Signal", "" if job.signal is None else str(job.signal)), ("Reason", job.reason or ""),
+        ("Attempt", str(job.attempt) + (f" (retry of {job.retry_of})" if job.retry_of else "")),
+        ("Depends on", ", ".join(job.depends_on)),
+    ]
+    for label, value in rows:
+        if value:
+            style = STATUS_STYLE.get(value, "") if label == "Status" else ""
+            grid.add_row(label, Text(value, style=style))
+    console.print(grid)
+    console.print()
+    for event in events:
+        change = f"{event.from_status.value if event.from_status else '-'} -> {event.to_status.value}"
+        console.print(Text(f"  {_local(event.time)}  {change:<22} {event.reason or ''}"))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    monitor = _monitor(args)
+    job = monitor.get_job(args.job_id)
+    if args.tail < 0:
+        raise InvalidInputError(f"invalid --tail {args.tail}: use a number >= 0")
+    text = monitor.logs(job.job_id, tail=args.tail)
+    if text:
+        sys.stdout.write(text + "\n")
+    if not args.follow:
+        return 0
+    from .core.logs import LogFollower
+
+    follower = LogFollower(monitor.log_path(job.job_id))
+    follower.read_new()  # skip what was printed above
+    while True:
+        chunk = follower.read_new()
+        if chunk.reset:
+            sys.stdout.write("[log was truncated or replaced]\n")
+        if chunk.text:
+            sys.stdout.write(chunk.text)
+            sys.stdout.flush()
+        monitor.refresh()
+        if monitor.get_job(job.job_id).status.final and not chunk.text:
+            final = follower.read_new()  # the last lines written just before the end
+            sys.stdout.write(final.text)
+            return 0
+        time.sleep(0.25)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    monitor = _monitor(args)
+    ids = [monitor.store.resolve(j) for j in args.job_ids]
+    results = monitor.cancel_jobs(ids)
+    jobs = {j.job_id: j for j in monitor.store.get_many(ids)}
+    if args.json:
+        _print_json([{"job_id": i, "cancelled": results[i], "status": jobs[i].status.value} for i in ids])
+        return 0
+    for job_id in ids:
+        job = jobs[job_id]
+        if results[job_id]:
+            print(f"{job_id}: {job.status.value}" + ("" if job.status.final else " (cancel sent)"))
+        else:
+            print(f"{job_id}: already {job.status.value}, nothing to cancel")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    monitor = _monitor(args)
+    new_id = monitor.retry_job(args.job_id, _resource_changes(args) or None)
+    if args.json:
+        _print_json(monitor.get_job(new_id).to_dict())
+    else:
+        print(new_id)
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    if bool(args.script) == bool(args.shell_command):
+        raise InvalidInputError("give either a SCRIPT or --command CMD (not both, not neither)")
+    if args.script:
+        script = Path(args.script).expanduser().resolve()
+        if not script.is_file():
+            raise InvalidInputError(f"script {args.script!r} does not exist: check the path")
+        command = f"bash {shlex.quote(str(script))}"
+        name = args.name or script.stem
+        metadata: dict[str, Any] = {"script": str(script)}
+    else:
+        command = args.shell_command
+        name = args.name or (command.split() or ["job"])[0]
+        metadata = {}
+    resources = Resources.from_dict(_resource_changes(args))
+    monitor = _monitor(args)
+    job_id = monitor.submit_job(
+        name, command, resources, scheduler=args.scheduler, job_type=args.job_type, working_dir=args.workdir,
+        depends_on=args.after, dependency_kind="afterany" if args.after_any else "afterok", array=args.array,
+        metadata=metadata,
+    )
+    if args.json:
+        _print_json(monitor.get_job(job_id).to_dict())
+    else:
+        print(job_id)
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    monitor = _monitor(args)
+    if args.attach:
+        if not args.scheduler:
+            raise InvalidInputError("--attach needs --scheduler, e.g. --scheduler slurm --attach 1234")
+        print(monitor.attach(args.scheduler, args.attach))
+        return 0
+    if args.scheduler:
+        entries = monitor.queue(args.scheduler)
+        if args.json:
+            _print_json([e.__dict__ for e in entries])
+            return 0
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(header_style="bold")
+        for column in ("Native ID", "Name", "State", "User", "Reason", "Tracked as"):
+            table.add_column(column)
+        for e in entries:
+            table.add_row(*(Text(x or "") for x in (e.native_id, e.name, e.state, e.user, e.reason,
+                                                    e.tracked_job_id or "not tracked")))
+        _console().print(table)
+        return 0
+    monitor.refresh()
+    jobs = monitor.list_jobs([s for s in JobStatus if s.active])
+    if args.json:
+        _print_json([j.to_dict() for j in jobs])
+        return 0
+    console = _console()
+    for line in _stale_lines(monitor):
+        console.print(line, style="yellow", markup=False)
+    console.print(_jobs_table(jobs) if jobs else "nothing is waiting or running")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    monitor = _monitor(args)
+    since = _parse_when(args.since) if args.since else None
+    until = _parse_when(args.until) if args.until else None
+    if args.events:
+        events = [e for e in monitor.store.events(since=since) if until is None or e.time < until]
+        if args.json:
+            _print_json([{"job_id": e.job_id, "time": e.time.isoformat(),
+                          "from": e.from_status.value if e.from_status else None, "to": e.to_status.value,
+                          "reason": e.reason, "source": e.source} for e in events])
+            return 0
+        for e in events:
+            print(f"{_local(e.time)}  {e.job_id}  {e.from_status.value if e.from_status else '-':>9} -> "
+                  f"{e.to_status.value:<9}  {e.reason or ''}")
+        return 0
+    statuses = [JobStatus.parse(s) for s in args.status] if args.status else None
+    jobs = monitor.list_jobs(statuses, job_type=args.job_type, scheduler=args.scheduler, since=since, until=until)
+    jobs.reverse()
+    if args.json:
+        _print_json([j.to_dict() for j in jobs])
+        return 0
+    _console().print(_jobs_table(jobs, title=f"{len(jobs)} jobs") if jobs else "no jobs in that range")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    monitor = _monitor(args)
+    return watch(monitor, interval=args.interval)
+
+
+def watch(monitor: JobMonitor, *, interval: float = 1.0, job_ids: Sequence[str] | None = None,
+          console: Console | None = None) -> int:
+    """A live table until every watched job is final; Ctrl-C stops watching (jobs keep running)."""
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    if interval <= 0:
+        raise InvalidInputError(f"invalid --interval {interval}: use a number of seconds > 0")
+    console = console or _console()
+
+    def jobs_now() -> list[JobInfo]:
+        return monitor.store.get_many(list(job_ids)) if job_ids is not None else monitor.list_jobs()
+
+    def render() -> Group:
+        jobs = jobs_now()
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.status.value] = counts.get(job.status.value, 0) + 1
+        summary = "  ".join(f"{k}: {v}" for k, v in counts.items())
+        parts: list[Any] = [_jobs_table(jobs), Text(summary)]
+        parts.extend(Text(line, style="yellow") for line in _stale_lines(monitor))
+        return Group(*parts)
+
+    try:
+        with Live(render(), console=console, refresh_per_second=4, transient=False) as live:
+            while True:
+                monitor.refresh()
+                live.update(render())
+                if all(j.status.final for j in jobs_now()):
+                    break
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        console.print("stopped watching; the jobs keep running (`celline-jobs watch` to watch again)")
+        return 130
+    return 0
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    from .progress import progress_file_from_env, report
+
+    details: dict[str, Any] = {}
+    for item in args.detail:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"invalid --detail {item!r}: write KEY=VALUE")
+        details[key] = value
+    if progress_file_from_env() is None:
+        raise InvalidInputError("not inside a celline-jobs job: CELLINE_JOB_ID and CELLINE_JOBS_PROJECT are unset")
+    report(args.percent, args.stage, **details)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.dir), watch_jobs=not args.no_watch)
+
+
+def cmd_export_json(args: argparse.Namespace) -> int:
+    from .store.legacy import export_legacy_json
+
+    monitor = _monitor(args)
+    print(export_legacy_json(monitor.store, Path(args.path) if args.path else None))
+    return 0
+
+
+COMMANDS = {
+    "list": cmd_list, "status": cmd_status, "logs": cmd_logs, "cancel": cmd_cancel, "retry": cmd_retry,
+    "submit": cmd_submit, "queue": cmd_queue, "history": cmd_history, "watch": cmd_watch,
+    "progress": cmd_progress, "demo": cmd_demo, "export-json": cmd_export_json,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command not in ("demo", "progress") and not Path(args.project).is_dir():
+            raise InvalidInputError(f"project directory {args.project!r} does not exist: pass --project DIR")
+        return COMMANDS[args.command](args)
+    except CellineJobsError as exc:
+        print(f"celline-jobs: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `celline-jobs list | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+

@@ -1,0 +1,148 @@
+"""Reading and writing the small files a job leaves behind: exit code and progress.
+
+Both are written atomically (write + rename) by whoever produces them (the local wrapper, the
+batch-script templates, ``progress.report``) and parsed here. Parse functions take text and
+raise only ``ParseError``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInputError, ParseError
+from .models import Progress, to_utc, utcnow
+from .paths import atomic_write_text
+
+MAX_SMALL_FILE = 1024 * 1024  # exit and progress files are tiny; anything larger is not ours
+
+
+@dataclass(frozen=True)
+class ExitRecord:
+    exit_code: int | None
+    signal: int | None
+    end_time: datetime | None
+
+
+def format_exit_record(exit_code: int | None, signal: int | None, end_time: datetime | None = None) -> str:
+    end = (end_time or utcnow()).timestamp()
+    return json.dumps({"exit_code": exit_code, "signal": signal, "end_time": end}) + "\n"
+
+
+def parse_exit_record(text: str) -> ExitRecord:
+    """``{"exit_code": 3, "signal": null, "end_time": 1764355200}`` (end_time may be ISO)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ParseError(f"exit-code file is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParseError("exit-code file must hold a JSON object")
+    exit_code = _optional_int(data.get("exit_code"), "exit_code")
+    signal = _optional_int(data.get("signal"), "signal")
+    if exit_code is None and signal is None:
+        raise ParseError("exit-code file has neither exit_code nor signal")
+    try:
+        end_time = to_utc(data.get("end_time"))
+    except (InvalidInputError, OverflowError, OSError, ValueError):
+        raise ParseError(f"exit-code file has a bad end_time {data.get('end_time')!r}") from None
+    if exit_code is not None and exit_code > 128 and signal is None and data.get("shell"):
+        # A shell's $? of 128+N means the command died of signal N.
+        signal, exit_code = exit_code - 128, None
+    return ExitRecord(exit_code, signal, end_time)
+
+
+def _optional_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ParseError(f"exit-code file has a bad {name} {value!r}")
+    return int(value)
+
+
+def read_exit_file(path: Path) -> ExitRecord | None:
+    """The record, or None while the job has not ended (file missing, empty or half-written)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SMALL_FILE)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+    if not data.strip():
+        return None
+    return parse_exit_record(data.decode("utf-8", errors="replace"))
+
+
+def write_exit_file(path: Path, exit_code: int | None, signal: int | None) -> None:
+    atomic_write_text(path, format_exit_record(exit_code, signal))
+
+
+def format_progress(percent: float, stage: str | None, details: dict[str, Any]) -> str:
+    """The seed's progress-file shape: progress, stage, details, timestamp."""
+    if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not math.isfinite(percent):
+        raise InvalidInputError(f"invalid progress {percent!r}: use a number from 0 to 100")
+    if not 0 <= percent <= 100:
+        raise InvalidInputError(f"invalid progress {percent!r}: use a number from 0 to 100")
+    payload = {"progress": percent, "stage": stage, "details": details, "timestamp": utcnow().isoformat()}
+    try:
+        return json.dumps(payload, default=str) + "\n"
+    except ValueError as exc:  # circular details
+        raise InvalidInputError(f"progress details cannot be written as JSON: {exc}") from None
+
+
+def parse_progress(text: str) -> Progress:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ParseError(f"progress file is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParseError("progress file must hold a JSON object")
+    percent = data.get("progress", data.get("percent"))
+    if percent is not None and (isinstance(percent, bool) or not isinstance(percent, (int, float))
+                                or not math.isfinite(percent)):
+        raise ParseError(f"progress file has a bad progress value {percent!r}")
+    details = data.get("details") or {}
+    if not isinstance(details, dict):
+        raise ParseError("progress file 'details' must be an object")
+    stage = data.get("stage")
+    try:
+        updated = to_utc(data.get("timestamp"))
+    except (InvalidInputError, OverflowError, OSError, ValueError):
+        updated = None
+    return Progress(
+        percent=None if percent is None else max(0.0, min(100.0, float(percent))),
+        stage=None if stage is None else str(stage)[:500],
+        details=details,
+        updated_at=updated,
+    )
+
+
+def read_progress_file(path: Path) -> Progress | None:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SMALL_FILE)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+    if not data.strip():
+        return None
+    return parse_progress(data.decode("utf-8", errors="replace"))
+
+
+# tqdm writes "desc:  45%|████▌     | 45/100 [00:01<00:01, 30.00it/s]", redrawing with \r.
+_TQDM_RE = re.compile(r"(?:^|[\r\n])([^\r\n|]*?)\s*(\d{1,3}(?:\.\d+)?)%\|")
+
+
+def parse_tqdm_progress(log_tail: str) -> Progress | None:
+    """The last tqdm-style "NN%|" progress in the tail of a log, or None."""
+    matches = list(_TQDM_RE.finditer(log_tail))
+    if not matches:
+        return None
+    last = matches[-1]
+    percent = float(last.group(2))
+    if percent > 100:
+        return None
+    stage = last.group(1).strip().rstrip(":").strip() or None
+    return Progress(percent=percent, stage=stage, details={"source": "log"}, updated_at=utcnow())

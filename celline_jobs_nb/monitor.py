@@ -1,0 +1,469 @@
+"""JobMonitor: the public facade (seed names kept), and the Poller that keeps the store current.
+
+Readers (widgets, CLI, report, DataFrame) read the store. Only ``refresh`` talks to schedulers:
+one batched query per scheduler per tick, at most every ``poll_interval(scheduler)`` seconds
+across all processes watching the project (the store hands out poll turns). A failed poll marks
+that scheduler's data stale; it never makes a job failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .core.dependencies import Verdict, check_kind, dependency_verdict
+from .core.errors import InvalidInputError, SchedulerError, SubmitError
+from .core.logs import tail_lines
+from .core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow
+from .core.paths import ProjectPaths
+from .core.resources import Resources
+from .core.settings import JobsSettings
+from .schedulers import create as create_adapter
+from .schedulers.base import QueueEntry, SchedulerAdapter, SchedulerContext
+from .schedulers.local import MAX_PARALLEL_META_KEY
+from .store.legacy import LEGACY_SCHEDULER, import_legacy_json
+from .store.sqlite import JobStore, JobUpdate, PollState
+
+log = logging.getLogger("celline.job")
+
+FAST_POLL_WINDOW_SECONDS = 60.0  # after a submit, cluster adapters poll at their fast interval this long
+MAX_NAME_LENGTH = 1000
+
+
+class JobMonitor:
+    """Submit, track, cancel and retry the jobs of one Celline project.
+
+    ``project_path`` is the project directory (default: the current one). ``max_parallel`` sets
+    how many local jobs run at once for this project (remembered in the store, so job wrappers
+    and other processes honour it too).
+    """
+
+    def __init__(self, project_path: str | os.PathLike[str] = ".", *, max_parallel: int | None = None,
+                 poll_intervals: dict[str, float] | None = None) -> None:
+        self.paths = ProjectPaths.of(project_path)
+        if not self.paths.root.is_dir():
+            raise InvalidInputError(f"project directory {self.paths.root} does not exist: create it or pass another")
+        self.settings = JobsSettings.load(self.paths)
+        self.store = JobStore(self.paths)
+        import_legacy_json(self.store)
+        self._context = SchedulerContext(self.paths, self.store, {})
+        self._adapters: dict[str, SchedulerAdapter] = {}
+        self._adapters_lock = threading.Lock()
+        self._poll_intervals = {**self.settings.poll_interval, **(poll_intervals or {})}
+        self._last_submit: dict[str, float] = {}
+        self._poller: Poller | None = None
+        limit = max_parallel if max_parallel is not None else self.settings.max_parallel
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise InvalidInputError(f"invalid max_parallel {max_parallel!r}: use a whole number >= 1")
+            if self.store.get_meta(MAX_PARALLEL_META_KEY) != str(limit):
+                self.store.set_meta(MAX_PARALLEL_META_KEY, str(limit))
+
+    # -- adapters ----------------------------------------------------------------------------
+
+    def adapter(self, name: str) -> SchedulerAdapter:
+        with self._adapters_lock:
+            if name not in self._adapters:
+                self._adapters[name] = create_adapter(name, self._context)
+            return self._adapters[name]
+
+    def poll_interval(self, scheduler: str) -> float:
+        """Seconds between polls: the user's choice or the adapter's default, never below its floor;
+        cluster adapters poll faster for a minute after a submit."""
+        adapter = self.adapter(scheduler)
+        chosen = self._poll_intervals.get(scheduler, adapter.default_poll_interval)
+        recent = time.monotonic() - self._last_submit.get(scheduler, -1e9) < FAST_POLL_WINDOW_SECONDS
+        if recent and adapter.fast_poll_interval is not None:
+            chosen = min(chosen, adapter.fast_poll_interval)
+        return max(adapter.min_poll_interval, chosen)
+
+    @property
+    def scheduler_calls(self) -> dict[str, int]:
+        """Scheduler commands run by this monitor, per scheduler (a politeness metric)."""
+        return {name: adapter.calls for name, adapter in self._adapters.items()}
+
+    # -- submit ------------------------------------------------------------------------------
+
+    def submit_job(
+        self,
+        name: str,
+        command: str,
+        resources: Resources | dict[str, Any] | str | None = None,
+        *,
+        scheduler: str | None = None,
+        job_type: JobType | str | None = None,
+        working_dir: str | os.PathLike[str] | None = None,
+        depends_on: Iterable[str] | None = None,
+        dependency_kind: str = "afterok",
+        array: str | None = None,
+        env: dict[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        retry_of: JobInfo | None = None,
+    ) -> str:
+        """Record a job and hand it to its scheduler. Returns the new job id."""
+        job = self._new_job(name, command, resources, scheduler=scheduler, job_type=job_type,
+                            working_dir=working_dir, depends_on=depends_on, dependency_kind=dependency_kind,
+                            array=array, env=env, metadata=metadata, retry_of=retry_of)
+        self.store.insert(job)
+        self._hand_over(job)
+        return job.job_id
+
+    def _new_job(self, name: str, command: str, resources: Resources | dict[str, Any] | str | None, *,
+                 scheduler: str | None, job_type: JobType | str | None,
+                 working_dir: str | os.PathLike[str] | None, depends_on: Iterable[str] | None,
+                 dependency_kind: str, array: str | None, env: dict[str, str] | None,
+                 metadata: dict[str, Any] | None, retry_of: JobInfo | None) -> JobInfo:
+        name = str(name)
+        if not name.strip() or "\0" in name or len(name) > MAX_NAME_LENGTH:
+            raise InvalidInputError(f"invalid job name {name[:60]!r}: give 1 to {MAX_NAME_LENGTH} characters, no NUL")
+        command = str(command)
+        if not command.strip() or "\0" in command:
+            raise InvalidInputError("invalid command: give a non-empty shell command without NUL bytes")
+        scheduler_name = scheduler or self.settings.default_scheduler
+        self.adapter(scheduler_name)  # unknown scheduler -> clear error before anything is stored
+        parents = [self.store.resolve(p) for p in (depends_on or [])]
+        check_kind(dependency_kind)
+        workdir = Path(working_dir).expanduser().resolve() if working_dir else self.paths.root
+        if not workdir.is_dir():
+            raise InvalidInputError(f"working directory {workdir} does not exist: create it or pass another")
+        meta = dict(metadata or {})
+        if env:
+            meta["env"] = {str(k): str(v) for k, v in env.items()}
+        if array:
+            meta["array"] = _check_array_spec(array)
+        job_id = new_job_id()
+        return JobInfo(
+            job_id=job_id,
+            name=name,
+            status=JobStatus.PENDING,
+            command=command,
+            log_file=str(self.paths.log_file(job_id)),
+            working_dir=str(workdir),
+            resources=Resources.parse(resources),
+            scheduler=scheduler_name,
+            job_type=JobType.parse(job_type),
+            submit_time=utcnow(),
+            attempt=(retry_of.attempt + 1) if retry_of else 1,
+            retry_of=retry_of.job_id if retry_of else None,
+            depends_on=parents,
+            dependency_kind=dependency_kind,
+            metadata=meta,
+        )
+
+    def _hand_over(self, job: JobInfo) -> None:
+        """Submit a stored pending job now if its dependencies allow, else leave it pending."""
+        adapter = self.adapter(job.scheduler)
+        self._last_submit[job.scheduler] = time.monotonic()
+        if job.scheduler == "local":
+            self.store.apply([adapter.submit(job), *adapter.dispatch()])
+            return
+        if job.depends_on:
+            parents = self.store.get_many(job.depends_on)
+            same_native = all(p.scheduler == job.scheduler and p.native_id for p in parents)
+            if same_native and len(parents) == len(job.depends_on):
+                job.metadata["native_dependencies"] = [p.native_id for p in parents]
+            else:
+                verdict = dependency_verdict(job.dependency_kind, (p.status for p in parents))
+                if verdict is not Verdict.READY:
+                    return  # refresh() submits it when its parents allow (or cancels it)
+        try:
+            update = adapter.submit(job)
+        except SchedulerError as exc:
+            self.store.update(job.job_id, JobStatus.FAILED, source="submit", reason=f"submit failed: {exc}",
+                              end_time=utcnow())
+            raise SubmitError(f"{job.scheduler} refused job {job.job_id}: {exc}") from None
+        self.store.apply([update])
+        self.store.reset_poll_due(job.scheduler)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> JobInfo:
+        return self.store.get(self.store.resolve(job_id))
+
+    def get_job_status(self, job_id: str) -> JobStatus:
+        return self.get_job(job_id).status
+
+    def list_jobs(self, status_filter: JobStatus | str | Iterable[JobStatus | str] | None = None, *,
+                  job_type: JobType | str | None = None, scheduler: str | None = None,
+                  since: datetime | None = None, until: datetime | None = None,
+                  limit: int | None = None) -> list[JobInfo]:
+        statuses = None
+        if status_filter is not None:
+            items = [status_filter] if isinstance(status_filter, (str, JobStatus)) else list(status_filter)
+            statuses = [JobStatus.parse(s) for s in items]
+        types = [JobType.parse(job_type)] if job_type is not None else None
+        return self.store.list(statuses, scheduler=scheduler, job_types=types, since=since, until=until,
+                               limit=limit)
+
+    def changes_since(self, rev: int) -> tuple[list[JobInfo], int]:
+        """Jobs written after store revision ``rev`` (0: all), and the current revision."""
+        return self.store.changed_since(rev)
+
+    def poll_states(self) -> dict[str, PollState]:
+        return self.store.poll_states()
+
+    def log_path(self, job_id: str) -> Path:
+        """The job's log file. Only files inside the project are served (a record's log_file is data)."""
+        job = self.get_job(job_id)
+        if job.log_file:
+            candidate = Path(job.log_file)
+            candidate = (candidate if candidate.is_absolute() else self.paths.root / candidate).resolve()
+            if candidate.is_relative_to(self.paths.root):
+                return candidate
+        return self.paths.log_file(job.job_id)
+
+    def logs(self, job_id: str, tail: int = 100) -> str:
+        """The last ``tail`` lines of the job's log (never reads the whole file)."""
+        return "\n".join(tail_lines(self.log_path(job_id), tail))
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def cancel_job(self, job_id: str, *, wait: float = 3.0) -> bool:
+        """Cancel one job. False when it had already ended. Waits up to ``wait`` s for the end."""
+        return self.cancel_jobs([job_id], wait=wait)[self.store.resolve(job_id)]
+
+    def cancel_jobs(self, job_ids: Sequence[str], *, wait: float = 3.0) -> dict[str, bool]:
+        jobs = [self.get_job(j) for j in job_ids]
+        result = {job.job_id: job.status.active for job in jobs}
+        by_scheduler: dict[str, list[JobInfo]] = {}
+        for job in jobs:
+            if job.status.active:
+                by_scheduler.setdefault(job.scheduler, []).append(job)
+        for name, group in by_scheduler.items():
+            if name == LEGACY_SCHEDULER:
+                self.store.apply([JobUpdate(j.job_id, JobStatus.CANCELLED, {"reason": "cancelled by user",
+                                                                            "end_time": utcnow()}, "cancel")
+                                  for j in group])
+                continue
+            adapter = self.adapter(name)
+            self.store.apply(adapter.cancel(group))
+            self.store.reset_poll_due(name)
+        deadline = time.monotonic() + wait
+        pending = [j.job_id for group in by_scheduler.values() for j in group]
+        while pending and time.monotonic() < deadline:
+            self.refresh(force=True)
+            pending = [j.job_id for j in self.store.get_many(pending) if j.status.active]
+            if pending:
+                time.sleep(0.1)
+        if by_scheduler.get("local"):
+            self.store.apply(self.adapter("local").dispatch())  # freed slots
+        return result
+
+    def retry_job(self, job_id: str, resources: Resources | dict[str, Any] | str | None = None) -> str:
+        """Submit a finished job again as a new attempt linked to it. ``resources`` (e.g. "mem=64G")
+        are applied over the old request."""
+        old = self.get_job(job_id)
+        if old.status.active:
+            raise InvalidInputError(f"job {old.job_id} is still {old.status.value}: cancel it before retrying")
+        request = old.resources
+        if resources:
+            if isinstance(resources, Resources):
+                request = resources
+            else:
+                changes = resources if isinstance(resources, dict) else Resources.parse(resources).to_dict()
+                request = old.resources.merged(**changes)
+        meta = {k: v for k, v in old.metadata.items() if k in ("env", "array", "script")}
+        return self.submit_job(old.name, old.command, request, scheduler=old.scheduler, job_type=old.job_type,
+                               working_dir=old.working_dir, depends_on=None, array=meta.pop("array", None),
+                               env=meta.pop("env", None), metadata=meta, retry_of=old)
+
+    def queue(self, scheduler: str) -> list[QueueEntry]:
+        """What the scheduler shows now, ours or not (tracked ones name their job id)."""
+        entries = self.adapter(scheduler).queue()
+        tracked = {j.native_id: j.job_id for j in self.store.list(scheduler=scheduler) if j.native_id}
+        return [QueueEntry(e.native_id, e.name, e.state, e.user, e.reason, tracked.get(e.native_id))
+                for e in entries]
+
+    def attach(self, scheduler: str, native_id: str) -> str:
+        """Track a job submitted outside this package, by its scheduler id."""
+        existing = self.store.find_native(scheduler, str(native_id))
+        if existing is not None:
+            return existing.job_id
+        job = self.adapter(scheduler).attach(str(native_id))
+        self.store.insert(job, source="attach")
+        return job.job_id
+
+    # -- polling -----------------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> list[str]:
+        """Poll every scheduler that has active jobs (if its turn has come, or ``force``) and
+        record what changed. Returns the ids of changed jobs."""
+        changed: list[str] = []
+        for name in self.store.active_schedulers():
+            if name == LEGACY_SCHEDULER:
+                continue
+            try:
+                adapter = self.adapter(name)
+            except InvalidInputError:
+                log.warning("jobs of unknown scheduler %r are not polled", name)
+                continue
+            if not force and not self.store.claim_poll(name, self.poll_interval(name)):
+                continue
+            changed.extend(self._poll(name, adapter))
+        return changed
+
+    def _poll(self, name: str, adapter: SchedulerAdapter) -> list[str]:
+        calls_before = adapter.calls
+        try:
+            self._submit_waiting(name, adapter)
+            jobs = [j for j in self.store.active(name) if j.status is not JobStatus.PENDING or name == "local"]
+            result = adapter.poll(jobs) if jobs else None
+            updates = list(result.updates) if result else []
+            updates.extend(adapter.dispatch())
+        except SchedulerError as exc:
+            log.warning("polling %s failed (data is stale): %s", name, exc)
+            self.store.record_poll(name, False, str(exc), adapter.calls - calls_before)
+            return []
+        self._insert_new_children(updates)
+        changed = self.store.apply(updates)
+        self.store.record_poll(name, True, None, adapter.calls - calls_before)
+        return changed
+
+    def _insert_new_children(self, updates: list[JobUpdate]) -> None:
+        """Array tasks first seen in a poll become rows of their own (``<parent>_<index>``)."""
+        children = [u for u in updates if u.fields.get("array_parent")]
+        if not children:
+            return
+        known = {j.job_id for j in self.store.get_many([u.job_id for u in children])}
+        parents = {j.job_id: j for j in self.store.get_many(list({u.fields["array_parent"] for u in children}))}
+        new_jobs = []
+        for update in children:
+            parent = parents.get(update.fields["array_parent"])
+            if update.job_id in known or parent is None:
+                continue
+            new_jobs.append(JobInfo(
+                job_id=update.job_id, name=parent.name, status=JobStatus.PENDING, command=parent.command,
+                log_file=str(self.paths.log_file(update.job_id)), working_dir=parent.working_dir,
+                resources=parent.resources, scheduler=parent.scheduler, job_type=parent.job_type,
+                submit_time=parent.submit_time, array_parent=parent.job_id,
+                array_index=update.fields.get("array_index"), attempt=parent.attempt,
+            ))
+        self.store.insert_many(new_jobs, source="array")
+
+    def _submit_waiting(self, name: str, adapter: SchedulerAdapter) -> None:
+        """Cluster jobs left pending for a parent on another scheduler: submit or cancel them now."""
+        if name == "local":
+            return
+        for job in self.store.list([JobStatus.PENDING], scheduler=name):
+            if job.native_id:
+                continue
+            parents = self.store.get_many(job.depends_on)
+            statuses = {p.job_id: p.status for p in parents}
+            verdict = dependency_verdict(job.dependency_kind, (statuses.get(p) for p in job.depends_on))
+            if verdict is Verdict.NEVER:
+                self.store.update(job.job_id, JobStatus.CANCELLED, source="dependency", end_time=utcnow(),
+                                  reason=f"DependencyNeverSatisfied: {job.dependency_kind} on "
+                                         f"{', '.join(job.depends_on)}")
+            elif verdict is Verdict.READY:
+                try:
+                    self.store.apply([adapter.submit(job)])
+                except SubmitError as exc:
+                    self.store.update(job.job_id, JobStatus.FAILED, source="submit", end_time=utcnow(),
+                                      reason=f"submit failed: {exc}")
+
+    def wait(self, job_ids: Iterable[str] | None = None, timeout: float | None = None,
+             poll: float = 0.5) -> list[JobInfo]:
+        """Block until the jobs (default: every active job now) are final. Raises TimeoutError."""
+        ids = [self.store.resolve(j) for j in job_ids] if job_ids is not None else \
+            [j.job_id for j in self.store.active()]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.refresh()
+            jobs = self.store.get_many(ids)
+            if all(j.status.final for j in jobs):
+                return jobs
+            if deadline is not None and time.monotonic() >= deadline:
+                active = sum(1 for j in jobs if j.status.active)
+                raise TimeoutError(f"{active} of {len(ids)} jobs still active after {timeout} s")
+            time.sleep(poll)
+
+    def start_polling(self, interval: float | None = None) -> Poller:
+        """Refresh in a background thread (idempotent: one poller per monitor)."""
+        if self._poller is None or not self._poller.is_alive():
+            self._poller = Poller(self, interval)
+            self._poller.start()
+        return self._poller
+
+    def stop_polling(self) -> None:
+        if self._poller is not None:
+            self._poller.stop()
+            self._poller = None
+
+
+class Poller(threading.Thread):
+    """Calls ``monitor.refresh()`` every ``interval`` seconds (default: the smallest poll interval
+    of the schedulers in use) and tells listeners which jobs changed. Errors never stop it."""
+
+    def __init__(self, monitor: JobMonitor, interval: float | None = None) -> None:
+        super().__init__(name=f"celline-jobs-poller-{monitor.paths.root.name}", daemon=True)
+        self.monitor = monitor
+        self.interval = interval
+        self._stop_event = threading.Event()
+        self._listeners: list[Callable[[list[str]], None]] = []
+        self._lock = threading.Lock()
+        self.ticks = 0
+        self.last_error: str | None = None
+
+    def add_listener(self, listener: Callable[[list[str]], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[list[str]], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop_event.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop_event.is_set()
+
+    def _tick_interval(self) -> float:
+        if self.interval is not None:
+            return self.interval
+        names = self.monitor.store.active_schedulers()
+        intervals = []
+        for name in names:
+            try:
+                intervals.append(self.monitor.poll_interval(name))
+            except InvalidInputError:
+                continue
+        return min(intervals, default=2.0)
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            changed: list[str] = []
+            try:
+                changed = self.monitor.refresh()
+                self.last_error = None
+            except Exception as exc:  # a poller that dies silently would freeze every view
+                self.last_error = str(exc)
+                log.exception("job poller tick failed")
+            self.ticks += 1
+            with self._lock:
+                listeners = list(self._listeners)
+            for listener in listeners:
+                try:
+                    listener(changed)
+                except Exception:
+                    log.exception("job poller listener failed")
+            self._stop_event.wait(self._tick_interval())
+
+
+def _check_array_spec(spec: str) -> str:
+    """"1-4", "1-10%2", "1,3,5", "0-99:2" (Slurm/PBS array index syntax)."""
+    text = str(spec).strip()
+    if not re.fullmatch(r"\d+(-\d+(:\d+)?)?(,\d+(-\d+(:\d+)?)?)*(%\d+)?", text):
+        raise InvalidInputError(f"invalid array {spec!r}: use indexes like 1-4, 1-10%2 or 1,3,5")
+    return text

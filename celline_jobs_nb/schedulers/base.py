@@ -1,0 +1,145 @@
+"""The adapter protocol every scheduler implements, and the one way adapters run commands.
+
+An adapter is small: command builders, pure parse functions over the command's text output, and
+a state map from the scheduler's states to ``JobStatus``. It never writes the store itself: it
+returns ``JobUpdate``s and the monitor applies them (through the one transition check).
+
+Politeness rules every adapter follows:
+- ``poll`` makes ONE batched status query for all the jobs it is given (plus, at most, one more
+  to resolve jobs that just left the queue);
+- every command has a timeout; a failure raises ``SchedulerError``, which the monitor records
+  as "stale" and never turns into a failed job;
+- ``min_poll_interval`` is a floor the monitor never goes below.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..core.errors import SchedulerError
+from ..core.models import JobInfo
+from ..core.paths import ProjectPaths
+from ..store.sqlite import JobStore, JobUpdate
+
+log = logging.getLogger("celline.job")
+
+DEFAULT_COMMAND_TIMEOUT = 30.0
+
+
+@dataclass
+class SchedulerContext:
+    """What an adapter may use: the project's files, the store (read-only by convention, except for
+    the local executor's slot claims) and its settings table."""
+
+    paths: ProjectPaths
+    store: JobStore
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PollResult:
+    updates: list[JobUpdate] = field(default_factory=list)
+    calls: int = 0  # scheduler commands this poll ran
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A job in the scheduler's queue that we may not have submitted (``celline-jobs queue``)."""
+
+    native_id: str
+    name: str
+    state: str
+    user: str | None = None
+    reason: str | None = None
+    tracked_job_id: str | None = None
+
+
+class CommandRunner:
+    """Runs scheduler commands with a timeout and counts them (a metric benchmarks and the widget read)."""
+
+    def __init__(self, timeout: float = DEFAULT_COMMAND_TIMEOUT, env: Mapping[str, str] | None = None) -> None:
+        self.timeout = timeout
+        self.env = dict(env) if env is not None else None
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def run(self, args: Sequence[str], *, input_text: str | None = None, timeout: float | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        program = args[0]
+        if shutil.which(program, path=(self.env or os.environ).get("PATH")) is None:
+            raise SchedulerError(f"`{program}` is not on PATH: is the scheduler's client installed here?")
+        with self._lock:
+            self.calls += 1
+        try:
+            result = subprocess.run(
+                list(args), input=input_text, capture_output=True, text=True, errors="replace",
+                timeout=timeout or self.timeout, env=self.env,
+                stdin=None if input_text is not None else subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise SchedulerError(f"`{program}` did not answer within {timeout or self.timeout:.0f} s") from None
+        except OSError as exc:
+            raise SchedulerError(f"`{program}` could not be run: {exc}") from None
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise SchedulerError(
+                f"`{' '.join(args[:2])}` exited {result.returncode}: {detail[-1] if detail else 'no output'}"
+            )
+        return result
+
+
+class SchedulerAdapter(ABC):
+    """One scheduler. Instances are made per monitor by the registry with a SchedulerContext."""
+
+    name: ClassVar[str]
+    #: The monitor never polls this scheduler more often than this (seconds).
+    min_poll_interval: ClassVar[float] = 1.0
+    #: The interval the monitor uses when the user does not choose one.
+    default_poll_interval: ClassVar[float] = 2.0
+    #: Faster polls right after a submit, backing off to the default (cluster adapters).
+    fast_poll_interval: ClassVar[float | None] = None
+
+    def __init__(self, context: SchedulerContext) -> None:
+        self.context = context
+        self.runner = CommandRunner()
+
+    @property
+    def calls(self) -> int:
+        return self.runner.calls
+
+    @abstractmethod
+    def submit(self, job: JobInfo) -> JobUpdate:
+        """Hand one stored pending job to the scheduler; the update says its new status and native id.
+        Raises SubmitError when the scheduler refuses it."""
+
+    @abstractmethod
+    def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
+        """The current state of ``jobs`` (all active, all of this scheduler) in one batched query."""
+
+    @abstractmethod
+    def cancel(self, jobs: Sequence[JobInfo]) -> list[JobUpdate]:
+        """Cancel ``jobs`` (one command for all of them where the scheduler allows)."""
+
+    def dispatch(self) -> list[JobUpdate]:
+        """Start jobs that were waiting for a slot or a dependency; most schedulers queue natively."""
+        return []
+
+    def queue(self) -> list[QueueEntry]:
+        """Every job the scheduler shows for this user, ours or not."""
+        return []
+
+    def attach(self, native_id: str) -> JobInfo:
+        """A JobInfo for a job submitted outside this package, to be tracked like our own."""
+        raise SchedulerError(f"the {self.name} scheduler cannot attach existing jobs")
+
+    def available(self) -> bool:
+        """Whether the scheduler's commands exist on this machine."""
+        return True

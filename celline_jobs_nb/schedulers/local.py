@@ -1,0 +1,264 @@
+"""The local executor: runs jobs on this machine, at most ``max_parallel`` at once.
+
+Each job runs under a small detached wrapper process (``local_runner``) in its own session, so
+it survives the notebook kernel or CLI that started it. The wrapper records the pids, sends the
+command's output to ``logs/<job_id>.log``, writes ``logs/<job_id>.exitcode`` when the command
+ends, records the final state, and then starts the next waiting jobs itself: pending jobs start
+when a slot frees even if no notebook or CLI is running. The slot claim is one SQLite
+transaction, so several processes never start more than ``max_parallel`` jobs together.
+
+A monitor that starts later (a new kernel) re-attaches: it reads exit-code files of jobs that
+ended meanwhile and checks the recorded pids (with their start times, so a reused pid is never
+mistaken for our job) of those still running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+import psutil
+
+from ..core.errors import ParseError
+from ..core.jobfiles import ExitRecord, parse_tqdm_progress, read_exit_file, read_progress_file
+from ..core.logs import read_tail_bytes
+from ..core.models import JobInfo, JobStatus, Progress, utcnow
+from ..core.paths import ProjectPaths
+from ..core.settings import celline_nthread
+from ..store.sqlite import JobStore, JobUpdate
+from .base import PollResult, SchedulerAdapter
+
+log = logging.getLogger("celline.job")
+
+MAX_PARALLEL_META_KEY = "local.max_parallel"
+CANCEL_GRACE_SECONDS = 10.0
+LAUNCH_TIMEOUT_SECONDS = 60.0  # a claimed job whose wrapper has not started by then is relaunched
+
+
+def default_max_parallel(paths: ProjectPaths) -> int:
+    """celline's ``[execution] nthread`` from setting.toml when present, else the CPU count."""
+    return celline_nthread(paths) or os.cpu_count() or 1
+
+
+def max_parallel_of(store: JobStore) -> int:
+    value = store.get_meta(MAX_PARALLEL_META_KEY)
+    if value is not None and value.isdigit() and int(value) > 0:
+        return int(value)
+    return default_max_parallel(store.paths)
+
+
+def process_identity(pid: int) -> float | None:
+    """The process's start time, or None when it does not exist (zombies count as gone)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def is_same_process(pid: object, started: object) -> bool:
+    """Whether ``pid`` is still the process that started at ``started`` (pids get reused)."""
+    if not isinstance(pid, int) or not isinstance(started, (int, float)):
+        return False
+    now_started = process_identity(pid)
+    return now_started is not None and abs(now_started - float(started)) < 1.0
+
+
+def final_update_from_exit(job: JobInfo, record: ExitRecord) -> JobUpdate:
+    """The final status a job's exit-code file implies."""
+    fields: dict[str, object] = {
+        "exit_code": record.exit_code,
+        "signal": record.signal,
+        "end_time": record.end_time or utcnow(),
+    }
+    if job.metadata.get("cancel_requested"):
+        status, reason = JobStatus.CANCELLED, "cancelled by user"
+    elif record.exit_code == 0 and record.signal is None:
+        status, reason = JobStatus.COMPLETED, None
+    elif record.signal is not None:
+        status, reason = JobStatus.FAILED, f"killed by signal {_signal_name(record.signal)}"
+    else:
+        status, reason = JobStatus.FAILED, f"exit code {record.exit_code}"
+    fields["reason"] = reason
+    return JobUpdate(job.job_id, status, fields, source="exit-file")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+class LocalScheduler(SchedulerAdapter):
+    name = "local"
+    min_poll_interval = 0.5
+    default_poll_interval = 2.0
+
+    @property
+    def max_parallel(self) -> int:
+        return max_parallel_of(self.context.store)
+
+    def submit(self, job: JobInfo) -> JobUpdate:
+        # Local jobs wait in the store as pending; dispatch() starts them when a slot is free.
+        return JobUpdate(job.job_id, None, {"submit_time": utcnow()}, source="submit")
+
+    def dispatch(self) -> list[JobUpdate]:
+        store = self.context.store
+        claimed, _cancelled = store.claim_pending(self.name, self.max_parallel)
+        updates = []
+        for job in claimed:
+            updates.append(self._launch(job))
+        return updates
+
+    def _launch(self, job: JobInfo) -> JobUpdate:
+        """Start the detached wrapper for a claimed (queued) job."""
+        paths = self.context.paths
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "celline_jobs_nb.schedulers.local_runner", str(paths.root), job.job_id],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, close_fds=True, cwd=str(paths.root),
+            )
+        except OSError as exc:
+            return JobUpdate(job.job_id, JobStatus.FAILED,
+                             {"reason": f"could not start the job wrapper: {exc}", "end_time": utcnow()}, "dispatch")
+        _reap_later(proc)
+        started = process_identity(proc.pid)
+        return JobUpdate(job.job_id, None,
+                         {"metadata": {"runner_pid": proc.pid, "runner_started": started,
+                                       "launched_at": time.time()}}, "dispatch")
+
+    def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
+        result = PollResult()
+        for job in jobs:
+            update = self._poll_one(job)
+            if update is not None:
+                result.updates.append(update)
+        return result
+
+    def _poll_one(self, job: JobInfo) -> JobUpdate | None:
+        paths = self.context.paths
+        try:
+            record = read_exit_file(paths.exit_file(job.job_id))
+        except ParseError as exc:
+            log.warning("job %s: unreadable exit-code file: %s", job.job_id, exc)
+            record = None
+        if record is not None:
+            return final_update_from_exit(job, record)
+        if job.status is JobStatus.PENDING:
+            return None
+        meta = job.metadata
+        runner_alive = is_same_process(meta.get("runner_pid"), meta.get("runner_started"))
+        command_alive = is_same_process(meta.get("pid"), meta.get("pid_started"))
+        if runner_alive or command_alive:
+            if job.status is JobStatus.RUNNING:
+                progress = self._progress(job)
+                if progress is not None and progress != job.progress:
+                    return JobUpdate(job.job_id, None, {"progress": progress})
+            return None
+        if job.status is JobStatus.QUEUED and "runner_pid" not in meta:
+            launched = job.updated_at or job.created_at
+            if utcnow() - launched > timedelta(seconds=LAUNCH_TIMEOUT_SECONDS):
+                return self._launch(job)  # the process that claimed it died before launching
+            return None
+        # Both processes are gone. The wrapper writes the exit file before it exits, so read again
+        # (it may have appeared between our first look and the liveness check).
+        try:
+            record = read_exit_file(paths.exit_file(job.job_id))
+        except ParseError:
+            record = None
+        if record is not None:
+            return final_update_from_exit(job, record)
+        if meta.get("cancel_requested"):
+            return JobUpdate(job.job_id, JobStatus.CANCELLED,
+                             {"reason": "cancelled by user", "end_time": utcnow()}, "poll")
+        return JobUpdate(job.job_id, JobStatus.FAILED, {
+            "reason": "lost: the job's processes ended without recording an exit code (killed with its wrapper?)",
+            "end_time": utcnow(),
+        }, "poll")
+
+    def _progress(self, job: JobInfo) -> Progress | None:
+        paths = self.context.paths
+        try:
+            progress = read_progress_file(paths.progress_file(job.job_id))
+        except ParseError:
+            progress = None
+        if progress is None:
+            tail = read_tail_bytes(paths.log_file(job.job_id), 4096).decode("utf-8", errors="replace")
+            progress = parse_tqdm_progress(tail)
+            if progress is not None and job.progress.percent == progress.percent \
+                    and job.progress.stage == progress.stage:
+                return None
+        return progress
+
+    def cancel(self, jobs: Sequence[JobInfo]) -> list[JobUpdate]:
+        updates = []
+        for job in jobs:
+            meta = job.metadata
+            runner_alive = is_same_process(meta.get("runner_pid"), meta.get("runner_started"))
+            command_alive = is_same_process(meta.get("pid"), meta.get("pid_started"))
+            if job.status in (JobStatus.PENDING, JobStatus.QUEUED) and not runner_alive:
+                # Never started: cancelled without running. The wrapper checks the status before
+                # it runs anything, so a racing launch also stops here.
+                updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
+                                         {"reason": "cancelled by user", "end_time": utcnow(),
+                                          "metadata": {"cancel_requested": True}}, "cancel"))
+                continue
+            # Mark first so whoever records the end (wrapper or poller) says "cancelled", not "failed".
+            self.context.store.update(job.job_id, None, source="cancel", metadata={"cancel_requested": True})
+            if runner_alive:
+                _signal(meta["runner_pid"], signal.SIGTERM, group=False)  # the wrapper escalates to SIGKILL
+            elif command_alive:
+                _terminate_group_later(int(meta["pgid"]) if "pgid" in meta else int(meta["pid"]))
+            else:
+                updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
+                                         {"reason": "cancelled by user", "end_time": utcnow()}, "cancel"))
+        return updates
+
+
+def _signal(pid: int, sig: int, *, group: bool) -> None:
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _terminate_group_later(pgid: int, grace: float = CANCEL_GRACE_SECONDS) -> None:
+    """SIGTERM a process group now and SIGKILL it after ``grace`` (for jobs whose wrapper died)."""
+    _signal(pgid, signal.SIGTERM, group=True)
+
+    def escalate() -> None:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        _signal(pgid, signal.SIGKILL, group=True)
+
+    threading.Thread(target=escalate, name=f"celline-kill-{pgid}", daemon=True).start()
+
+
+_children: list[subprocess.Popen[bytes]] = []
+_children_lock = threading.Lock()
+
+
+def _reap_later(proc: subprocess.Popen[bytes]) -> None:
+    """Keep wrapper handles so finished wrappers are reaped (no zombies in a long-lived kernel)."""
+    with _children_lock:
+        _children[:] = [p for p in _children if p.poll() is None]
+        _children.append(proc)

@@ -1,0 +1,129 @@
+"""The wrapper that runs one local job: ``python -m celline_jobs_nb.schedulers.local_runner PROJECT JOB_ID``.
+
+Started detached (its own session) by ``LocalScheduler``. It runs the job's command with
+``bash -c`` in a new process group, output to ``logs/<job_id>.log``; on SIGTERM (a cancel) it
+forwards SIGTERM to that group and SIGKILLs it after a grace period. When the command ends it
+writes ``logs/<job_id>.exitcode`` first (the evidence any later monitor trusts), then the final
+state, then starts the next waiting local jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..core.errors import CellineJobsError
+from ..core.jobfiles import ExitRecord, write_exit_file
+from ..core.models import JobStatus, utcnow
+from ..core.paths import ENV_JOB_ID, ENV_PROGRESS_FILE, ENV_PROJECT, ProjectPaths
+from ..store.sqlite import JobStore
+from .base import SchedulerContext
+from .local import CANCEL_GRACE_SECONDS, LocalScheduler, final_update_from_exit, process_identity
+
+
+def run(project: str, job_id: str) -> int:
+    paths = ProjectPaths.of(project)
+    store = JobStore(paths)
+    job = store.get(job_id)
+    if job.status.final:
+        return 0  # cancelled before it started: run nothing
+    paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in (job.metadata.get("env") or {}).items()})
+    env.update({ENV_JOB_ID: job.job_id, ENV_PROJECT: str(paths.root),
+                ENV_PROGRESS_FILE: str(paths.progress_file(job.job_id))})
+    cwd = job.working_dir if job.working_dir and Path(job.working_dir).is_dir() else str(paths.root)
+
+    terminate = threading.Event()
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        terminate.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, on_sigterm)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal that started the CLI may close
+
+    with open(paths.log_file(job.job_id), "ab", buffering=0) as log_handle:
+        try:
+            child = subprocess.Popen(
+                ["/bin/bash", "-c", job.command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                stdout=log_handle, stderr=subprocess.STDOUT, preexec_fn=_child_setup,
+            )
+        except OSError as exc:
+            log_handle.write(f"celline-jobs: could not start the command: {exc}\n".encode())
+            write_exit_file(paths.exit_file(job.job_id), 127, None)
+            store.update(job.job_id, JobStatus.FAILED, source="runner", exit_code=127, end_time=utcnow(),
+                         reason=f"could not start the command: {exc}")
+            return 1
+        store.update(
+            job.job_id, JobStatus.RUNNING, source="runner", start_time=utcnow(), native_id=str(child.pid),
+            metadata={"pid": child.pid, "pid_started": process_identity(child.pid), "pgid": child.pid,
+                      "runner_pid": os.getpid(), "runner_started": process_identity(os.getpid()),
+                      "host": socket.gethostname()},
+        )
+        returncode = _wait(child, terminate)
+
+    exit_code, sig = (None, -returncode) if returncode < 0 else (returncode, None)
+    write_exit_file(paths.exit_file(job.job_id), exit_code, sig)
+    job = store.get(job.job_id)
+    if terminate.is_set() and not job.metadata.get("cancel_requested"):
+        store.update(job.job_id, None, source="runner", metadata={"cancel_requested": True})
+        job = store.get(job.job_id)
+    update = final_update_from_exit(job, ExitRecord(exit_code, sig, utcnow()))
+    update.source = "runner"
+    store.apply([update])
+    # Hand the freed slot to the next waiting job, with no notebook or CLI needed.
+    LocalScheduler(SchedulerContext(paths, store)).dispatch()
+    return 0
+
+
+def _child_setup() -> None:
+    """In the child before exec: its own process group (cancel signals the whole job tree, not the
+    wrapper) and default SIGHUP handling (the wrapper ignores it)."""
+    os.setpgrp()
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def _wait(child: subprocess.Popen[bytes], terminate: threading.Event) -> int:
+    """Wait for the command; on a cancel, SIGTERM its group, then SIGKILL after the grace period."""
+    kill_at: float | None = None
+    while True:
+        try:
+            return child.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            pass
+        if terminate.is_set() and kill_at is None:
+            _killpg(child.pid, signal.SIGTERM)
+            kill_at = time.monotonic() + CANCEL_GRACE_SECONDS
+        elif kill_at is not None and time.monotonic() >= kill_at:
+            _killpg(child.pid, signal.SIGKILL)
+            kill_at = float("inf")
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m celline_jobs_nb.schedulers.local_runner PROJECT JOB_ID", file=sys.stderr)
+        return 2
+    try:
+        return run(args[0], args[1])
+    except CellineJobsError as exc:
+        print(f"celline-jobs runner: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

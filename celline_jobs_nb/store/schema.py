@@ -1,0 +1,69 @@
+"""Schema versions. Each migration moves the database from version N-1 to N; ``PRAGMA user_version``
+holds the version. Never edit a released migration: add the next one."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: jobs, their status history (events), poller state, key/value meta
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('rev', '0');
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        command TEXT NOT NULL,
+        start_time REAL,
+        end_time REAL,
+        log_file TEXT,
+        working_dir TEXT,
+        resources TEXT NOT NULL DEFAULT '{}',
+        scheduler TEXT NOT NULL,
+        native_id TEXT,
+        job_type TEXT NOT NULL,
+        submit_time REAL,
+        exit_code INTEGER,
+        signal INTEGER,
+        reason TEXT,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        retry_of TEXT,
+        depends_on TEXT NOT NULL DEFAULT '[]',
+        dependency_kind TEXT NOT NULL DEFAULT 'afterok',
+        array_parent TEXT,
+        array_index INTEGER,
+        progress TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        rev INTEGER NOT NULL
+    );
+    CREATE INDEX jobs_status ON jobs (status);
+    CREATE INDEX jobs_scheduler_status ON jobs (scheduler, status);
+    CREATE INDEX jobs_created ON jobs (created_at);
+    CREATE INDEX jobs_rev ON jobs (rev);
+    CREATE INDEX jobs_native ON jobs (scheduler, native_id);
+    CREATE INDEX jobs_array_parent ON jobs (array_parent);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        time REAL NOT NULL,
+        from_status TEXT,
+        to_status TEXT NOT NULL,
+        reason TEXT,
+        source TEXT NOT NULL
+    );
+    CREATE INDEX events_job ON events (job_id, id);
+    CREATE TABLE poll_state (
+        scheduler TEXT PRIMARY KEY,
+        next_due REAL NOT NULL DEFAULT 0,
+        last_attempt REAL,
+        last_success REAL,
+        error TEXT,
+        calls_total INTEGER NOT NULL DEFAULT 0,
+        last_calls INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

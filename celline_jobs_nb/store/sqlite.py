@@ -1,0 +1,632 @@
+"""The job store: SQLite in WAL mode at ``<project>/.celline/jobs.db``.
+
+Several processes (notebook kernels, the CLI, job wrappers) read and write it at once. Every
+write is one ``BEGIN IMMEDIATE`` transaction that is retried when the database is busy, so none is
+lost and "database is locked" never reaches the user. Every status change goes through
+``core.transitions.can_transition`` here and is recorded in ``events`` (the history).
+Each write also bumps a global revision so readers can ask for "what changed since rev N".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from ..core.dependencies import Verdict, dependency_verdict
+from ..core.errors import InvalidInputError, JobNotFoundError, StoreError
+from ..core.models import (
+    ACTIVE_STATUSES,
+    JobInfo,
+    JobStatus,
+    JobType,
+    Progress,
+    to_utc,
+    utcnow,
+    validate_job_id,
+)
+from ..core.paths import ProjectPaths
+from ..core.resources import Resources
+from ..core.transitions import can_transition
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+T = TypeVar("T")
+
+_COLUMNS = (
+    "job_id", "name", "status", "command", "start_time", "end_time", "log_file", "working_dir",
+    "resources", "scheduler", "native_id", "job_type", "submit_time", "exit_code", "signal", "reason",
+    "attempt", "retry_of", "depends_on", "dependency_kind", "array_parent", "array_index", "progress",
+    "created_at", "updated_at", "metadata",
+)
+_TIME_COLUMNS = frozenset({"start_time", "end_time", "submit_time", "created_at", "updated_at"})
+_JSON_COLUMNS = frozenset({"resources", "depends_on", "progress", "metadata"})
+# Fields an update may set (job_id, created_at and the scheduler are fixed at insert).
+UPDATABLE = frozenset(_COLUMNS) - {"job_id", "created_at", "updated_at", "status", "scheduler"}
+_SELECT = "SELECT " + ", ".join(_COLUMNS) + ", rev FROM jobs"
+BUSY_RETRIES = 60
+
+
+@dataclass
+class JobUpdate:
+    """A change to one job: a new status (checked against the transition rules) and/or fields.
+
+    ``metadata`` is merged into the job's metadata, not replaced.
+    """
+
+    job_id: str
+    status: JobStatus | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    source: str = "poll"
+
+
+@dataclass(frozen=True)
+class PollState:
+    scheduler: str
+    last_attempt: datetime | None
+    last_success: datetime | None
+    error: str | None
+    calls_total: int
+    last_calls: int
+
+    @property
+    def stale(self) -> bool:
+        return self.error is not None
+
+
+@dataclass(frozen=True)
+class Event:
+    job_id: str
+    time: datetime
+    from_status: JobStatus | None
+    to_status: JobStatus
+    reason: str | None
+    source: str
+
+
+def _encode(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in _TIME_COLUMNS:
+        dt = to_utc(value)
+        return dt.timestamp() if dt else None
+    if column == "resources":
+        return json.dumps(Resources.parse(value).to_dict())
+    if column == "progress":
+        progress = value if isinstance(value, Progress) else Progress.from_dict(value)
+        return json.dumps(progress.to_dict(), default=str)
+    if column in _JSON_COLUMNS:
+        return json.dumps(value, default=str)
+    if column in ("status", "job_type") and hasattr(value, "value"):
+        return value.value
+    return value
+
+
+def _row_to_job(row: Sequence[Any]) -> JobInfo:
+    data = dict(zip(_COLUMNS, row[:len(_COLUMNS)], strict=True))
+    for column in _TIME_COLUMNS:
+        value = data[column]
+        data[column] = to_utc(value) if value is not None else None
+    resources = json.loads(data["resources"] or "{}")
+    return JobInfo(
+        job_id=data["job_id"],
+        name=data["name"],
+        status=JobStatus(data["status"]),
+        command=data["command"],
+        start_time=data["start_time"],
+        end_time=data["end_time"],
+        log_file=data["log_file"],
+        working_dir=data["working_dir"],
+        resources=Resources.from_dict(resources),
+        scheduler=data["scheduler"],
+        native_id=data["native_id"],
+        job_type=JobType.parse(data["job_type"]),
+        submit_time=data["submit_time"],
+        exit_code=data["exit_code"],
+        signal=data["signal"],
+        reason=data["reason"],
+        attempt=data["attempt"],
+        retry_of=data["retry_of"],
+        depends_on=list(json.loads(data["depends_on"] or "[]")),
+        dependency_kind=data["dependency_kind"],
+        array_parent=data["array_parent"],
+        array_index=data["array_index"],
+        progress=Progress.from_dict(json.loads(data["progress"] or "{}")),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+        metadata=dict(json.loads(data["metadata"] or "{}")),
+    )
+
+
+def _never_satisfied_reason(job: JobInfo, parents: dict[str, JobStatus]) -> str:
+    """E.g. "DependencyNeverSatisfied: afterok on 1m8j0xztza85y (failed)"."""
+    blocking = [p for p in job.depends_on if parents.get(p) is not JobStatus.COMPLETED]
+    states = ", ".join(f"{p} ({parents[p].value if p in parents else 'missing'})" for p in blocking)
+    return f"DependencyNeverSatisfied: {job.dependency_kind} on {states}"
+
+
+class JobStore:
+    """All reads and writes of a project's jobs. Safe to share between threads and processes."""
+
+    def __init__(self, project: str | os.PathLike[str] | ProjectPaths) -> None:
+        self.paths = project if isinstance(project, ProjectPaths) else ProjectPaths.of(project)
+        self.paths.ensure()
+        self.path = self.paths.db
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connections and transactions -------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            return conn
+        try:
+            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise self._store_error(exc) from None
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _store_error(self, exc: BaseException) -> StoreError:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return StoreError(
+                f"the job database {self.path} is corrupted ({text}): "
+                f"run `celline-jobs db recover` to restore the newest backup from {self.paths.backups_dir}"
+            )
+        if "disk" in text and ("full" in text or "I/O" in text):
+            return StoreError(f"cannot write the job database {self.path}: {text}; free disk space and retry")
+        return StoreError(f"job database {self.path}: {text}")
+
+    def _retrying(self, action: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``action`` in BEGIN IMMEDIATE ... COMMIT, retrying while another process holds the lock."""
+        conn = self._connect()
+        for attempt in range(BUSY_RETRIES):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    time.sleep(min(0.5, 0.01 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.5))
+                    continue
+                raise self._store_error(exc) from None
+            except sqlite3.DatabaseError as exc:
+                raise self._store_error(exc) from None
+            try:
+                result = action(conn)
+                conn.execute("COMMIT")
+                return result
+            except BaseException as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+                    time.sleep(min(0.5, 0.01 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.5))
+                    continue
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise self._store_error(exc) from None
+                raise
+        raise StoreError(f"the job database {self.path} stayed locked by another process; try again")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        conn = self._connect()
+        for attempt in range(BUSY_RETRIES):
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
+                raise self._store_error(exc) from None
+            except sqlite3.DatabaseError as exc:
+                raise self._store_error(exc) from None
+        raise StoreError(f"the job database {self.path} stayed locked by another process; try again")
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise self._store_error(exc) from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer celline_jobs_nb (schema {version} > {SCHEMA_VERSION}): upgrade"
+            )
+        if version == SCHEMA_VERSION:
+            return
+
+        def migrate(c: sqlite3.Connection) -> None:
+            current = c.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            for number in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute(f"PRAGMA user_version = {number + 1}")
+
+        self._retrying(migrate)
+
+    # -- helpers used inside transactions ----------------------------------------------------
+
+    @staticmethod
+    def _lazy_rev(conn: sqlite3.Connection) -> Callable[[], int]:
+        """A revision allocated on first use, so a transaction that changes nothing does not bump it."""
+        allocated: list[int] = []
+
+        def get() -> int:
+            if not allocated:
+                allocated.append(JobStore._next_rev(conn))
+            return allocated[0]
+
+        return get
+
+    @staticmethod
+    def _next_rev(conn: sqlite3.Connection) -> int:
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'rev'")
+        return int(conn.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0])
+
+    @staticmethod
+    def _event(conn: sqlite3.Connection, job_id: str, old: JobStatus | None, new: JobStatus,
+               reason: str | None, source: str) -> None:
+        conn.execute(
+            "INSERT INTO events (job_id, time, from_status, to_status, reason, source) VALUES (?, ?, ?, ?, ?, ?)",
+            (job_id, time.time(), old.value if old else None, new.value, reason, source),
+        )
+
+    @staticmethod
+    def _insert_row(conn: sqlite3.Connection, job: JobInfo, rev: int) -> None:
+        values = []
+        for column in _COLUMNS:
+            value = getattr(job, column)
+            if column == "updated_at":
+                value = utcnow()
+            values.append(_encode(column, value))
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        conn.execute(
+            f"INSERT INTO jobs ({', '.join(_COLUMNS)}, rev) VALUES ({placeholders}, ?)", (*values, rev)
+        )
+
+    def _apply(self, conn: sqlite3.Connection, update: JobUpdate, rev: Callable[[], int]) -> bool:
+        row = conn.execute(
+            "SELECT status, metadata, reason FROM jobs WHERE job_id = ?", (update.job_id,)
+        ).fetchone()
+        if row is None:
+            return False
+        old = JobStatus(row[0])
+        new = update.status or old
+        if not can_transition(old, new):
+            return False
+        changes: dict[str, Any] = {}
+        for key, value in update.fields.items():
+            if key not in UPDATABLE:
+                raise InvalidInputError(f"cannot update job field {key!r}")
+            if key == "metadata":
+                merged = dict(json.loads(row[1] or "{}"))
+                merged.update(value or {})
+                value = merged
+            changes[key] = _encode(key, value)
+        if new is not old:
+            changes["status"] = new.value
+        current = conn.execute(
+            f"SELECT {', '.join(changes) or 'job_id'} FROM jobs WHERE job_id = ?", (update.job_id,)
+        ).fetchone()
+        if not changes or all(a == b for a, b in zip(current, changes.values(), strict=True)):
+            return False
+        changes["updated_at"] = time.time()
+        changes["rev"] = rev()
+        assignments = ", ".join(f"{key} = ?" for key in changes)
+        conn.execute(f"UPDATE jobs SET {assignments} WHERE job_id = ?", (*changes.values(), update.job_id))
+        if new is not old:
+            self._event(conn, update.job_id, old, new, update.fields.get("reason", row[2]), update.source)
+        return True
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def insert(self, job: JobInfo, source: str = "submit") -> JobInfo:
+        validate_job_id(job.job_id)
+
+        def action(conn: sqlite3.Connection) -> None:
+            rev = self._next_rev(conn)
+            try:
+                self._insert_row(conn, job, rev)
+            except sqlite3.IntegrityError:
+                raise InvalidInputError(f"a job with id {job.job_id!r} already exists") from None
+            self._event(conn, job.job_id, None, job.status, job.reason, source)
+
+        self._retrying(action)
+        return job
+
+    def insert_many(self, jobs: Iterable[JobInfo], source: str = "submit") -> int:
+        """Insert jobs in one transaction; ids already present are skipped. Returns how many were new."""
+        jobs = list(jobs)
+
+        def action(conn: sqlite3.Connection) -> int:
+            rev = self._lazy_rev(conn)
+            added = 0
+            for job in jobs:
+                validate_job_id(job.job_id)
+                if conn.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone():
+                    continue
+                self._insert_row(conn, job, rev())
+                self._event(conn, job.job_id, None, job.status, job.reason, source)
+                added += 1
+            return added
+
+        return self._retrying(action)
+
+    def update(self, job_id: str, status: JobStatus | None = None, source: str = "monitor", **fields: Any) -> bool:
+        """Apply one change. Returns False when the job is missing, the transition is backwards,
+        or nothing actually changed."""
+        return bool(self.apply([JobUpdate(job_id, status, fields, source)]))
+
+    def apply(self, updates: Sequence[JobUpdate]) -> list[str]:
+        """Apply many changes in one transaction; returns the ids that changed."""
+        if not updates:
+            return []
+
+        def action(conn: sqlite3.Connection) -> list[str]:
+            rev = self._lazy_rev(conn)
+            return [u.job_id for u in updates if self._apply(conn, u, rev)]
+
+        return self._retrying(action)
+
+    def claim_pending(self, scheduler: str, max_active: int | None) -> tuple[list[JobInfo], list[JobInfo]]:
+        """Atomically pick the pending jobs of ``scheduler`` that may start now.
+
+        At most ``max_active`` jobs of this scheduler are queued or running at once (None: no
+        limit). A job starts only when its dependencies allow; one whose dependency can never be
+        met is cancelled with the reason. Claimed jobs move to ``queued``. Returns
+        (claimed, cancelled).
+        """
+
+        def action(conn: sqlite3.Connection) -> tuple[list[JobInfo], list[JobInfo]]:
+            busy = conn.execute(
+                "SELECT COUNT(*) FROM jobs WHERE scheduler = ? AND status IN ('queued', 'running', 'held')",
+                (scheduler,),
+            ).fetchone()[0]
+            free = None if max_active is None else max(0, max_active - busy)
+            rows = conn.execute(
+                f"{_SELECT} WHERE scheduler = ? AND status = 'pending' ORDER BY seq", (scheduler,)
+            ).fetchall()
+            rev = self._lazy_rev(conn)
+            claimed: list[JobInfo] = []
+            cancelled: list[JobInfo] = []
+            for row in rows:
+                if free is not None and len(claimed) >= free:
+                    break
+                job = _row_to_job(row)
+                if job.depends_on:
+                    parents = self._statuses(conn, job.depends_on)
+                    verdict = dependency_verdict(job.dependency_kind, (parents.get(p) for p in job.depends_on))
+                    if verdict is Verdict.WAIT:
+                        continue
+                    if verdict is Verdict.NEVER:
+                        reason = _never_satisfied_reason(job, parents)
+                        self._apply(conn, JobUpdate(job.job_id, JobStatus.CANCELLED,
+                                                    {"reason": reason, "end_time": utcnow()}, "dependency"), rev)
+                        job.status, job.reason = JobStatus.CANCELLED, reason
+                        cancelled.append(job)
+                        continue
+                self._apply(conn, JobUpdate(job.job_id, JobStatus.QUEUED, {"reason": None}, "dispatch"), rev)
+                job.status, job.reason = JobStatus.QUEUED, None
+                claimed.append(job)
+            return claimed, cancelled
+
+        return self._retrying(action)
+
+    @staticmethod
+    def _statuses(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        marks = ", ".join("?" for _ in job_ids)
+        rows = conn.execute(f"SELECT job_id, status FROM jobs WHERE job_id IN ({marks})", tuple(job_ids))
+        return {job_id: JobStatus(status) for job_id, status in rows}
+
+    # -- poller bookkeeping ------------------------------------------------------------------
+
+    def claim_poll(self, scheduler: str, interval: float) -> bool:
+        """True when this caller should poll ``scheduler`` now. Processes watching the same project
+        share one poll per interval instead of each querying the scheduler."""
+        now = time.time()
+
+        def action(conn: sqlite3.Connection) -> bool:
+            conn.execute("INSERT OR IGNORE INTO poll_state (scheduler) VALUES (?)", (scheduler,))
+            cursor = conn.execute(
+                "UPDATE poll_state SET next_due = ?, last_attempt = ? WHERE scheduler = ? AND next_due <= ?",
+                (now + interval, now, scheduler, now),
+            )
+            return cursor.rowcount == 1
+
+        return self._retrying(action)
+
+    def reset_poll_due(self, scheduler: str) -> None:
+        """Make the next poll of ``scheduler`` due now (after a submit or a cancel)."""
+        self._retrying(lambda c: c.execute("UPDATE poll_state SET next_due = 0 WHERE scheduler = ?", (scheduler,)))
+
+    def record_poll(self, scheduler: str, ok: bool, error: str | None, calls: int) -> None:
+        now = time.time()
+
+        def action(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR IGNORE INTO poll_state (scheduler) VALUES (?)", (scheduler,))
+            if ok:
+                conn.execute(
+                    "UPDATE poll_state SET last_success = ?, error = NULL, calls_total = calls_total + ?, "
+                    "last_calls = ? WHERE scheduler = ?", (now, calls, calls, scheduler))
+            else:
+                conn.execute(
+                    "UPDATE poll_state SET error = ?, calls_total = calls_total + ?, last_calls = ? "
+                    "WHERE scheduler = ?", (error or "poll failed", calls, calls, scheduler))
+
+        self._retrying(action)
+
+    def poll_states(self) -> dict[str, PollState]:
+        rows = self._read(
+            "SELECT scheduler, last_attempt, last_success, error, calls_total, last_calls FROM poll_state"
+        )
+        return {
+            r[0]: PollState(r[0], to_utc(r[1]) if r[1] else None, to_utc(r[2]) if r[2] else None, r[3], r[4], r[5])
+            for r in rows
+        }
+
+    # -- meta --------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._retrying(lambda c: c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)))
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobInfo:
+        rows = self._read(f"{_SELECT} WHERE job_id = ?", (str(job_id),))
+        if not rows:
+            raise JobNotFoundError(f"no job {job_id!r} in {self.paths.root}: see `celline-jobs list`")
+        return _row_to_job(rows[0])
+
+    def get_many(self, job_ids: Sequence[str]) -> list[JobInfo]:
+        out: list[JobInfo] = []
+        for start in range(0, len(job_ids), 500):
+            chunk = tuple(job_ids[start:start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            out.extend(_row_to_job(r) for r in self._read(f"{_SELECT} WHERE job_id IN ({marks})", chunk))
+        return out
+
+    def resolve(self, job_id_or_prefix: str) -> str:
+        """The full id for an id or a unique prefix of one (like git), or a clear error."""
+        text = str(job_id_or_prefix).strip()
+        if not text or any(ch in text for ch in "%_/\\") or ".." in text:
+            raise JobNotFoundError(f"no job {job_id_or_prefix!r}: job ids are letters and digits")
+        rows = self._read("SELECT job_id FROM jobs WHERE job_id = ?", (text,))
+        if rows:
+            return rows[0][0]
+        rows = self._read("SELECT job_id FROM jobs WHERE job_id LIKE ? ESCAPE '\\' LIMIT 3", (text + "%",))
+        if not rows:
+            raise JobNotFoundError(f"no job {text!r} in {self.paths.root}: see `celline-jobs list`")
+        if len(rows) > 1:
+            raise JobNotFoundError(f"job id prefix {text!r} is ambiguous: type more characters")
+        return rows[0][0]
+
+    def list(
+        self,
+        statuses: Iterable[JobStatus] | None = None,
+        *,
+        scheduler: str | None = None,
+        job_types: Iterable[JobType] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        array_parent: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[JobInfo]:
+        where: list[str] = []
+        params: list[Any] = []
+        if statuses is not None:
+            values = [JobStatus.parse(s).value for s in statuses]
+            where.append(f"status IN ({', '.join('?' for _ in values)})")
+            params.extend(values)
+        if scheduler is not None:
+            where.append("scheduler = ?")
+            params.append(scheduler)
+        if job_types is not None:
+            types = [JobType.parse(t).value for t in job_types]
+            where.append(f"job_type IN ({', '.join('?' for _ in types)})")
+            params.extend(types)
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(since.timestamp())
+        if until is not None:
+            where.append("created_at < ?")
+            params.append(until.timestamp())
+        if array_parent is not None:
+            where.append("array_parent = ?")
+            params.append(array_parent)
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [_row_to_job(r) for r in self._read(sql, params)]
+
+    def active(self, scheduler: str | None = None) -> list[JobInfo]:
+        return self.list(ACTIVE_STATUSES, scheduler=scheduler)
+
+    def active_schedulers(self) -> list[str]:
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        rows = self._read(
+            f"SELECT DISTINCT scheduler FROM jobs WHERE status IN ({marks})", [s.value for s in ACTIVE_STATUSES]
+        )
+        return sorted(r[0] for r in rows)
+
+    def revision(self) -> int:
+        return int(self._read("SELECT value FROM meta WHERE key = 'rev'")[0][0])
+
+    def changed_since(self, rev: int) -> tuple[list[JobInfo], int]:
+        """Jobs written after revision ``rev``, and the current revision (read consistently)."""
+        conn = self._connect()
+        for attempt in range(BUSY_RETRIES):
+            try:
+                conn.execute("BEGIN")
+                try:
+                    current = int(conn.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0])
+                    rows = conn.execute(f"{_SELECT} WHERE rev > ? ORDER BY seq", (rev,)).fetchall()
+                finally:
+                    conn.execute("COMMIT")
+                return [_row_to_job(r) for r in rows], current
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
+                raise self._store_error(exc) from None
+        raise StoreError(f"the job database {self.path} stayed locked by another process; try again")
+
+    def count(self, statuses: Iterable[JobStatus] | None = None) -> int:
+        if statuses is None:
+            return int(self._read("SELECT COUNT(*) FROM jobs")[0][0])
+        values = [JobStatus.parse(s).value for s in statuses]
+        return int(self._read(f"SELECT COUNT(*) FROM jobs WHERE status IN ({', '.join('?' for _ in values)})",
+                              values)[0][0])
+
+    def status_counts(self) -> dict[JobStatus, int]:
+        return {JobStatus(s): n for s, n in self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
+
+    def events(self, job_id: str | None = None, since: datetime | None = None) -> list[Event]:
+        where, params = [], []
+        if job_id is not None:
+            where.append("job_id = ?")
+            params.append(job_id)
+        if since is not None:
+            where.append("time >= ?")
+            params.append(since.timestamp())
+        sql = "SELECT job_id, time, from_status, to_status, reason, source FROM events"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [
+            Event(r[0], to_utc(r[1]) or utcnow(), JobStatus(r[2]) if r[2] else None, JobStatus(r[3]), r[4], r[5])
+            for r in self._read(sql, params)
+        ]
+
+    def find_native(self, scheduler: str, native_id: str) -> JobInfo | None:
+        rows = self._read(f"{_SELECT} WHERE scheduler = ? AND native_id = ?", (scheduler, native_id))
+        return _row_to_job(rows[0]) if rows else None
+
+    def backup(self, destination: os.PathLike[str] | str) -> None:
+        """A consistent copy of the database (SQLite's online backup), safe while others write."""
+        target = sqlite3.connect(destination)
+        try:
+            self._connect().backup(target)
+        finally:
+            target.close()
