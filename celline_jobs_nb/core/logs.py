@@ -63,7 +63,8 @@ FINGERPRINT_BYTES = 64
 
 class LogFollower:
     """Reads only the bytes appended since the last call. Copes with truncation and rotation
-    (a new inode, or the same inode reused: the last bytes read must still be where they were), invalid UTF-8 (replaced, multi-byte characters split across reads kept whole)
+    (a new inode, or the same inode reused: the last bytes read must still be where they were),
+    invalid UTF-8 (replaced, multi-byte characters split across reads kept whole)
     and very large files (starts ``start_tail`` bytes before the end, never at byte 0 of a GB log).
     """
 

@@ -32,6 +32,7 @@ from ..core.logs import read_tail_bytes
 from ..core.models import JobInfo, JobStatus, Progress, utcnow
 from ..core.paths import ProjectPaths
 from ..core.settings import celline_nthread
+from ..core.usage import UsageSample, merge_usage
 from ..store.sqlite import JobStore, JobUpdate
 from .base import PollResult, SchedulerAdapter
 
@@ -140,13 +141,14 @@ class LocalScheduler(SchedulerAdapter):
 
     def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
         result = PollResult()
+        groups = process_groups() if any(j.status is JobStatus.RUNNING for j in jobs) else {}
         for job in jobs:
-            update = self._poll_one(job)
+            update = self._poll_one(job, groups)
             if update is not None:
                 result.updates.append(update)
         return result
 
-    def _poll_one(self, job: JobInfo) -> JobUpdate | None:
+    def _poll_one(self, job: JobInfo, groups: dict[int, list[int]]) -> JobUpdate | None:
         paths = self.context.paths
         try:
             record = read_exit_file(paths.exit_file(job.job_id))
@@ -161,11 +163,18 @@ class LocalScheduler(SchedulerAdapter):
         runner_alive = is_same_process(meta.get("runner_pid"), meta.get("runner_started"))
         command_alive = is_same_process(meta.get("pid"), meta.get("pid_started"))
         if runner_alive or command_alive:
-            if job.status is JobStatus.RUNNING:
-                progress = self._progress(job)
-                if progress is not None and progress != job.progress:
-                    return JobUpdate(job.job_id, None, {"progress": progress})
-            return None
+            if job.status is not JobStatus.RUNNING:
+                return None
+            fields: dict[str, object] = {}
+            progress = self._progress(job)
+            if progress is not None and progress != job.progress:
+                fields["progress"] = progress
+            sample = sample_processes(groups.get(meta.get("pgid"), []), meta.get("pid"))
+            if sample is not None:
+                started = job.start_time.timestamp() if job.start_time else None
+                fields["metadata"] = {"usage": merge_usage(meta.get("usage"), sample, started,
+                                                           job.resources.cpus or 1, job.resources.memory)}
+            return JobUpdate(job.job_id, None, fields) if fields else None
         if job.status is JobStatus.QUEUED and "runner_pid" not in meta:
             launched = job.updated_at or job.created_at
             if utcnow() - launched > timedelta(seconds=LAUNCH_TIMEOUT_SECONDS):
@@ -224,6 +233,56 @@ class LocalScheduler(SchedulerAdapter):
                 updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
                                          {"reason": "cancelled by user", "end_time": utcnow()}, "cancel"))
         return updates
+
+
+def process_groups() -> dict[int, list[int]]:
+    """Every process group on the machine and its pids (one scan per poll, for all jobs)."""
+    groups: dict[int, list[int]] = {}
+    for pid in psutil.pids():
+        try:
+            groups.setdefault(os.getpgid(pid), []).append(pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return groups
+
+
+def sample_processes(group_pids: Sequence[int], pid: object) -> UsageSample | None:
+    """CPU time, memory and I/O of every process of a job: its process group, plus descendants of
+    its first process that moved to a group of their own."""
+    processes: dict[int, psutil.Process] = {}
+    for member in group_pids:
+        try:
+            processes[member] = psutil.Process(member)
+        except psutil.Error:
+            continue
+    if isinstance(pid, int):
+        try:
+            root = processes.get(pid) or psutil.Process(pid)
+            processes[root.pid] = root
+            for child in root.children(recursive=True):
+                processes.setdefault(child.pid, child)
+        except psutil.Error:
+            pass
+    if not processes:
+        return None
+    cpu = 0.0
+    rss = read = write = 0
+    for proc in processes.values():
+        try:
+            with proc.oneshot():
+                times = proc.cpu_times()
+                # Reaped children's time is in their parent's children_* fields; live ones count themselves.
+                cpu += times.user + times.system + times.children_user + times.children_system
+                rss += proc.memory_info().rss
+                try:
+                    io = proc.io_counters()
+                    read += io.read_bytes
+                    write += io.write_bytes
+                except (psutil.AccessDenied, AttributeError, NotImplementedError):
+                    pass
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return UsageSample(time.time(), cpu, rss, read, write)
 
 
 def _signal(pid: int, sig: int, *, group: bool) -> None:

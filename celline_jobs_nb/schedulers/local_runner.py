@@ -10,6 +10,7 @@ state, then starts the next waiting local jobs.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from ..core.errors import CellineJobsError
 from ..core.jobfiles import ExitRecord, write_exit_file
-from ..core.models import JobStatus, utcnow
+from ..core.models import JobInfo, JobStatus, utcnow
 from ..core.paths import ENV_JOB_ID, ENV_PROGRESS_FILE, ENV_PROJECT, ProjectPaths
 from ..store.sqlite import JobStore
 from .base import SchedulerContext
@@ -67,7 +68,7 @@ def run(project: str, job_id: str) -> int:
                       "runner_pid": os.getpid(), "runner_started": process_identity(os.getpid()),
                       "host": socket.gethostname()},
         )
-        returncode = _wait(child, terminate)
+        returncode, rusage = _wait(child, terminate)
 
     exit_code, sig = (None, -returncode) if returncode < 0 else (returncode, None)
     write_exit_file(paths.exit_file(job.job_id), exit_code, sig)
@@ -77,6 +78,7 @@ def run(project: str, job_id: str) -> int:
         job = store.get(job.job_id)
     update = final_update_from_exit(job, ExitRecord(exit_code, sig, utcnow()))
     update.source = "runner"
+    update.fields["metadata"] = {"usage": _final_usage(job, rusage)}
     store.apply([update])
     # Hand the freed slot to the next waiting job, with no notebook or CLI needed.
     LocalScheduler(SchedulerContext(paths, store)).dispatch()
@@ -90,20 +92,38 @@ def _child_setup() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
-def _wait(child: subprocess.Popen[bytes], terminate: threading.Event) -> int:
-    """Wait for the command; on a cancel, SIGTERM its group, then SIGKILL after the grace period."""
+def _wait(child: subprocess.Popen[bytes], terminate: threading.Event) -> tuple[int, resource.struct_rusage]:
+    """Wait for the command (with its resource use); on a cancel, SIGTERM its group, then SIGKILL
+    after the grace period. Returns (returncode like Popen's, rusage of the command's tree)."""
     kill_at: float | None = None
     while True:
-        try:
-            return child.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            pass
+        pid, status, rusage = os.wait4(child.pid, os.WNOHANG)
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(status)  # tell Popen it is reaped
+            return child.returncode, rusage
         if terminate.is_set() and kill_at is None:
             _killpg(child.pid, signal.SIGTERM)
             kill_at = time.monotonic() + CANCEL_GRACE_SECONDS
         elif kill_at is not None and time.monotonic() >= kill_at:
             _killpg(child.pid, signal.SIGKILL)
             kill_at = float("inf")
+        terminate.wait(0.1)
+
+
+def _final_usage(job: JobInfo, rusage: resource.struct_rusage) -> dict[str, object]:
+    """The kernel's exact totals for the finished command (every waited-for descendant included),
+    merged with the peak the poller sampled (ru_maxrss is the largest single process, not the sum)."""
+    usage = dict(job.metadata.get("usage") or {})
+    usage["cpu_seconds"] = round(rusage.ru_utime + rusage.ru_stime, 3)
+    usage["max_rss_bytes"] = max(int(usage.get("max_rss_bytes") or 0), rusage.ru_maxrss * 1024)
+    if job.start_time is not None:
+        usage["elapsed_seconds"] = round(max(0.0, time.time() - job.start_time.timestamp()), 3)
+    usage["alloc_cpus"] = job.resources.cpus or 1
+    if job.resources.memory:
+        usage["req_mem_bytes"] = job.resources.memory
+    usage["cpu_percent"] = 0.0
+    usage["rss_bytes"] = 0
+    return usage
 
 
 def _killpg(pgid: int, sig: int) -> None:

@@ -213,3 +213,21 @@ def test_eight_processes_submitting_250_jobs_each(project: Path):
     assert len(pending) == 2000
     gate.cancel_jobs(pending + [blocker], wait=10)
     assert gate.store.count([JobStatus.CANCELLED]) == 2001
+
+
+def test_resource_use_of_the_process_tree_is_sampled_and_totalled(monitor: JobMonitor):
+    burn = ("import time; block = bytearray(120 * 1024 * 1024); t = time.time()\n"
+            "while time.time() - t < 2.5: pass\n")
+    job_id = monitor.submit_job("hungry", f"{sys.executable} -c '{burn}'", "cpus=1,mem=1G")
+    def sampled_big():
+        monitor.refresh(force=True)
+        usage = monitor.get_job(job_id).metadata.get("usage", {})
+        return usage.get("rss_bytes", 0) > 100 * 1024**2  # the python grandchild of bash is counted
+    _wait_for(sampled_big, timeout=20)
+    assert monitor.get_job(job_id).metadata["usage"]["samples"]
+    job = monitor.wait([job_id], timeout=30)[0]
+    usage = job.metadata["usage"]
+    assert job.status is JobStatus.COMPLETED
+    assert usage["cpu_seconds"] >= 2.0
+    assert usage["max_rss_bytes"] > 100 * 1024**2
+    assert (usage["alloc_cpus"], usage["req_mem_bytes"]) == (1, 1024**3)
