@@ -24,6 +24,7 @@ from .core.logs import tail_lines
 from .core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow
 from .core.paths import ProjectPaths
 from .core.resources import Resources
+from .core.retry import RetryPolicy, failure_kind
 from .core.settings import JobsSettings
 from .schedulers import create as create_adapter
 from .schedulers.base import QueueEntry, SchedulerAdapter, SchedulerContext
@@ -105,9 +106,17 @@ class JobMonitor:
         array: str | None = None,
         env: dict[str, str] | None = None,
         metadata: dict[str, Any] | None = None,
+        retry: RetryPolicy | dict[str, Any] | int | None = None,
         retry_of: JobInfo | None = None,
     ) -> str:
-        """Record a job and hand it to its scheduler. Returns the new job id."""
+        """Record a job and hand it to its scheduler. Returns the new job id.
+
+        ``retry`` makes failed attempts come back automatically: a number of retries, or a
+        ``RetryPolicy`` (backoff with jitter, which failures, resource bumps on OOM/timeout).
+        """
+        policy = RetryPolicy.parse(retry)
+        if policy is not None and policy.max_retries > 0:
+            metadata = {**(metadata or {}), "retry_policy": policy.to_dict()}
         job = self._new_job(name, command, resources, scheduler=scheduler, job_type=job_type,
                             working_dir=working_dir, depends_on=depends_on, dependency_kind=dependency_kind,
                             array=array, env=env, metadata=metadata, retry_of=retry_of)
@@ -164,6 +173,8 @@ class JobMonitor:
         if job.scheduler == "local":
             self.store.apply([adapter.submit(job), *adapter.dispatch()])
             return
+        if float(job.metadata.get("not_before") or 0) > time.time():
+            return  # an automatic retry in its backoff: refresh() submits it when the time comes
         if job.depends_on:
             parents = self.store.get_many(job.depends_on)
             same_native = all(p.scheduler == job.scheduler and p.native_id for p in parents)
@@ -269,7 +280,7 @@ class JobMonitor:
             else:
                 changes = resources if isinstance(resources, dict) else Resources.parse(resources).to_dict()
                 request = old.resources.merged(**changes)
-        meta = {k: v for k, v in old.metadata.items() if k in ("env", "array", "script")}
+        meta = {k: v for k, v in old.metadata.items() if k in ("env", "array", "script", "retry_policy")}
         return self.submit_job(old.name, old.command, request, scheduler=old.scheduler, job_type=old.job_type,
                                working_dir=old.working_dir, depends_on=None, array=meta.pop("array", None),
                                env=meta.pop("env", None), metadata=meta, retry_of=old)
@@ -307,7 +318,34 @@ class JobMonitor:
             if not force and not self.store.claim_poll(name, self.poll_interval(name)):
                 continue
             changed.extend(self._poll(name, adapter))
+        changed.extend(self._schedule_retries())
         return changed
+
+    def _schedule_retries(self) -> list[str]:
+        """Failed attempts whose policy allows another: submit the next attempt after its backoff,
+        with more memory after an OOM and more time after a timeout. Each failure is decided once,
+        by whichever process sees it first."""
+        created = []
+        for job in self.store.failed_awaiting_retry():
+            if not self.store.claim_flag(job.job_id, "retry_checked"):
+                continue
+            policy = RetryPolicy.parse(job.metadata["retry_policy"])
+            if policy is None or not policy.should_retry(job):
+                continue
+            delay = policy.delay(job.attempt)
+            meta = {k: v for k, v in job.metadata.items() if k in ("script", "retry_policy")}
+            meta["not_before"] = time.time() + delay
+            meta["retry_reason"] = f"attempt {job.attempt} {failure_kind(job)}: {job.reason or ''}".strip()
+            new_id = self.submit_job(
+                job.name, job.command, policy.next_resources(job), scheduler=job.scheduler, job_type=job.job_type,
+                working_dir=job.working_dir, array=job.metadata.get("array"), env=job.metadata.get("env"),
+                metadata=meta, retry_of=job,
+            )
+            self.store.update(job.job_id, None, source="retry", metadata={"retried_by": new_id})
+            log.info("job %s failed (%s); attempt %d is %s, starting in %.0f s",
+                     job.job_id, failure_kind(job), job.attempt + 1, new_id, delay)
+            created.append(new_id)
+        return created
 
     def _poll(self, name: str, adapter: SchedulerAdapter) -> list[str]:
         calls_before = adapter.calls
@@ -352,7 +390,7 @@ class JobMonitor:
         if name == "local":
             return
         for job in self.store.list([JobStatus.PENDING], scheduler=name):
-            if job.native_id:
+            if job.native_id or float(job.metadata.get("not_before") or 0) > time.time():
                 continue
             parents = self.store.get_many(job.depends_on)
             statuses = {p.job_id: p.status for p in parents}

@@ -406,10 +406,13 @@ class JobStore:
             rev = self._lazy_rev(conn)
             claimed: list[JobInfo] = []
             cancelled: list[JobInfo] = []
+            now = time.time()
             for row in rows:
                 if free is not None and len(claimed) >= free:
                     break
                 job = _row_to_job(row)
+                if float(job.metadata.get("not_before") or 0) > now:
+                    continue  # an automatic retry still in its backoff
                 if job.depends_on:
                     parents = self._statuses(conn, job.depends_on)
                     verdict = dependency_verdict(job.dependency_kind, (parents.get(p) for p in job.depends_on))
@@ -434,6 +437,29 @@ class JobStore:
         marks = ", ".join("?" for _ in job_ids)
         rows = conn.execute(f"SELECT job_id, status FROM jobs WHERE job_id IN ({marks})", tuple(job_ids))
         return {job_id: JobStatus(status) for job_id, status in rows}
+
+    def claim_flag(self, job_id: str, key: str, value: Any = True) -> bool:
+        """Set ``metadata[key]`` if it is not set yet; True for the one caller that set it (so an
+        action such as an automatic retry happens once, whichever process sees the job first)."""
+        path = "$." + key
+
+        def action(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE jobs SET metadata = json_set(metadata, ?, json(?)) "
+                "WHERE job_id = ? AND json_extract(metadata, ?) IS NULL",
+                (path, json.dumps(value), job_id, path),
+            )
+            return cursor.rowcount == 1
+
+        return self._retrying(action)
+
+    def failed_awaiting_retry(self) -> list[JobInfo]:
+        """Failed jobs with a retry policy whose retry has not been decided yet."""
+        rows = self._read(
+            f"{_SELECT} WHERE status = 'failed' AND json_extract(metadata, '$.retry_policy') IS NOT NULL "
+            "AND json_extract(metadata, '$.retry_checked') IS NULL ORDER BY seq"
+        )
+        return [_row_to_job(r) for r in rows]
 
     # -- poller bookkeeping ------------------------------------------------------------------
 

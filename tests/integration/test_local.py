@@ -211,7 +211,7 @@ def test_eight_processes_submitting_250_jobs_each(project: Path):
     assert reader_errors == []
     pending = [j.job_id for j in gate.list_jobs("pending")]
     assert len(pending) == 2000
-    gate.cancel_jobs(pending + [blocker], wait=10)
+    gate.cancel_jobs([*pending, blocker], wait=10)
     assert gate.store.count([JobStatus.CANCELLED]) == 2001
 
 
@@ -231,3 +231,20 @@ def test_resource_use_of_the_process_tree_is_sampled_and_totalled(monitor: JobMo
     assert usage["cpu_seconds"] >= 2.0
     assert usage["max_rss_bytes"] > 100 * 1024**2
     assert (usage["alloc_cpus"], usage["req_mem_bytes"]) == (1, 1024**3)
+
+
+def test_automatic_retry_after_backoff_links_attempts(monitor: JobMonitor, project: Path):
+    marker = project / "second-time"
+    command = f"if [ -f {marker} ]; then echo ok; else touch {marker}; exit 1; fi"
+    first = monitor.submit_job("flaky", command, retry={"max_retries": 2, "backoff": 1, "jitter": 0})
+    def retried_and_done():
+        monitor.refresh(force=True)
+        jobs = monitor.list_jobs()
+        return len(jobs) == 2 and all(j.status.final for j in jobs) and jobs
+    jobs = _wait_for(retried_and_done, timeout=30)
+    one, two = jobs
+    assert (one.job_id, one.status, one.metadata["retried_by"]) == (first, JobStatus.FAILED, two.job_id)
+    assert (two.retry_of, two.attempt, two.status) == (first, 2, JobStatus.COMPLETED)
+    assert two.start_time.timestamp() >= one.end_time.timestamp() + 0.9  # the backoff was respected
+    monitor.refresh(force=True)
+    assert len(monitor.list_jobs()) == 2  # a success is not retried, and a failure is retried once
