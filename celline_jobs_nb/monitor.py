@@ -26,6 +26,7 @@ from .core.paths import ProjectPaths
 from .core.resources import Resources
 from .core.retry import RetryPolicy, failure_kind
 from .core.settings import JobsSettings
+from .notify import Notifier
 from .schedulers import create as create_adapter
 from .schedulers.base import QueueEntry, SchedulerAdapter, SchedulerContext
 from .schedulers.local import MAX_PARALLEL_META_KEY
@@ -60,6 +61,7 @@ class JobMonitor:
         self._poll_intervals = {**self.settings.poll_interval, **(poll_intervals or {})}
         self._last_submit: dict[str, float] = {}
         self._poller: Poller | None = None
+        self.notifier = Notifier(self.settings.notify, self.store) if self.settings.notify.enabled else None
         limit = max_parallel if max_parallel is not None else self.settings.max_parallel
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -319,6 +321,8 @@ class JobMonitor:
                 continue
             changed.extend(self._poll(name, adapter))
         changed.extend(self._schedule_retries())
+        if self.notifier is not None:
+            self.notifier.notify()
         return changed
 
     def _schedule_retries(self) -> list[str]:

@@ -25,7 +25,81 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-_KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval"}
+_KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify"}
+_NOTIFY_KEYS = {"on", "batch", "webhook", "email", "apprise"}
+_EMAIL_KEYS = {"host", "port", "from", "to", "starttls", "user", "password_env"}
+NOTIFY_STATUSES = ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    host: str
+    port: int
+    sender: str
+    to: tuple[str, ...]
+    starttls: bool = False
+    user: str | None = None
+    password_env: str | None = None  # the password is read from this environment variable, never stored
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Where to say that jobs ended. ``on``: which final statuses send a message per job;
+    ``batch``: one summary when the last active job of the project ends."""
+
+    on: tuple[str, ...] = ("failed",)
+    batch: bool = True
+    webhook: str | None = None
+    email: EmailSettings | None = None
+    apprise: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook or self.email or self.apprise)
+
+    @classmethod
+    def parse(cls, table: Any) -> NotifySettings:
+        if not isinstance(table, dict):
+            raise SettingsError("[jobs.notify] must be a table, e.g. webhook = \"https://...\"")
+        unknown = set(table) - _NOTIFY_KEYS
+        if unknown:
+            raise SettingsError(f"unknown [jobs.notify] setting {sorted(unknown)[0]!r}: "
+                                f"use {', '.join(sorted(_NOTIFY_KEYS))}")
+        on = table.get("on", ["failed"])
+        if not isinstance(on, list) or not set(on) <= set(NOTIFY_STATUSES):
+            raise SettingsError(f"[jobs.notify] on must list statuses from {', '.join(NOTIFY_STATUSES)}")
+        webhook = table.get("webhook")
+        if webhook is not None and (not isinstance(webhook, str) or not webhook.startswith(("http://", "https://"))):
+            raise SettingsError(f"[jobs.notify] webhook must be an http(s) URL, not {webhook!r}")
+        apprise = table.get("apprise", [])
+        if isinstance(apprise, str):
+            apprise = [apprise]
+        if not isinstance(apprise, list) or not all(isinstance(a, str) for a in apprise):
+            raise SettingsError("[jobs.notify] apprise must be a list of Apprise URLs")
+        batch = table.get("batch", True)
+        if not isinstance(batch, bool):
+            raise SettingsError("[jobs.notify] batch must be true or false")
+        email = _parse_email(table["email"]) if "email" in table else None
+        return cls(tuple(on), batch, webhook, email, tuple(apprise))
+
+
+def _parse_email(table: Any) -> EmailSettings:
+    if not isinstance(table, dict):
+        raise SettingsError("[jobs.notify.email] must be a table with host, from and to")
+    unknown = set(table) - _EMAIL_KEYS
+    if unknown:
+        raise SettingsError(f"unknown [jobs.notify.email] setting {sorted(unknown)[0]!r}: "
+                            f"use {', '.join(sorted(_EMAIL_KEYS))}")
+    to = table.get("to")
+    to = [to] if isinstance(to, str) else to
+    if not isinstance(table.get("host"), str) or not isinstance(table.get("from"), str) or not to \
+            or not all(isinstance(t, str) and "@" in t for t in to):
+        raise SettingsError('[jobs.notify.email] needs host = "smtp.example.org", from = "..." and to = ["you@..."]')
+    port = table.get("port", 25)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise SettingsError(f"[jobs.notify.email] port must be a number from 1 to 65535, not {port!r}")
+    return EmailSettings(table["host"], port, table["from"], tuple(to), bool(table.get("starttls", False)),
+                         table.get("user"), table.get("password_env"))
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -57,6 +131,7 @@ class JobsSettings:
     default_scheduler: str = "local"
     max_parallel: int | None = None
     poll_interval: dict[str, float] = field(default_factory=dict)
+    notify: NotifySettings = field(default_factory=NotifySettings)
     celline_execution: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -86,4 +161,6 @@ class JobsSettings:
             isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in intervals.values()
         ):
             raise SettingsError("[jobs.poll_interval] must map scheduler names to seconds > 0, e.g. slurm = 30")
-        return cls(default_scheduler, max_parallel, {str(k): float(v) for k, v in intervals.items()}, execution)
+        notify = NotifySettings.parse(table["notify"]) if "notify" in table else NotifySettings()
+        return cls(default_scheduler, max_parallel, {str(k): float(v) for k, v in intervals.items()}, notify,
+                   execution)

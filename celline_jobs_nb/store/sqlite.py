@@ -513,6 +513,18 @@ class JobStore:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else default
 
+    def compare_and_set_meta(self, key: str, expected: str | None, value: str) -> bool:
+        """Set ``key`` to ``value`` only if it still holds ``expected`` (None: absent). True if set."""
+
+        def action(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            if (row[0] if row else None) != expected:
+                return False
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            return True
+
+        return self._retrying(action)
+
     def set_meta(self, key: str, value: str) -> None:
         self._retrying(lambda c: c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)))
 
@@ -644,6 +656,19 @@ class JobStore:
             Event(r[0], to_utc(r[1]) or utcnow(), JobStatus(r[2]) if r[2] else None, JobStatus(r[3]), r[4], r[5])
             for r in self._read(sql, params)
         ]
+
+    def last_event_id(self) -> int:
+        return int(self._read("SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
+
+    def final_events_after(self, event_id: int, upto: int) -> list[tuple[int, Event]]:
+        """Events in (event_id, upto] that ended a job, with their ids."""
+        rows = self._read(
+            "SELECT id, job_id, time, from_status, to_status, reason, source FROM events "
+            "WHERE id > ? AND id <= ? AND to_status IN ('completed', 'failed', 'cancelled') ORDER BY id",
+            (event_id, upto),
+        )
+        return [(r[0], Event(r[1], to_utc(r[2]) or utcnow(), JobStatus(r[3]) if r[3] else None, JobStatus(r[4]),
+                             r[5], r[6])) for r in rows]
 
     def find_native(self, scheduler: str, native_id: str) -> JobInfo | None:
         rows = self._read(f"{_SELECT} WHERE scheduler = ? AND native_id = ?", (scheduler, native_id))

@@ -94,7 +94,7 @@ def test_corrupted_database_gives_a_clear_error_and_is_not_reset(project: Path):
     db = project / ".celline" / "jobs.db"
     db.parent.mkdir()
     db.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="corrupted.*celline-jobs db recover"):
+    with pytest.raises(StoreError, match=r"corrupted.*celline-jobs db recover"):
         JobStore(project)
     assert db.read_bytes().startswith(b"this is not sqlite")
 
