@@ -8,6 +8,7 @@ that scheduler's data stale; it never makes a job failed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.dependencies import Verdict, check_kind, dependency_verdict
+from .core.disk import project_disk_usage
 from .core.errors import InvalidInputError, SchedulerError, SubmitError
 from .core.logs import tail_lines
 from .core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow
@@ -35,6 +37,7 @@ from .store.sqlite import JobStore, JobUpdate, PollState
 
 log = logging.getLogger("celline.job")
 
+DISK_USAGE_META_KEY = "disk_usage"
 FAST_POLL_WINDOW_SECONDS = 60.0  # after a submit, cluster adapters poll at their fast interval this long
 MAX_NAME_LENGTH = 1000
 
@@ -221,6 +224,18 @@ class JobMonitor:
 
     def poll_states(self) -> dict[str, PollState]:
         return self.store.poll_states()
+
+    def disk_usage(self, max_age: float = 60.0) -> dict[str, Any]:
+        """Sizes of data/, resources/, results/... and the volume's free space. Walking a big
+        project is slow, so a measurement younger than ``max_age`` seconds (by any process) is reused."""
+        cached = self.store.get_meta(DISK_USAGE_META_KEY)
+        if cached:
+            data = json.loads(cached)
+            if time.time() - float(data.get("measured_at", 0)) < max_age:
+                return data
+        data = project_disk_usage(self.paths.root)
+        self.store.set_meta(DISK_USAGE_META_KEY, json.dumps(data))
+        return data
 
     def log_path(self, job_id: str) -> Path:
         """The job's log file. Only files inside the project are served (a record's log_file is data)."""

@@ -134,3 +134,16 @@ def test_broken_legacy_json_is_left_alone(project: Path, content: str):
     store = JobStore(project)
     assert import_legacy_json(store) == 0
     assert legacy.read_text() == content
+
+
+def test_disk_usage_of_project_folders(project: Path):
+    from celline_jobs_nb import JobMonitor
+
+    (project / "data" / "s1").mkdir(parents=True)
+    (project / "data" / "s1" / "matrix.h5").write_bytes(b"x" * 5000)
+    (project / "resources").mkdir()
+    (project / "resources" / "ref.fa").write_bytes(b"y" * 300)
+    (project / "data" / "link").symlink_to("/usr")  # links are not followed
+    usage = JobMonitor(project).disk_usage()
+    assert usage["folders"]["data"] == 5000 and usage["folders"]["resources"] == 300
+    assert usage["free_bytes"] > 0 and usage["total_bytes"] >= usage["free_bytes"]
