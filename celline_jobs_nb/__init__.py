@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from .core.errors import CellineJobsError
 from .core.models import JobInfo, JobStatus, JobType, Progress
 from .core.resources import Resources
-from .monitor import JobMonitor, Poller
 
 if TYPE_CHECKING:
     from .celline import Job, Project
+    from .monitor import JobMonitor, Poller
 
 __version__ = "0.1.0"
 __all__ = ["CellineJobsError", "Job", "JobInfo", "JobMonitor", "JobStatus", "JobType", "Poller", "Progress",
@@ -22,7 +22,12 @@ __all__ = ["CellineJobsError", "Job", "JobInfo", "JobMonitor", "JobStatus", "Job
 
 
 def __getattr__(name: str) -> Any:
-    # Job and Project import the widget stack (anywidget); the CLI and job wrappers never need it.
+    # Imported on first use: job wrappers start (thousands of times) without the monitor's imports,
+    # and Job/Project bring the widget stack (anywidget), which the CLI never needs.
+    if name in ("JobMonitor", "Poller"):
+        from . import monitor
+
+        return getattr(monitor, name)
     if name in ("Job", "Project"):
         from . import celline
 

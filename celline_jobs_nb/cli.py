@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="celline-jobs-demo", help="demo project directory")
     p.add_argument("--no-watch", action="store_true", help="submit and return at once")
 
+    p = add("db", "back up the job database, or recover it from the newest intact backup")
+    p.add_argument("action", choices=("backup", "recover", "check"))
+
     p = add("export-json", "write every job to a jobs.json file (the seed's format)")
     p.add_argument("path", nargs="?", help="default: .celline/jobs.json")
     return parser
@@ -506,10 +509,35 @@ def cmd_export_json(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from .core.paths import ProjectPaths
+    from .store import backup
+    from .store.sqlite import JobStore
+
+    paths = ProjectPaths.of(args.project)
+    if args.action == "recover":
+        if paths.db.exists() and backup.is_intact(paths.db):
+            raise InvalidInputError(f"{paths.db} is intact: nothing to recover (`db backup` makes a copy)")
+        restored, aside = backup.recover(paths)
+        print(f"restored {restored}; the damaged database was kept as {aside}")
+        print("jobs that ended after that backup keep their logs/<job_id>.log and .exitcode files")
+        return 0
+    if args.action == "check":
+        if not paths.db.exists():
+            raise InvalidInputError(f"no job database at {paths.db}")
+        if not backup.is_intact(paths.db):
+            print(f"{paths.db} is damaged: run `celline-jobs db recover`")
+            return 1
+        print(f"{paths.db} is intact; backups: {len(backup.list_backups(paths))}")
+        return 0
+    print(backup.create_backup(JobStore(paths)))
+    return 0
+
+
 COMMANDS = {
     "list": cmd_list, "status": cmd_status, "logs": cmd_logs, "cancel": cmd_cancel, "retry": cmd_retry,
     "submit": cmd_submit, "queue": cmd_queue, "history": cmd_history, "watch": cmd_watch,
-    "progress": cmd_progress, "demo": cmd_demo, "export-json": cmd_export_json,
+    "progress": cmd_progress, "demo": cmd_demo, "export-json": cmd_export_json, "db": cmd_db,
 }
 
 

@@ -32,6 +32,7 @@ from .notify import Notifier
 from .schedulers import create as create_adapter
 from .schedulers.base import QueueEntry, SchedulerAdapter, SchedulerContext
 from .schedulers.local import MAX_PARALLEL_META_KEY
+from .store.backup import backup_if_due
 from .store.legacy import LEGACY_SCHEDULER, import_legacy_json
 from .store.sqlite import JobStore, JobUpdate, PollState
 
@@ -58,6 +59,7 @@ class JobMonitor:
         self.settings = JobsSettings.load(self.paths)
         self.store = JobStore(self.paths)
         import_legacy_json(self.store)
+        backup_if_due(self.store)
         self._context = SchedulerContext(self.paths, self.store, {})
         self._adapters: dict[str, SchedulerAdapter] = {}
         self._adapters_lock = threading.Lock()
