@@ -183,38 +183,6 @@ def test_retry_links_attempts_and_changes_resources(monitor: JobMonitor):
     assert job.command == "exit 1" and job.name == "flaky"
 
 
-def test_eight_processes_submitting_250_jobs_each(project: Path):
-    """2,000 concurrent submissions: none lost, none duplicated, no 'database is locked'."""
-    gate = JobMonitor(project, max_parallel=1)
-    blocker = gate.submit_job("blocker", "sleep 300")  # holds the only slot, so the 2,000 stay pending
-    script = textwrap.dedent(f"""
-        import sys
-        from celline_jobs_nb import JobMonitor
-        m = JobMonitor({str(project)!r})
-        for i in range(250):
-            m.submit_job(f"w{{sys.argv[1]}}-{{i}}", "true")
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(w)], stderr=subprocess.PIPE, text=True)
-             for w in range(8)]
-    reader_errors = []
-    while any(p.poll() is None for p in procs):
-        try:
-            gate.list_jobs()
-            gate.refresh(force=True)
-        except Exception as exc:  # a reader and a poller run meanwhile and must never fail
-            reader_errors.append(exc)
-        time.sleep(0.05)
-    for p in procs:
-        assert p.returncode == 0, p.stderr.read()
-    names = [j.name for j in gate.list_jobs() if j.job_id != blocker]
-    assert len(names) == 2000 and len(set(names)) == 2000
-    assert reader_errors == []
-    pending = [j.job_id for j in gate.list_jobs("pending")]
-    assert len(pending) == 2000
-    gate.cancel_jobs([*pending, blocker], wait=10)
-    assert gate.store.count([JobStatus.CANCELLED]) == 2001
-
-
 def test_resource_use_of_the_process_tree_is_sampled_and_totalled(monitor: JobMonitor):
     burn = ("import time; block = bytearray(120 * 1024 * 1024); t = time.time()\n"
             "while time.time() - t < 2.5: pass\n")
