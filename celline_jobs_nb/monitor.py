@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.dependencies import Verdict, check_kind, dependency_verdict
 from .core.disk import project_disk_usage
@@ -27,14 +27,15 @@ from .core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow
 from .core.paths import ProjectPaths
 from .core.resources import Resources
 from .core.retry import RetryPolicy, failure_kind
-from .core.settings import JobsSettings
-from .notify import Notifier
+from .core.settings import MAX_PARALLEL_META_KEY, JobsSettings
 from .schedulers import create as create_adapter
 from .schedulers.base import QueueEntry, SchedulerAdapter, SchedulerContext
-from .schedulers.local import MAX_PARALLEL_META_KEY
 from .store.backup import backup_if_due
 from .store.legacy import LEGACY_SCHEDULER, import_legacy_json
 from .store.sqlite import JobStore, JobUpdate, PollState
+
+if TYPE_CHECKING:
+    from .notify import Notifier
 
 log = logging.getLogger("celline.job")
 
@@ -66,7 +67,11 @@ class JobMonitor:
         self._poll_intervals = {**self.settings.poll_interval, **(poll_intervals or {})}
         self._last_submit: dict[str, float] = {}
         self._poller: Poller | None = None
-        self.notifier = Notifier(self.settings.notify, self.store) if self.settings.notify.enabled else None
+        self.notifier: Notifier | None = None
+        if self.settings.notify.enabled:
+            from .notify import Notifier  # smtplib and urllib load only for projects that notify
+
+            self.notifier = Notifier(self.settings.notify, self.store)
         limit = max_parallel if max_parallel is not None else self.settings.max_parallel
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:

@@ -25,6 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+MAX_PARALLEL_META_KEY = "local.max_parallel"  # where the store remembers a monitor's max_parallel
 _KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify"}
 _NOTIFY_KEYS = {"on", "batch", "webhook", "email", "apprise"}
 _EMAIL_KEYS = {"host", "port", "from", "to", "starttls", "user", "password_env"}

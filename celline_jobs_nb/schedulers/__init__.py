@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from importlib.metadata import entry_points
 
 from ..core.errors import InvalidInputError
 from .base import SchedulerAdapter, SchedulerContext
@@ -33,6 +32,8 @@ def _load(target: str) -> type[SchedulerAdapter]:
 
 
 def _entry_point_targets() -> dict[str, str]:
+    from importlib.metadata import entry_points  # costs ~10 ms: only when a name is not built in
+
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 

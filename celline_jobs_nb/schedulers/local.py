@@ -31,14 +31,13 @@ from ..core.jobfiles import ExitRecord, parse_tqdm_progress, read_exit_file, rea
 from ..core.logs import read_tail_bytes
 from ..core.models import JobInfo, JobStatus, Progress, utcnow
 from ..core.paths import ProjectPaths
-from ..core.settings import celline_nthread
+from ..core.settings import MAX_PARALLEL_META_KEY, celline_nthread
 from ..core.usage import UsageSample, merge_usage
 from ..store.sqlite import JobStore, JobUpdate
 from .base import PollResult, SchedulerAdapter
 
 log = logging.getLogger("celline.job")
 
-MAX_PARALLEL_META_KEY = "local.max_parallel"
 CANCEL_GRACE_SECONDS = 10.0
 LAUNCH_TIMEOUT_SECONDS = 60.0  # a claimed job whose wrapper has not started by then is relaunched
 

@@ -1,0 +1,76 @@
+"""5. The store at 100,000 jobs: insert throughput, a filtered list_jobs, to_dataframe(), and
+inserts with 8 concurrent writers. Baseline: the seed's design, a jobs.json rewritten per change."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+
+from celline_jobs_nb.core.models import JobInfo, JobStatus, JobType, new_job_id
+from celline_jobs_nb.store.sqlite import JobStore
+
+from .common import Row, timed
+
+_TYPES = list(JobType)
+_STATUSES = [JobStatus.COMPLETED] * 8 + [JobStatus.FAILED, JobStatus.RUNNING]
+
+
+def _jobs(n: int, prefix: str = "") -> list[JobInfo]:
+    return [JobInfo(job_id=new_job_id(), name=f"{prefix}job{i}", command=f"bash run{i}.sh",
+                    status=_STATUSES[i % len(_STATUSES)], job_type=_TYPES[i % len(_TYPES)]) for i in range(n)]
+
+
+def _writer(args: tuple[str, int, int]) -> None:
+    root, worker, count = args
+    store = JobStore(root)
+    for job in _jobs(count, prefix=f"w{worker}-"):
+        store.insert(job)
+
+
+def run(quick: bool) -> list[Row]:
+    total = 10_000 if quick else 100_000
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = JobStore(Path(tmp) / "p")
+        jobs = _jobs(total)
+        start = time.perf_counter()
+        for chunk in range(0, total, 1000):
+            store.insert_many(jobs[chunk:chunk + 1000])
+        bulk = total / (time.perf_counter() - start)
+        single = _jobs(2000, prefix="s")
+        start = time.perf_counter()
+        for job in single:
+            store.insert(job)
+        one_by_one = len(single) / (time.perf_counter() - start)
+        # The seed's design: the whole jobs.json rewritten on every submit (measured at this size).
+        legacy = Path(tmp) / "jobs.json"
+        records = {j.job_id: j.to_dict() for j in jobs}
+        start = time.perf_counter()
+        for _ in range(3):
+            legacy.write_text(json.dumps(records))
+        seed_rate = 1 / ((time.perf_counter() - start) / 3)
+        rows.append(Row("5. store", f"insert, one transaction per job ({total:,} in store)", one_by_one, "jobs/s",
+                        seed_rate, "jobs.json rewrite per job", note=f"bulk insert_many: {bulk:,.0f} jobs/s"))
+        query = timed(lambda: store.list([JobStatus.FAILED], job_types=[JobType.COUNT]), 5)
+        rows.append(Row("5. store", f"list_jobs(status=failed, type=Count) of {total:,}", query * 1000, "ms",
+                        target="< 50 ms", met=query < 0.05))
+        from celline_jobs_nb.export import to_dataframe
+
+        frame_time = timed(lambda: to_dataframe(store, per="attempt"), 1)
+        rows.append(Row("5. store", f"to_dataframe() of {total:,} jobs", frame_time, "s", target="< 1 s",
+                        met=frame_time < 1.0))
+        root = str(Path(tmp) / "concurrent")
+        JobStore(root)
+        per_writer = 250 if quick else 1000
+        start = time.perf_counter()
+        with multiprocessing.get_context("spawn").Pool(8) as pool:
+            pool.map(_writer, [(root, w, per_writer) for w in range(8)])
+        elapsed = time.perf_counter() - start
+        count = JobStore(root).count()
+        rows.append(Row("5. store", "8 concurrent writers, one transaction per job", 8 * per_writer / elapsed,
+                        "jobs/s", target="none lost", met=count == 8 * per_writer,
+                        note=f"{count} of {8 * per_writer} rows"))
+    return rows
