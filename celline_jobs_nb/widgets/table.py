@@ -1,0 +1,228 @@
+"""JobTable: the live table of a project's jobs.
+
+Wire protocol (two synced dict traits, see js/src/rows.js):
+
+- ``snapshot`` = ``{"gen", "rows", "meta"}``: every row. Sent when the widget is created and again
+  only when the diff has grown past ``compact_min`` rows or ``compact_fraction`` of the table.
+- ``delta`` = ``{"gen", "seq", "rows", "meta"}``: every row changed since that snapshot, plus
+  ``meta`` (poll time, staleness). Set once per poller tick: one comm message per tick, whatever
+  the number of jobs. Because the delta is cumulative, any view — a second display, a reloaded
+  page, a notebook saved by nbclient — rebuilds the same table from the two traits.
+
+When the snapshot is replaced, both traits go in one message (``hold_sync``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import traitlets
+
+from ..core.errors import CellineJobsError
+from ..core.models import JobStatus
+from ._format import html_snapshot, job_row, text_summary
+from ._shared import monitor_for
+from .base import CellineWidget
+
+log = logging.getLogger("celline.job")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class JobTable(CellineWidget):
+    """The jobs of ``project`` (a path, a celline Project, a light Project or a JobMonitor).
+
+    Click a row to select it (``selected``); Cancel and Retry buttons act on the selected job
+    after an in-widget confirmation. ``poll=False`` makes a static table (call ``refresh_view``).
+    """
+
+    _kind = traitlets.Unicode("table").tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+    snapshot = traitlets.Dict().tag(sync=True)
+    delta = traitlets.Dict().tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, project: Any, *, poll: bool = True, interval: float | None = None,
+                 title: str | None = None, compact_min: int = 100, compact_fraction: float = 0.1,
+                 **kwargs: Any) -> None:
+        self.monitor = monitor_for(project)
+        self.compact_min = compact_min
+        self.compact_fraction = compact_fraction
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._delta_ids: set[str] = set()
+        self._gen = 0
+        self._seq = 0
+        self._rev = 0
+        self._error: str | None = None
+        self._last_ok = _now_ms()
+        self._lock = threading.RLock()
+        self.messages_sent = 0  # updates sent after the widget opened (for tests and benchmarks)
+        snapshot, delta = self._load()
+        # The first state travels with the comm_open message: no separate update for the table.
+        super().__init__(snapshot=snapshot, delta=delta,
+                         title=title if title is not None else f"Jobs of {self.monitor.paths.root}", **kwargs)
+        self.on_msg(self._handle_custom)
+        if poll:
+            self._start_ticks(self.monitor, interval)
+            self._publish(full=False)  # meta now says "live"
+
+    # -- data ---------------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The current rows, as the views have them."""
+        with self._lock:
+            return list(self._rows.values())
+
+    def _load(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            jobs, rev = self.monitor.changes_since(0)
+            self._error = None
+        except CellineJobsError as exc:
+            jobs, rev, self._error = [], 0, str(exc)
+        self._rows = {job.job_id: job_row(job) for job in jobs}
+        self._rev = rev
+        self._gen, self._seq = 1, 1
+        meta = self._meta()
+        return ({"gen": self._gen, "rows": list(self._rows.values()), "meta": meta},
+                {"gen": self._gen, "seq": self._seq, "rows": [], "meta": meta})
+
+    def refresh_view(self) -> bool:
+        """Read the jobs written since the last call and send them (one update)."""
+        with self._lock:
+            if self._closed:
+                return False
+            try:
+                jobs, rev = self.monitor.changes_since(self._rev)
+                self._error = None
+                self._last_ok = _now_ms()
+            except CellineJobsError as exc:
+                jobs, rev, self._error = [], self._rev, str(exc)
+            for job in jobs:
+                row = job_row(job)
+                if self._rows.get(job.job_id) != row:
+                    self._rows[job.job_id] = row
+                    self._delta_ids.add(job.job_id)
+            self._rev = rev
+            threshold = max(self.compact_min, int(len(self._rows) * self.compact_fraction))
+            self._publish(full=len(self._delta_ids) > threshold)
+            return True
+
+    def _meta(self) -> dict[str, Any]:
+        stale: list[dict[str, Any]] = []
+        try:
+            active = set(self.monitor.store.active_schedulers())
+            for name, state in sorted(self.monitor.poll_states().items()):
+                if state.stale and name in active:
+                    stale.append({
+                        "scheduler": name, "error": state.error,
+                        "last_success": int(state.last_success.timestamp() * 1000) if state.last_success else None,
+                    })
+        except CellineJobsError as exc:
+            self._error = self._error or str(exc)
+        poller = self._lease.poller if self._lease is not None else None
+        error = self._error or (poller.last_error if poller is not None else None)
+        return {
+            "now": _now_ms(), "updated": self._last_ok, "interval": self.poll_interval, "live": self.polling,
+            "stale": stale, "error": error,
+        }
+
+    def _publish(self, full: bool) -> None:
+        meta = self._meta()
+        self._seq += 1
+        with self.hold_sync():
+            if full:
+                self._gen += 1
+                self._delta_ids.clear()
+                self.snapshot = {"gen": self._gen, "rows": list(self._rows.values()), "meta": meta}
+            self.delta = {"gen": self._gen, "seq": self._seq, "rows": [self._rows[i] for i in self._delta_ids],
+                          "meta": meta}
+        self.messages_sent += 1
+
+    # -- actions from the view ------------------------------------------------------------------
+
+    def _handle_custom(self, _widget: Any, content: Any, _buffers: Any = None) -> None:
+        if not isinstance(content, dict) or content.get("action") not in ("cancel", "retry", "refresh"):
+            return
+        # Cancelling waits for the job to end and a refresh may query a cluster: never block the kernel.
+        threading.Thread(target=self._run_action, args=(dict(content),), daemon=True,
+                         name=f"celline-jobs-{content.get('action')}").start()
+
+    def _run_action(self, content: dict[str, Any]) -> None:
+        reply = self.handle_action(content)
+        try:
+            self.send(reply)
+        except Exception:  # the comm may be gone (widget closed meanwhile)
+            log.debug("could not send the action reply", exc_info=True)
+
+    def handle_action(self, content: dict[str, Any]) -> dict[str, Any]:
+        """Run one action message from the view and return the reply (also used by tests)."""
+        action = str(content.get("action"))
+        job_id = str(content.get("job_id") or "")
+        reply: dict[str, Any] = {"type": "reply", "req": content.get("req"), "action": action, "job_id": job_id}
+        try:
+            if action == "cancel":
+                reply.update(self.cancel(job_id))
+            elif action == "retry":
+                reply.update(self.retry(job_id, str(content.get("resources") or "").strip() or None))
+            elif action == "refresh":
+                self.monitor.refresh(force=True)
+                reply.update(ok=True, message="refreshed")
+            else:
+                reply.update(ok=False, message=f"unknown action {action!r}")
+        except CellineJobsError as exc:
+            reply.update(ok=False, message=str(exc))
+        except Exception as exc:
+            log.exception("widget action %s on %s failed", action, job_id)
+            reply.update(ok=False, message=f"{action} failed: {type(exc).__name__}: {exc}")
+        self.refresh_view()
+        return reply
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a job; the result as the view shows it: {"ok", "message"}."""
+        job = self.monitor.get_job(job_id)
+        if job.status.final:
+            return {"ok": False, "message": f"{job.job_id} had already ended ({job.status.value}): nothing to cancel"}
+        self.monitor.cancel_job(job.job_id)
+        status = self.monitor.get_job_status(job.job_id)
+        if status is JobStatus.CANCELLED:
+            return {"ok": True, "message": f"Cancelled {job.job_id}", "status": status.value}
+        if status.final:
+            return {"ok": True, "message": f"{job.job_id} ended as {status.value} before the cancel took effect",
+                    "status": status.value}
+        return {"ok": True, "message": f"Cancel requested for {job.job_id}; it is still {status.value}",
+                "status": status.value}
+
+    def retry(self, job_id: str, resources: str | None = None) -> dict[str, Any]:
+        """Submit a finished job again (``resources`` like "mem=64G" change the request)."""
+        new_id = self.monitor.retry_job(job_id, resources)
+        new = self.monitor.get_job(new_id)
+        summary = new.resources.summary()
+        detail = f" with {summary}" if resources and summary else ""
+        return {"ok": True, "message": f"Retried {job_id} as {new_id}{detail}", "new_job_id": new_id}
+
+    def select(self, job_id: str | None) -> None:
+        self.selected = job_id or ""
+
+    # -- static representations ---------------------------------------------------------------
+
+    def html_snapshot(self) -> str:
+        return html_snapshot(self.rows, title=self.title or "Celline jobs")
+
+    def text_summary(self) -> str:
+        return text_summary(self.rows, title=self.title or "Celline jobs")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        data = dict(data)
+        data["text/plain"] = self.text_summary()
+        data["text/html"] = self.html_snapshot()  # for GitHub/nbconvert, where the widget JS does not run
+        return data, metadata

@@ -1,0 +1,245 @@
+// The table's data logic: applying the kernel's snapshot + diff, sorting, filtering, grouping array
+// tasks under their parent, dependency text and the virtual window. Pure: no DOM.
+
+import { runtimeSeconds } from "./format.js";
+
+export const STATUSES = ["pending", "queued", "held", "running", "completed", "failed", "cancelled", "unknown"];
+export const FINAL = new Set(["completed", "failed", "cancelled"]);
+
+export const COLUMNS = [
+  { key: "id", label: "Job ID", width: 150 },
+  { key: "name", label: "Name", width: 220 },
+  { key: "type", label: "Type", width: 110 },
+  { key: "scheduler", label: "Scheduler", width: 96 },
+  { key: "status", label: "Status", width: 118 },
+  { key: "progress", label: "Progress", width: 160 },
+  { key: "runtime", label: "Runtime", width: 80 },
+  { key: "submit", label: "Submitted", width: 92 },
+  { key: "start", label: "Started", width: 92 },
+  { key: "end", label: "Ended", width: 92 },
+  { key: "exit", label: "Exit code", width: 84 },
+  { key: "res", label: "Resources", width: 150 },
+  { key: "reason", label: "Reason", width: 280 },
+];
+
+/**
+ * The rows as the kernel sent them. The kernel keeps two traits: `snapshot` ({gen, rows}: the full
+ * table, sent once and again only after compaction) and `delta` ({gen, seq, rows, removed, meta}:
+ * every row changed since that snapshot). Applying is idempotent, so any view — a second display
+ * of the widget, a reloaded page, a saved notebook — rebuilds the same table from the two traits.
+ */
+export class RowStore {
+  constructor() {
+    this.gen = null;
+    this.seq = null;
+    this.rows = new Map();
+    this.version = 0;
+  }
+
+  /** Bring the store up to date; returns true when rows changed. */
+  sync(snapshot, delta) {
+    let changed = false;
+    if (snapshot && snapshot.gen !== undefined && snapshot.gen !== this.gen) {
+      this.rows = new Map();
+      for (const row of snapshot.rows || []) this.rows.set(row.id, row);
+      this.gen = snapshot.gen;
+      this.seq = null;
+      changed = true;
+    }
+    if (delta && delta.gen === this.gen && delta.seq !== this.seq) {
+      for (const row of delta.rows || []) {
+        const old = this.rows.get(row.id);
+        if (!old || !shallowEqual(old, row)) {
+          this.rows.set(row.id, row);
+          changed = true;
+        }
+      }
+      for (const id of delta.removed || []) {
+        if (this.rows.delete(id)) changed = true;
+      }
+      this.seq = delta.seq;
+    }
+    if (changed) this.version++;
+    return changed;
+  }
+}
+
+function shallowEqual(a, b) {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    const va = a[k];
+    const vb = b[k];
+    if (va === vb) continue;
+    if (Array.isArray(va) && Array.isArray(vb) && va.length === vb.length && va.every((x, i) => x === vb[i])) continue;
+    return false;
+  }
+  return true;
+}
+
+export function statusCounts(rows) {
+  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+  let total = 0;
+  for (const row of rows) {
+    counts[row.status] = (counts[row.status] || 0) + 1;
+    total++;
+  }
+  return { counts, total };
+}
+
+const collator = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
+const STATUS_RANK = Object.fromEntries(STATUSES.map((s, i) => [s, i]));
+
+/** The value a column sorts by (null sorts last in both directions). */
+export function sortValue(row, key, nowMs) {
+  switch (key) {
+    case "status": return STATUS_RANK[row.status] ?? STATUSES.length;
+    case "progress": return row.pct ?? null;
+    case "runtime": return runtimeSeconds(row, nowMs);
+    case "submit": case "start": case "end": case "exit": case "idx": return row[key] ?? null;
+    case "reason": return row.reason ?? null;
+    default: return row[key] ?? null;
+  }
+}
+
+export function compareRows(a, b, key, dir, nowMs) {
+  const va = sortValue(a, key, nowMs);
+  const vb = sortValue(b, key, nowMs);
+  const aNull = va === null || va === undefined || va === "";
+  const bNull = vb === null || vb === undefined || vb === "";
+  if (aNull || bNull) {
+    if (aNull && bNull) return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+    return aNull ? 1 : -1; // empty values last, whichever the direction
+  }
+  let c = typeof va === "number" && typeof vb === "number" ? va - vb : collator.compare(String(va), String(vb));
+  if (c === 0) c = a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  return dir === "desc" ? -c : c;
+}
+
+export function sortRows(rows, key, dir, nowMs) {
+  return [...rows].sort((a, b) => compareRows(a, b, key, dir, nowMs));
+}
+
+const TEXT_FIELDS = ["id", "name", "type", "scheduler", "status", "reason", "res", "native", "stage", "cmd", "parent"];
+
+/** Whether a row passes the status chips (empty set = all) and the free-text filter (all words). */
+export function matchesFilter(row, statuses, text) {
+  if (statuses && statuses.size && !statuses.has(row.status)) return false;
+  const words = (text || "").toLowerCase().split(/\s+/).filter(Boolean);
+  if (!words.length) return true;
+  const hay = TEXT_FIELDS.map((f) => (row[f] === undefined || row[f] === null ? "" : String(row[f]))).join("\n").toLowerCase();
+  return words.every((w) => hay.includes(w));
+}
+
+export function filterRows(rows, statuses, text) {
+  return rows.filter((row) => matchesFilter(row, statuses, text));
+}
+
+const AGGREGATE_ORDER = ["running", "held", "queued", "pending", "unknown", "failed", "cancelled", "completed"];
+
+/** The status of an array job from its tasks: active wins, then failed > cancelled > completed. */
+export function aggregateStatus(children) {
+  const present = new Set(children.map((c) => c.status));
+  for (const s of AGGREGATE_ORDER) if (present.has(s)) return s;
+  return "unknown";
+}
+
+function groupRow(parentId, children) {
+  const first = children[0];
+  const starts = children.map((c) => c.start).filter((v) => v !== undefined && v !== null);
+  const ends = children.map((c) => c.end).filter((v) => v !== undefined && v !== null);
+  const submits = children.map((c) => c.submit).filter((v) => v !== undefined && v !== null);
+  const status = aggregateStatus(children);
+  const done = children.filter((c) => FINAL.has(c.status)).length;
+  const row = {
+    id: parentId, name: first.name, type: first.type, scheduler: first.scheduler, status,
+    res: first.res, synthetic: true,
+    pct: Math.round((1000 * done) / children.length) / 10,
+    stage: `${done}/${children.length} tasks done`,
+  };
+  if (submits.length) row.submit = Math.min(...submits);
+  if (starts.length) row.start = Math.min(...starts);
+  if (ends.length && done === children.length) row.end = Math.max(...ends);
+  return row;
+}
+
+/**
+ * The rows to show, in order: top-level jobs sorted by the chosen column, each array parent
+ * followed by its tasks when expanded. A parent stays visible when only some of its tasks match
+ * the filter. Returns {items: [{row, depth, childCount, expanded}], matched, total}.
+ */
+export function buildView(rowsMap, { sortKey = "submit", sortDir = "desc", statuses = null, text = "", expanded = new Set(), nowMs = Date.now() } = {}) {
+  const all = rowsMap instanceof Map ? [...rowsMap.values()] : [...rowsMap];
+  const byId = new Map(all.map((r) => [r.id, r]));
+  const children = new Map();
+  const top = [];
+  for (const row of all) {
+    if (row.parent !== undefined && row.parent !== null && row.parent !== row.id) {
+      if (!children.has(row.parent)) children.set(row.parent, []);
+      children.get(row.parent).push(row);
+    } else {
+      top.push(row);
+    }
+  }
+  for (const [parentId, kids] of children) {
+    if (!byId.has(parentId)) top.push(groupRow(parentId, kids));
+  }
+  let matched = 0;
+  const kept = [];
+  const keptChildren = new Map();
+  for (const row of top) {
+    const kids = children.get(row.id) || [];
+    const kidsMatching = kids.filter((k) => matchesFilter(k, statuses, text));
+    const selfMatch = matchesFilter(row, statuses, text);
+    if (!selfMatch && !kidsMatching.length) continue;
+    if (selfMatch && !row.synthetic) matched++;
+    matched += kidsMatching.length;
+    kept.push(row);
+    if (kids.length) keptChildren.set(row.id, { kids: kidsMatching, total: kids.length });
+  }
+  const sortedTop = sortRows(kept, sortKey, sortDir, nowMs);
+  const items = [];
+  for (const row of sortedTop) {
+    const group = keptChildren.get(row.id);
+    const isOpen = group ? expanded.has(row.id) : false;
+    items.push({ row, depth: 0, childCount: group ? group.total : 0, expanded: isOpen });
+    if (group && isOpen) {
+      const kidsSorted = sortKey === "submit" || sortKey === "id"
+        ? [...group.kids].sort((a, b) => (a.idx ?? 0) - (b.idx ?? 0) || compareRows(a, b, "id", "asc", nowMs))
+        : sortRows(group.kids, sortKey, sortDir, nowMs);
+      for (const kid of kidsSorted) items.push({ row: kid, depth: 1, childCount: 0, expanded: false });
+    }
+  }
+  const total = all.length;
+  return { items, matched, total };
+}
+
+/**
+ * What a job waits for: {text, waiting: [{id, name, status}]} or null. Parents' current statuses
+ * come from the table, so the text changes as they finish.
+ */
+export function dependencyInfo(row, rowsMap) {
+  const deps = row.deps || [];
+  if (!deps.length) return null;
+  const kind = row.dkind || "afterok";
+  const parents = deps.map((id) => {
+    const p = rowsMap.get(id);
+    return { id, name: p ? p.name : null, status: p ? p.status : "missing" };
+  });
+  const waiting = parents.filter((p) => !FINAL.has(p.status) && p.status !== "missing");
+  const describe = (p) => `${p.name ? `${p.name} ` : ""}(${p.id}, ${p.status})`;
+  if (!FINAL.has(row.status) && row.status !== "running" && waiting.length) {
+    return { text: `waits for ${waiting.map(describe).join(", ")} · ${kind}`, waiting };
+  }
+  return { text: `after ${parents.map(describe).join(", ")} · ${kind}`, waiting };
+}
+
+/** The rows of a virtualised list to render: [start, end) with `overscan` rows either side. */
+export function visibleRange(scrollTop, viewportHeight, rowHeight, total, overscan = 8) {
+  if (total <= 0) return { start: 0, end: 0 };
+  const first = Math.floor(Math.max(0, scrollTop) / rowHeight);
+  const count = Math.ceil(Math.max(0, viewportHeight) / rowHeight) + 1;
+  const start = Math.max(0, Math.min(total - 1, first) - overscan);
+  const end = Math.min(total, first + count + overscan);
+  return { start, end };
+}

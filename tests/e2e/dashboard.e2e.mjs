@@ -1,0 +1,233 @@
+// Drives the quickstart notebook in a real JupyterLab with Debian's headless Chromium.
+// Run by tests/e2e/test_dashboard_e2e.py (which starts JupyterLab), or by hand:
+//   JL_URL=http://127.0.0.1:PORT JL_TOKEN=... NB_PATH=quickstart.ipynb SHOT=test-output/e2e.png \
+//     node tests/e2e/dashboard.e2e.mjs
+// Prints one "CHECK ok|FAIL name: detail" line per assertion and exits 1 if any failed.
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const BASE = process.env.JL_URL || "http://127.0.0.1:8888";
+const TOKEN = process.env.JL_TOKEN || "";
+const NB = process.env.NB_PATH || "quickstart.ipynb";
+const SHOT = process.env.SHOT || "test-output/e2e-dashboard.png";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const t0 = Date.now();
+const lap = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+const results = [];
+function check(name, ok, detail = "") {
+  results.push({ name, ok: Boolean(ok), detail });
+  console.log(`CHECK ${ok ? "ok" : "FAIL"} ${name}${detail ? `: ${detail}` : ""}`);
+  return Boolean(ok);
+}
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "celline-e2e-chrome-"));
+const ctx = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  viewport: { width: 1400, height: 1000 },
+});
+lap("browser launched");
+const dialogs = [];
+const pageErrors = [];
+let page;
+try {
+  page = ctx.pages()[0] || (await ctx.newPage());
+  page.on("dialog", async (d) => { dialogs.push(`${d.type()}: ${d.message()}`); await d.dismiss().catch(() => {}); });
+  page.on("pageerror", (e) => { pageErrors.push(String(e)); console.log("  [pageerror]", String(e).slice(0, 300)); });
+  page.on("console", (m) => { if (m.type() === "error") console.log("  [console.error]", m.text().slice(0, 300)); });
+
+  await page.goto(`${BASE}/lab/tree/${NB}?reset&token=${TOKEN}`, { waitUntil: "domcontentloaded" });
+  await page.waitForSelector(".jp-NotebookPanel", { timeout: 60000 });
+  await page.waitForFunction(() => {
+    const k = document.querySelector(".jp-NotebookPanel-toolbar .jp-KernelName, .jp-NotebookPanel-toolbar [data-jp-item-name='kernelName']");
+    const s = document.querySelector(".jp-Notebook-ExecutionIndicator");
+    return k && /python/i.test(k.textContent || "") && s && s.getAttribute("data-status") === "idle";
+  }, null, { timeout: 60000 });
+  lap("kernel idle");
+  await page.locator(".jp-toast-button", { hasText: /^No$/ }).click({ timeout: 500 }).catch(() => {});
+
+  // Run all cells from the Run menu.
+  await page.click(".jp-NotebookPanel .jp-Cell .jp-InputArea-prompt");
+  await page.locator(".lm-MenuBar-item", { hasText: /^Run$/ }).click();
+  await page.click('li.lm-Menu-item[data-command="runmenu:run-all"]', { timeout: 10000 });
+  lap("run-all");
+
+  const table = page.locator(".jp-OutputArea-output .cj-jobtable").first();
+  await table.waitFor({ state: "visible", timeout: 60000 });
+  await page.waitForFunction(() => document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]").length >= 5, null, { timeout: 30000 });
+  const rowCount = await page.locator(".cj-jobtable .cj-row[data-job-id]").count();
+  check("rows appear", rowCount >= 5, `${rowCount} rows`);
+
+  const idle = () => page.evaluate(() =>
+    document.querySelector(".jp-Notebook-ExecutionIndicator")?.getAttribute("data-status") === "idle" &&
+    ![...document.querySelectorAll(".jp-InputPrompt")].some((e) => e.textContent.includes("*")));
+  await page.waitForFunction(() =>
+    document.querySelector(".jp-Notebook-ExecutionIndicator")?.getAttribute("data-status") === "idle" &&
+    ![...document.querySelectorAll(".jp-InputPrompt")].some((e) => e.textContent.includes("*")), null, { timeout: 60000 });
+  lap("all cells ran; kernel idle");
+
+  // Helpers over the table. Rows are found by their name cell's text (textContent).
+  const rowByName = (name) => page.locator(".cj-jobtable .cj-row[data-job-id]").filter({
+    has: page.locator('[data-col="name"]', { hasText: name }),
+  }).first();
+  const statusOf = async (name) => (await rowByName(name).locator('[data-col="status"] .cj-badge').textContent())?.trim();
+
+  // 1. A running job turns completed while no cell runs.
+  const countStatus = await statusOf("Count sample S1");
+  check("count job active after run-all", ["pending", "queued", "running"].includes(countStatus), countStatus);
+  const sawIdle = await idle();
+  const statusIs = (name, want) => page.waitForFunction(([n, w]) => {
+    const row = [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
+      .find((r) => r.querySelector('[data-col="name"]')?.textContent === n);
+    return row?.querySelector('[data-col="status"] .cj-badge')?.textContent === w;
+  }, [name, want], { timeout: 40000 });
+  const sawRunning = await statusIs("Count sample S1", "running").then(() => true, () => false);
+  const runningWhileIdle = sawRunning && (await idle());
+  await page.waitForFunction(() => {
+    const row = [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
+      .find((r) => r.querySelector('[data-col="name"]')?.textContent === "Count sample S1");
+    return row?.querySelector('[data-col="status"] .cj-badge')?.textContent === "completed";
+  }, null, { timeout: 40000 }).catch(() => {});
+  const countFinal = await statusOf("Count sample S1");
+  check("running job turns completed with no cell running", sawIdle && runningWhileIdle && (await idle()) && countFinal === "completed",
+    `seen running while idle=${runningWhileIdle}; status=${countFinal}`);
+  const prog = await rowByName("Count sample S1").locator('[data-col="progress"]').textContent();
+  check("progress column shows the job's progress", /100%/.test(prog || ""), prog);
+  const updatedText = await page.locator(".cj-jobtable .cj-updated").first().textContent();
+  check("'Updated N s ago' shown", /^Updated /.test(updatedText || ""), updatedText);
+
+  // 2. The XSS name renders as text; no dialog, no <img> in the widget.
+  const xssName = "<img src=x onerror=alert(1)>";
+  const xssCells = await page.evaluate((n) => [...document.querySelectorAll('.cj-jobtable [data-col="name"]')]
+    .filter((c) => c.textContent === n).length, xssName);
+  const imgs = await page.evaluate(() => document.querySelectorAll(".cj-root img, .jp-OutputArea-output img[src='x']").length);
+  check("XSS job name renders as text", xssCells === 1 && imgs === 0, `cells=${xssCells} imgs=${imgs}`);
+
+  // 3. Runtime ticks in the browser (the long job is running).
+  const longName = "Integrate samples (long: follow its log)";
+  await page.waitForFunction((n) => {
+    const row = [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
+      .find((r) => r.querySelector('[data-col="name"]')?.textContent === n);
+    return row?.querySelector('[data-col="status"] .cj-badge')?.textContent === "running";
+  }, longName, { timeout: 20000 });
+  const rt1 = await rowByName(longName).locator('[data-col="runtime"]').textContent();
+  await page.waitForTimeout(2100);
+  const rt2 = await rowByName(longName).locator('[data-col="runtime"]').textContent();
+  check("runtime ticks every second", rt1 !== rt2 && /\d+s/.test(rt2 || ""), `${rt1} -> ${rt2}`);
+
+  // 4. Sorting, status chips and the text filter.
+  await page.locator('.cj-jobtable .cj-hcell[data-col="name"] button').click();
+  const sortState = await page.locator('.cj-jobtable .cj-hcell[data-col="name"]').getAttribute("aria-sort");
+  const names = await page.locator('.cj-jobtable .cj-row [data-col="name"]').allTextContents();
+  const sorted = [...names].sort((a, b) => a.localeCompare(b, "en", { sensitivity: "base", numeric: true }));
+  check("sort by name", sortState === "ascending" && JSON.stringify(names) === JSON.stringify(sorted), names.join(" | "));
+  await page.locator('.cj-jobtable .cj-chip[data-status="failed"]').click();
+  const failedNames = await page.locator('.cj-jobtable .cj-row [data-col="name"]').allTextContents();
+  const chipText = await page.locator('.cj-jobtable .cj-chip[data-status="failed"]').textContent();
+  check("status chip filters, with counts", failedNames.length === 1 && failedNames[0] === "Predict cell types" && /1/.test(chipText || ""),
+    `${failedNames.join(" | ")} chip="${chipText}"`);
+  await page.locator('.cj-jobtable .cj-chip[data-status="all"]').click();
+  // Typed key by key: JupyterLab's command-mode shortcuts (m, r, p, ...) must not steal the keys.
+  await page.locator(".cj-jobtable .cj-search").pressSequentially("preprocess", { delay: 10 });
+  await page.waitForTimeout(400);
+  const filtered = await page.locator('.cj-jobtable .cj-row [data-col="name"]').allTextContents();
+  const depText = await page.locator('.cj-jobtable .cj-row [data-col="reason"]').first().textContent();
+  check("free-text filter", filtered.length === 1 && filtered[0].startsWith("Preprocess"), filtered.join(" | "));
+  check("dependency shown in its row", /after|waits for/.test(depText || ""), depText);
+  await page.locator(".cj-jobtable .cj-search").fill("");
+  await page.waitForTimeout(400);
+
+  // 5. Select the long job: its log panel shows lines written after the selection.
+  await rowByName("Count sample S1").click();
+  await page.waitForFunction(() => /counting chunk/.test(document.querySelector(".cj-logtail .cj-log-body")?.textContent || ""), null, { timeout: 15000 });
+  await rowByName(longName).locator('[data-col="name"]').click();
+  const stepOf = (text) => Math.max(0, ...[...(text || "").matchAll(/integration step (\d+)/g)].map((m) => Number(m[1])));
+  await page.waitForFunction(() => /integration step/.test(document.querySelector(".cj-logtail .cj-log-body")?.textContent || ""), null, { timeout: 15000 });
+  const firstStep = stepOf(await page.locator(".cj-logtail .cj-log-body").textContent());
+  lap(`log shows step ${firstStep} at selection`);
+  await page.waitForFunction((n) => {
+    const text = document.querySelector(".cj-logtail .cj-log-body")?.textContent || "";
+    return Math.max(0, ...[...text.matchAll(/integration step (\d+)/g)].map((m) => Number(m[1]))) >= n + 4;
+  }, firstStep, { timeout: 20000 }).catch(() => {});
+  const laterStep = stepOf(await page.locator(".cj-logtail .cj-log-body").textContent());
+  check("log lines written after selection appear", laterStep >= firstStep + 4 && (await idle()), `step ${firstStep} -> ${laterStep}`);
+  const coloured = await page.locator(".cj-logtail .cj-log-line span.cj-ansi-fg-2").count();
+  const rawEscapes = await page.evaluate(() => (document.querySelector(".cj-logtail .cj-log-body")?.textContent || "").includes("\u001b["));
+  check("ANSI colours rendered, escapes hidden", coloured > 0 && !rawEscapes, `${coloured} green spans`);
+  fs.mkdirSync(path.dirname(SHOT), { recursive: true });
+  await page.screenshot({ path: SHOT.replace(/\.png$/, "-running.png") }).catch(() => {});
+  lap(`screenshot (long job running, its log followed) -> ${SHOT.replace(/\.png$/, "-running.png")}`);
+  const progressPanel = await page.locator(".cj-progress .cj-progress-item").count();
+  check("selected job's progress panel shown", progressPanel === 1, `${progressPanel} items`);
+
+  // Search highlight in the log.
+  await page.locator(".cj-logtail .cj-log-search").fill("loss");
+  await page.waitForTimeout(500);
+  const marks = await page.locator(".cj-logtail mark.cj-mark").count();
+  check("log search highlights matches", marks > 0, `${marks} marks`);
+  await page.locator(".cj-logtail .cj-log-search").fill("");
+
+  // 6. Cancel asks first (in the widget), then the job ends as cancelled.
+  await page.locator(".cj-jobtable .cj-actions .cj-cancel").click();
+  const confirmVisible = await page.locator(".cj-jobtable .cj-confirm").isVisible();
+  check("cancel asks for confirmation in the widget", confirmVisible && dialogs.length === 0);
+  await page.locator(".cj-jobtable .cj-confirm-yes").click();
+  await page.waitForFunction((n) => {
+    const row = [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
+      .find((r) => r.querySelector('[data-col="name"]')?.textContent === n);
+    return row?.querySelector('[data-col="status"] .cj-badge')?.textContent === "cancelled";
+  }, longName, { timeout: 30000 }).catch(() => {});
+  const longFinal = await statusOf(longName);
+  const resultText = await page.locator(".cj-jobtable .cj-result").first().textContent().catch(() => "");
+  check("cancel ends the job as cancelled", longFinal === "cancelled", `status=${longFinal}; result="${resultText}"`);
+
+  // 7. Retry with more memory: a new attempt appears and gets selected.
+  await page.locator(".cj-jobtable .cj-actions .cj-retry").click();
+  await page.locator(".cj-jobtable .cj-retry-resources").pressSequentially("mem=64G", { delay: 10 });
+  await page.locator(".cj-jobtable .cj-retry-go").click();
+  await page.waitForFunction(() => /Retried .* as /.test(document.querySelector(".cj-jobtable .cj-result")?.textContent || ""), null, { timeout: 20000 }).catch(() => {});
+  const retryText = await page.locator(".cj-jobtable .cj-result").first().textContent().catch(() => "");
+  const attempts = await page.locator('.cj-jobtable .cj-row [data-col="res"]', { hasText: "64G" }).count();
+  check("retry with mem=64G submits a new attempt", /Retried .* as .*64G/.test(retryText || "") && attempts >= 1, retryText);
+  // Cancel the retry too, so nothing keeps running after the test.
+  await page.locator(".cj-jobtable .cj-actions .cj-cancel").click().catch(() => {});
+  await page.locator(".cj-jobtable .cj-confirm-yes").click({ timeout: 3000 }).catch(() => {});
+
+  // 8. A reloaded page (a new view of the same kernel-side widget) rebuilds the same table.
+  const before = await page.evaluate(() => [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
+    .map((r) => `${r.getAttribute("data-job-id")}=${r.querySelector('[data-col="status"] .cj-badge')?.textContent}`).sort());
+  await page.keyboard.press("Control+s");
+  await page.waitForFunction(() => !document.querySelector(".jp-mod-dirty"), null, { timeout: 10000 }).catch(() => {});
+  lap("saved");
+  await page.reload({ waitUntil: "domcontentloaded" });
+  await page.waitForFunction((n) => document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]").length >= n, before.length, { timeout: 45000 }).catch(() => {});
+  lap("page reloaded");
+  const after = await page.evaluate(() => [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
+    .map((r) => `${r.getAttribute("data-job-id")}=${r.querySelector('[data-col="status"] .cj-badge')?.textContent}`).sort());
+  const finalIds = (rows) => rows.filter((r) => /=(completed|failed|cancelled)$/.test(r));
+  check("after a page reload the widget shows the same jobs", after.length === before.length &&
+    JSON.stringify(finalIds(before)) === JSON.stringify(finalIds(after).filter((r) => before.includes(r))), `${before.length} -> ${after.length} rows`);
+
+  check("no dialog opened", dialogs.length === 0, dialogs.join("; "));
+  check("no page errors", pageErrors.length === 0, pageErrors.join("; ").slice(0, 300));
+  await page.locator(".jp-toast-button", { hasText: /^No$/ }).click({ timeout: 500 }).catch(() => {});
+  await page.waitForTimeout(500);
+} catch (error) {
+  check("driver ran to the end", false, String(error && error.stack ? error.stack : error).slice(0, 800));
+} finally {
+  if (page) {
+    fs.mkdirSync(path.dirname(SHOT), { recursive: true });
+    await page.locator(".cj-jobtable").first().scrollIntoViewIfNeeded({ timeout: 2000 }).catch(() => {});
+    await page.screenshot({ path: SHOT, fullPage: false }).catch((e) => console.log("screenshot failed:", String(e)));
+    lap(`screenshot -> ${SHOT}`);
+  }
+  await ctx.close();
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+const failed = results.filter((r) => !r.ok);
+console.log(`${results.length - failed.length} passed, ${failed.length} failed`);
+process.exit(failed.length ? 1 : 0);
