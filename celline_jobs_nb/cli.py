@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", "-t", dest="job_type", metavar="TYPE")
     p.add_argument("--scheduler", metavar="NAME")
     p.add_argument("--events", action="store_true", help="one line per status change instead of per job")
+    p.add_argument("--csv", metavar="PATH", help="write the rows to a CSV file instead of printing them")
+    p.add_argument("--parquet", metavar="PATH", help="write the rows to a Parquet file (needs pyarrow)")
+
+    p = add("report", "write a self-contained HTML report (job table, timeline, summary, failed jobs' logs)")
+    p.add_argument("--out", "-o", default="report.html", metavar="PATH", help="default: report.html")
+    p.add_argument("--since", metavar="WHEN", help="only jobs created since, e.g. 7d, 2026-11-01")
 
     p = add("watch", "a live table until every job has ended (Ctrl-C stops watching, not the jobs)")
     p.add_argument("--interval", type=float, default=1.0, metavar="S", help="screen refresh (default 1 s)")
@@ -416,6 +422,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     monitor = _monitor(args)
     since = _parse_when(args.since) if args.since else None
     until = _parse_when(args.until) if args.until else None
+    if args.csv or args.parquet:
+        return _export_history(monitor, args, since, until)
     if args.events:
         events = [e for e in monitor.store.events(since=since) if until is None or e.time < until]
         if args.json:
@@ -434,6 +442,30 @@ def cmd_history(args: argparse.Namespace) -> int:
         _print_json([j.to_dict() for j in jobs])
         return 0
     _console().print(_jobs_table(jobs, title=f"{len(jobs)} jobs") if jobs else "no jobs in that range")
+    return 0
+
+
+def _export_history(monitor: JobMonitor, args: argparse.Namespace, since: datetime | None,
+                    until: datetime | None) -> int:
+    from .export import to_dataframe, write_csv, write_parquet
+
+    # One row per record, like the table `history` prints (retries are rows of their own).
+    frame = to_dataframe(monitor, per="event" if args.events else "attempt", since=since, until=until,
+                         status=args.status, job_type=args.job_type, scheduler=args.scheduler)
+    # Parquet first: when pyarrow is missing nothing is written at all.
+    for path, write in ((args.parquet, write_parquet), (args.csv, write_csv)):
+        if path:
+            print(f"wrote {len(frame)} rows to {write(frame, path)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    monitor = _monitor(args)
+    monitor.refresh()
+    path = write_report(monitor, args.out, since=_parse_when(args.since) if args.since else None)
+    print(f"wrote {path}")
     return 0
 
 
@@ -538,6 +570,7 @@ COMMANDS = {
     "list": cmd_list, "status": cmd_status, "logs": cmd_logs, "cancel": cmd_cancel, "retry": cmd_retry,
     "submit": cmd_submit, "queue": cmd_queue, "history": cmd_history, "watch": cmd_watch,
     "progress": cmd_progress, "demo": cmd_demo, "export-json": cmd_export_json, "db": cmd_db,
+    "report": cmd_report,
 }
 
 

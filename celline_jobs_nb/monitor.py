@@ -35,6 +35,8 @@ from .store.legacy import LEGACY_SCHEDULER, import_legacy_json
 from .store.sqlite import JobStore, JobUpdate, PollState
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .notify import Notifier
 
 log = logging.getLogger("celline.job")
@@ -228,6 +230,15 @@ class JobMonitor:
     def changes_since(self, rev: int) -> tuple[list[JobInfo], int]:
         """Jobs written after store revision ``rev`` (0: all), and the current revision."""
         return self.store.changed_since(rev)
+
+    def history(self, **filters: Any) -> pd.DataFrame:
+        """The project's history as a typed pandas DataFrame (see ``export.to_dataframe`` for
+        ``per``, ``since``, ``until``, ``status``, ``job_type`` and ``scheduler``)."""
+        from .export import to_dataframe
+
+        return to_dataframe(self, **filters)
+
+    to_dataframe = history
 
     def poll_states(self) -> dict[str, PollState]:
         return self.store.poll_states()
@@ -447,6 +458,11 @@ class JobMonitor:
                 active = sum(1 for j in jobs if j.status.active)
                 raise TimeoutError(f"{active} of {len(ids)} jobs still active after {timeout} s")
             time.sleep(poll)
+
+    @property
+    def poller(self) -> Poller | None:
+        """The background poller, while it runs."""
+        return self._poller if self._poller is not None and self._poller.is_alive() else None
 
     def start_polling(self, interval: float | None = None) -> Poller:
         """Refresh in a background thread (idempotent: one poller per monitor)."""
