@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInputError, ParseError
+from .logs import read_tail_bytes
 from .models import Progress, to_utc, utcnow
-from .paths import atomic_write_text
+from .paths import ProjectPaths, atomic_write_text
 
 MAX_SMALL_FILE = 1024 * 1024  # exit and progress files are tiny; anything larger is not ours
 
@@ -64,16 +65,20 @@ def _optional_int(value: Any, name: str) -> int | None:
     return int(value)
 
 
-def read_exit_file(path: Path) -> ExitRecord | None:
-    """The record, or None while the job has not ended (file missing, empty or half-written)."""
+def _read_small(path: Path) -> str | None:
+    """A small job file's text, or None when it is missing or empty (not written yet)."""
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_SMALL_FILE)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return None
-    if not data.strip():
-        return None
-    return parse_exit_record(data.decode("utf-8", errors="replace"))
+    return data.decode("utf-8", errors="replace") if data.strip() else None
+
+
+def read_exit_file(path: Path) -> ExitRecord | None:
+    """The record, or None while the job has not ended (file missing, empty or half-written)."""
+    text = _read_small(path)
+    return None if text is None else parse_exit_record(text)
 
 
 def write_exit_file(path: Path, exit_code: int | None, signal: int | None) -> None:
@@ -121,14 +126,23 @@ def parse_progress(text: str) -> Progress:
 
 
 def read_progress_file(path: Path) -> Progress | None:
+    text = _read_small(path)
+    return None if text is None else parse_progress(text)
+
+
+def read_job_progress(paths: ProjectPaths, job_id: str, current: Progress) -> Progress | None:
+    """A running job's progress file, else a tqdm line at the end of its log; None when neither
+    says anything new compared with ``current`` (so a poll writes nothing)."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SMALL_FILE)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        return None
-    if not data.strip():
-        return None
-    return parse_progress(data.decode("utf-8", errors="replace"))
+        progress = read_progress_file(paths.progress_file(job_id))
+    except ParseError:
+        progress = None
+    if progress is None:
+        tail = read_tail_bytes(paths.log_file(job_id), 4096).decode("utf-8", errors="replace")
+        progress = parse_tqdm_progress(tail)
+        if progress is not None and (progress.percent, progress.stage) == (current.percent, current.stage):
+            return None
+    return None if progress is None or progress == current else progress
 
 
 # tqdm writes "desc:  45%|████▌     | 45/100 [00:01<00:01, 30.00it/s]", redrawing with \r.

@@ -27,9 +27,8 @@ from datetime import timedelta
 import psutil
 
 from ..core.errors import ParseError
-from ..core.jobfiles import ExitRecord, parse_tqdm_progress, read_exit_file, read_progress_file
-from ..core.logs import read_tail_bytes
-from ..core.models import JobInfo, JobStatus, Progress, utcnow
+from ..core.jobfiles import ExitRecord, read_exit_file, read_job_progress
+from ..core.models import JobInfo, JobStatus, utcnow
 from ..core.paths import ProjectPaths
 from ..core.settings import MAX_PARALLEL_META_KEY, celline_nthread
 from ..core.usage import UsageSample, merge_usage
@@ -165,8 +164,8 @@ class LocalScheduler(SchedulerAdapter):
             if job.status is not JobStatus.RUNNING:
                 return None
             fields: dict[str, object] = {}
-            progress = self._progress(job)
-            if progress is not None and progress != job.progress:
+            progress = read_job_progress(self.context.paths, job.job_id, job.progress)
+            if progress is not None:
                 fields["progress"] = progress
             sample = sample_processes(groups.get(meta.get("pgid"), []), meta.get("pid"))
             if sample is not None:
@@ -194,20 +193,6 @@ class LocalScheduler(SchedulerAdapter):
             "reason": "lost: the job's processes ended without recording an exit code (killed with its wrapper?)",
             "end_time": utcnow(),
         }, "poll")
-
-    def _progress(self, job: JobInfo) -> Progress | None:
-        paths = self.context.paths
-        try:
-            progress = read_progress_file(paths.progress_file(job.job_id))
-        except ParseError:
-            progress = None
-        if progress is None:
-            tail = read_tail_bytes(paths.log_file(job.job_id), 4096).decode("utf-8", errors="replace")
-            progress = parse_tqdm_progress(tail)
-            if progress is not None and job.progress.percent == progress.percent \
-                    and job.progress.stage == progress.stage:
-                return None
-        return progress
 
     def cancel(self, jobs: Sequence[JobInfo]) -> list[JobUpdate]:
         updates = []
