@@ -1,0 +1,43 @@
+#!/bin/bash
+# Batch script rendered by celline_jobs_nb for job 1m8abcdefgh12; submitted with `sbatch --parsable <this file>`.
+# Each #SBATCH value is double-quoted with \ and " escaped (sbatch's own rules) and holds no control
+# characters, so every directive stays a single comment line for bash.
+#SBATCH --job-name="a \"b\" $c <d> `id` \\ # 'q' | & ; $(touch PWNED) second line"
+#SBATCH --output="/home/user/my project 100%%/logs/1m8abcdefgh12.log"
+#SBATCH --open-mode=append
+#SBATCH --chdir="/home/user/my project 100%/work dir"
+#SBATCH --cpus-per-task=4
+#SBATCH --mem=32G
+#SBATCH --time=1-12:00:00
+#SBATCH --partition="long.q"
+#SBATCH --account="lab-1"
+#SBATCH --gpus=1
+#SBATCH --nodes=1
+#SBATCH --dependency=afterok:123:124
+#SBATCH --kill-on-invalid-dep=yes
+#SBATCH --qos=high
+#SBATCH --constraint=avx2
+
+# From here on everything runs on the compute node. Every job-provided value is single-quoted.
+export EMPTY=''
+export GREETING='hello $USER `id`
+line 2'
+export CELLINE_JOB_ID=1m8abcdefgh12
+export CELLINE_JOBS_PROJECT='/home/user/my project 100%'
+export CELLINE_JOBS_LOGS='/home/user/my project 100%/logs'
+export CELLINE_JOBS_PROGRESS_FILE="${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}_progress.json"
+celline_exit_file="${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.exitcode"
+
+# scancel and the time limit send SIGTERM to every process of the job. The trap lets this shell
+# outlive the command (which keeps the default handler) and still record how it ended.
+trap 'celline_terminated=1' TERM
+
+/bin/bash -c 'echo "name=$CELLINE_JOB_ID"; printf "%s\n" '"'"'single quotes'"'"' "$GREETING"; exit 3'
+celline_rc=$?
+
+# The exit-code file is the evidence the monitor trusts once SLURM has forgotten the job. It is
+# written atomically; "shell": true says a status above 128 means "killed by signal status-128".
+celline_tmp="${celline_exit_file}.tmp.$$"
+printf '{"exit_code": %d, "signal": null, "end_time": %s, "shell": true}\n' "$celline_rc" "$(date +%s)" \
+  >"$celline_tmp" && mv -f -- "$celline_tmp" "$celline_exit_file"
+exit "$celline_rc"
