@@ -93,11 +93,11 @@ class JobMonitor:
         """Seconds between polls: the user's choice or the adapter's default, never below its floor;
         cluster adapters poll faster for a minute after a submit."""
         adapter = self.adapter(scheduler)
-        chosen = self._poll_intervals.get(scheduler, adapter.default_poll_interval)
+        chosen = max(adapter.min_poll_interval, self._poll_intervals.get(scheduler, adapter.default_poll_interval))
         recent = time.monotonic() - self._last_submit.get(scheduler, -1e9) < FAST_POLL_WINDOW_SECONDS
         if recent and adapter.fast_poll_interval is not None:
-            chosen = min(chosen, adapter.fast_poll_interval)
-        return max(adapter.min_poll_interval, chosen)
+            chosen = min(chosen, adapter.fast_poll_interval)  # the one exception to the floor
+        return chosen
 
     @property
     def scheduler_calls(self) -> dict[str, int]:
@@ -293,11 +293,14 @@ class JobMonitor:
             self.store.reset_poll_due(name)
         deadline = time.monotonic() + wait
         pending = [j.job_id for group in by_scheduler.values() for j in group]
+        # Local ends are seen in a file read; cluster ones cost a scheduler call per look.
+        step = max([0.1] + [self.adapter(n).fast_poll_interval or 0.1 for n in by_scheduler
+                            if n not in ("local", LEGACY_SCHEDULER)])
         while pending and time.monotonic() < deadline:
             self.refresh(force=True)
             pending = [j.job_id for j in self.store.get_many(pending) if j.status.active]
             if pending:
-                time.sleep(0.1)
+                time.sleep(min(step, max(0.0, deadline - time.monotonic())))
         if by_scheduler.get("local"):
             self.store.apply(self.adapter("local").dispatch())  # freed slots
         return result

@@ -84,14 +84,15 @@ def final_update_from_exit(job: JobInfo, record: ExitRecord) -> JobUpdate:
     elif record.exit_code == 0 and record.signal is None:
         status, reason = JobStatus.COMPLETED, None
     elif record.signal is not None:
-        status, reason = JobStatus.FAILED, f"killed by signal {_signal_name(record.signal)}"
+        status, reason = JobStatus.FAILED, f"killed by signal {signal_name(record.signal)}"
     else:
         status, reason = JobStatus.FAILED, f"exit code {record.exit_code}"
     fields["reason"] = reason
     return JobUpdate(job.job_id, status, fields, source="exit-file")
 
 
-def _signal_name(number: int) -> str:
+def signal_name(number: int) -> str:
+    """SIGKILL for 9: how reasons name signals."""
     try:
         return signal.Signals(number).name
     except ValueError:

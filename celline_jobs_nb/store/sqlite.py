@@ -547,12 +547,13 @@ class JobStore:
     def resolve(self, job_id_or_prefix: str) -> str:
         """The full id for an id or a unique prefix of one (like git), or a clear error."""
         text = str(job_id_or_prefix).strip()
-        if not text or any(ch in text for ch in "%_/\\") or ".." in text:
+        if not text or any(ch in text for ch in "/\\") or ".." in text:
             raise JobNotFoundError(f"no job {job_id_or_prefix!r}: job ids are letters and digits")
         rows = self._read("SELECT job_id FROM jobs WHERE job_id = ?", (text,))
         if rows:
             return rows[0][0]
-        rows = self._read("SELECT job_id FROM jobs WHERE job_id LIKE ? ESCAPE '\\' LIMIT 3", (text + "%",))
+        pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._read("SELECT job_id FROM jobs WHERE job_id LIKE ? ESCAPE '\\' LIMIT 3", (pattern,))
         if not rows:
             raise JobNotFoundError(f"no job {text!r} in {self.paths.root}: see `celline-jobs list`")
         if len(rows) > 1:
