@@ -3,13 +3,23 @@
 Wire protocol (two synced dict traits, see js/src/rows.js):
 
 - ``snapshot`` = ``{"gen", "rows", "meta"}``: every row. Sent when the widget is created and again
-  only when the diff has grown past ``compact_min`` rows or ``compact_fraction`` of the table.
+  only at a compaction (below).
 - ``delta`` = ``{"gen", "seq", "rows", "meta"}``: every row changed since that snapshot, plus
-  ``meta`` (poll time, staleness). Set once per poller tick: one comm message per tick, whatever
-  the number of jobs. Because the delta is cumulative, any view — a second display, a reloaded
-  page, a notebook saved by nbclient — rebuilds the same table from the two traits.
+  ``meta`` (poll time, staleness, the project's disk usage). Set once per poller tick: one comm
+  message per tick, whatever the number of jobs. Because the delta is cumulative, any view — a
+  second display, a reloaded page, a notebook saved by nbclient — rebuilds the same table from
+  the two traits.
+- ``detail`` = the selected job's usage figures and its last samples (sparklines): sent for that
+  one job only, in the same message as the tick's delta.
 
-When the snapshot is replaced, both traits go in one message (``hold_sync``).
+When the snapshot is replaced, both traits go in one message (``hold_sync``). The snapshot is
+replaced when the diff carries many rows that did not change in this tick ("stale" rows, more
+than ``compact_min`` and ``compact_fraction`` of the table): rows that change on every tick — the
+running jobs, whose CPU and memory are sampled each poll — never force a compaction, since a new
+snapshot would not make the next diff any smaller.
+
+Toasts for jobs that end while the table is shown are the view's job (js/src/notify.js): it sees
+every status change in the diffs it applies.
 """
 
 from __future__ import annotations
@@ -23,11 +33,13 @@ import traitlets
 
 from ..core.errors import CellineJobsError
 from ..core.models import JobStatus
-from ._format import html_snapshot, job_row, text_summary
+from ._format import disk_wire, html_snapshot, job_detail, job_row, text_summary
 from ._shared import monitor_for
 from .base import CellineWidget
 
 log = logging.getLogger("celline.job")
+
+DISK_REFRESH_SECONDS = 60.0
 
 
 def _now_ms() -> int:
@@ -39,6 +51,8 @@ class JobTable(CellineWidget):
 
     Click a row to select it (``selected``); Cancel and Retry buttons act on the selected job
     after an in-widget confirmation. ``poll=False`` makes a static table (call ``refresh_view``).
+    The project's disk usage (``JobMonitor.disk_usage``) is measured in a background thread at
+    most every ``disk_interval`` seconds (None: never), so a big project never slows a tick.
     """
 
     _kind = traitlets.Unicode("table").tag(sync=True)
@@ -46,13 +60,15 @@ class JobTable(CellineWidget):
     snapshot = traitlets.Dict().tag(sync=True)
     delta = traitlets.Dict().tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
+    detail = traitlets.Dict().tag(sync=True)
 
     def __init__(self, project: Any, *, poll: bool = True, interval: float | None = None,
                  title: str | None = None, compact_min: int = 100, compact_fraction: float = 0.1,
-                 **kwargs: Any) -> None:
+                 disk_interval: float | None = DISK_REFRESH_SECONDS, **kwargs: Any) -> None:
         self.monitor = monitor_for(project)
         self.compact_min = compact_min
         self.compact_fraction = compact_fraction
+        self.disk_interval = disk_interval
         self._rows: dict[str, dict[str, Any]] = {}
         self._delta_ids: set[str] = set()
         self._gen = 0
@@ -61,6 +77,10 @@ class JobTable(CellineWidget):
         self._error: str | None = None
         self._last_ok = _now_ms()
         self._lock = threading.RLock()
+        self._disk: dict[str, Any] | None = None
+        self._disk_started = float("-inf")  # time.monotonic() of the last measurement started
+        self._disk_thread: threading.Thread | None = None
+        self._pending_detail: dict[str, Any] | None = None
         self.messages_sent = 0  # updates sent after the widget opened (for tests and benchmarks)
         snapshot, delta = self._load()
         # The first state travels with the comm_open message: no separate update for the table.
@@ -103,15 +123,76 @@ class JobTable(CellineWidget):
                 self._last_ok = _now_ms()
             except CellineJobsError as exc:
                 jobs, rev, self._error = [], self._rev, str(exc)
+            changed_now: set[str] = set()
+            selected = self.selected
             for job in jobs:
                 row = job_row(job)
                 if self._rows.get(job.job_id) != row:
                     self._rows[job.job_id] = row
                     self._delta_ids.add(job.job_id)
+                    changed_now.add(job.job_id)
+                if selected and job.job_id == selected:
+                    self._stage_detail(job_detail(job))
             self._rev = rev
             threshold = max(self.compact_min, int(len(self._rows) * self.compact_fraction))
-            self._publish(full=len(self._delta_ids) > threshold)
+            self._publish(full=len(self._delta_ids - changed_now) > threshold)
             return True
+
+    # -- the selected job's detail (usage samples for the sparklines) ---------------------------
+
+    def _stage_detail(self, detail: dict[str, Any]) -> None:
+        """Send ``detail`` with the next update, if it differs from what the views have."""
+        if detail != self.detail:
+            self._pending_detail = detail
+
+    def _load_detail(self, job_id: str) -> dict[str, Any]:
+        if not job_id:
+            return {}
+        try:
+            return job_detail(self.monitor.get_job(job_id))
+        except CellineJobsError:
+            return {"id": job_id, "missing": True}
+
+    @traitlets.observe("selected")
+    def _selected_changed(self, change: dict[str, Any]) -> None:
+        detail = self._load_detail(str(change["new"] or ""))
+        with self._lock:
+            self._pending_detail = None
+            if detail != self.detail:
+                self.detail = detail
+
+    # -- disk usage --------------------------------------------------------------------------
+
+    @property
+    def disk(self) -> dict[str, Any] | None:
+        """The last disk usage measured (the form the view gets), or None."""
+        return self._disk
+
+    def refresh_disk(self, wait: bool = False) -> None:
+        """Measure the project's disk usage now (in a thread unless ``wait``); the next update
+        carries it."""
+        if wait:
+            self._measure_disk()
+            return
+        thread = self._disk_thread
+        if thread is not None and thread.is_alive():
+            return
+        self._disk_started = time.monotonic()
+        self._disk_thread = threading.Thread(target=self._measure_disk, daemon=True, name="celline-jobs-disk")
+        self._disk_thread.start()
+
+    def _measure_disk(self) -> None:
+        self._disk_started = time.monotonic()
+        try:
+            self._disk = disk_wire(self.monitor.disk_usage())
+        except Exception as exc:  # disk figures are a nicety: never break the table for them
+            log.debug("disk usage of %s failed: %s", self.monitor.paths.root, exc)
+
+    def _maybe_refresh_disk(self) -> None:
+        if self.disk_interval is None or self._closed:
+            return
+        if time.monotonic() - self._disk_started >= self.disk_interval:
+            self.refresh_disk()
 
     def _meta(self) -> dict[str, Any]:
         stale: list[dict[str, Any]] = []
@@ -127,10 +208,14 @@ class JobTable(CellineWidget):
             self._error = self._error or str(exc)
         poller = self._lease.poller if self._lease is not None else None
         error = self._error or (poller.last_error if poller is not None else None)
-        return {
+        self._maybe_refresh_disk()
+        meta: dict[str, Any] = {
             "now": _now_ms(), "updated": self._last_ok, "interval": self.poll_interval, "live": self.polling,
             "stale": stale, "error": error,
         }
+        if self._disk is not None:
+            meta["disk"] = self._disk
+        return meta
 
     def _publish(self, full: bool) -> None:
         meta = self._meta()
@@ -142,6 +227,9 @@ class JobTable(CellineWidget):
                 self.snapshot = {"gen": self._gen, "rows": list(self._rows.values()), "meta": meta}
             self.delta = {"gen": self._gen, "seq": self._seq, "rows": [self._rows[i] for i in self._delta_ids],
                           "meta": meta}
+            detail, self._pending_detail = self._pending_detail, None
+            if detail is not None and detail.get("id") == self.selected:
+                self.detail = detail
         self.messages_sent += 1
 
     # -- actions from the view ------------------------------------------------------------------
@@ -212,10 +300,10 @@ class JobTable(CellineWidget):
     # -- static representations ---------------------------------------------------------------
 
     def html_snapshot(self) -> str:
-        return html_snapshot(self.rows, title=self.title or "Celline jobs")
+        return html_snapshot(self.rows, title=self.title or "Celline jobs", disk=self._disk)
 
     def text_summary(self) -> str:
-        return text_summary(self.rows, title=self.title or "Celline jobs")
+        return text_summary(self.rows, title=self.title or "Celline jobs", disk=self._disk)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         bundle = super()._repr_mimebundle_(**kwargs)

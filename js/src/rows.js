@@ -2,6 +2,7 @@
 // tasks under their parent, dependency text and the virtual window. Pure: no DOM.
 
 import { runtimeSeconds } from "./format.js";
+import { isEnding } from "./notify.js";
 
 export const STATUSES = ["pending", "queued", "held", "running", "completed", "failed", "cancelled", "unknown"];
 export const FINAL = new Set(["completed", "failed", "cancelled"]);
@@ -11,9 +12,15 @@ export const COLUMNS = [
   { key: "name", label: "Name", width: 220 },
   { key: "type", label: "Type", width: 110 },
   { key: "scheduler", label: "Scheduler", width: 96 },
-  { key: "status", label: "Status", width: 118 },
+  { key: "status", label: "Status", width: 104 },
+  { key: "attempt", label: "Attempt", width: 78, hint: "Attempt n/m: m = 1 + the automatic retries its policy allows" },
   { key: "progress", label: "Progress", width: 160 },
   { key: "runtime", label: "Runtime", width: 80 },
+  { key: "cpu", label: "CPU", width: 62, hint: "Current CPU use of a running job (100% = one core busy)" },
+  { key: "rss", label: "Mem", width: 64, hint: "Current resident memory (RSS) of a running job's processes" },
+  { key: "peak", label: "Peak", width: 64, hint: "The most memory the job has used" },
+  { key: "ceff", label: "CPU eff", width: 78, hint: "CPU time / (run time × requested CPUs); flagged under 25%" },
+  { key: "meff", label: "Mem eff", width: 82, hint: "Peak memory / requested memory; flagged over 90%" },
   { key: "submit", label: "Submitted", width: 92 },
   { key: "start", label: "Started", width: 92 },
   { key: "end", label: "Ended", width: 92 },
@@ -27,6 +34,10 @@ export const COLUMNS = [
  * table, sent once and again only after compaction) and `delta` ({gen, seq, rows, removed, meta}:
  * every row changed since that snapshot). Applying is idempotent, so any view — a second display
  * of the widget, a reloaded page, a saved notebook — rebuilds the same table from the two traits.
+ *
+ * After each sync, `ended` lists the rows that became completed/failed/cancelled in it (or that
+ * appeared already ended). The first sync is the baseline: jobs that had ended before the view
+ * was shown are never reported.
  */
 export class RowStore {
   constructor() {
@@ -34,14 +45,21 @@ export class RowStore {
     this.seq = null;
     this.rows = new Map();
     this.version = 0;
+    this.ended = [];
   }
 
   /** Bring the store up to date; returns true when rows changed. */
   sync(snapshot, delta) {
     let changed = false;
+    const baseline = this.gen === null;
+    const ended = [];
     if (snapshot && snapshot.gen !== undefined && snapshot.gen !== this.gen) {
+      const before = this.rows;
       this.rows = new Map();
-      for (const row of snapshot.rows || []) this.rows.set(row.id, row);
+      for (const row of snapshot.rows || []) {
+        this.rows.set(row.id, row);
+        if (!baseline && isEnding(before.get(row.id), row)) ended.push(row);
+      }
       this.gen = snapshot.gen;
       this.seq = null;
       changed = true;
@@ -52,6 +70,7 @@ export class RowStore {
         if (!old || !shallowEqual(old, row)) {
           this.rows.set(row.id, row);
           changed = true;
+          if (!baseline && isEnding(old, row)) ended.push(row);
         }
       }
       for (const id of delta.removed || []) {
@@ -60,6 +79,7 @@ export class RowStore {
       this.seq = delta.seq;
     }
     if (changed) this.version++;
+    this.ended = ended;
     return changed;
   }
 }
@@ -95,6 +115,7 @@ export function sortValue(row, key, nowMs) {
   switch (key) {
     case "status": return STATUS_RANK[row.status] ?? STATUSES.length;
     case "progress": return row.pct ?? null;
+    case "attempt": return row.attempt ?? 1;
     case "runtime": return runtimeSeconds(row, nowMs);
     case "submit": case "start": case "end": case "exit": case "idx": return row[key] ?? null;
     case "reason": return row.reason ?? null;
@@ -120,7 +141,7 @@ export function sortRows(rows, key, dir, nowMs) {
   return [...rows].sort((a, b) => compareRows(a, b, key, dir, nowMs));
 }
 
-const TEXT_FIELDS = ["id", "name", "type", "scheduler", "status", "reason", "res", "native", "stage", "cmd", "parent"];
+const TEXT_FIELDS = ["id", "name", "type", "scheduler", "status", "reason", "res", "native", "stage", "cmd", "parent", "rreason", "rby", "retry_of"];
 
 /** Whether a row passes the status chips (empty set = all) and the free-text filter (all words). */
 export function matchesFilter(row, statuses, text) {

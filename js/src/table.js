@@ -1,10 +1,18 @@
 // The JobTable view: status chips with counts, free-text filter, sortable columns, array tasks
 // under their parent, a virtualised body (only the visible rows exist in the DOM), a ticking
-// Runtime column, staleness, and Cancel/Retry with an in-widget confirmation.
+// Runtime column and retry countdowns, resource use (numbers in the rows, sparklines for the
+// selected job only), toasts when jobs end (optional browser notification behind the bell), the
+// project's disk usage, staleness, and Cancel/Retry with an in-widget confirmation.
 
 import { h, clear } from "./dom.js";
 import { COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, dependencyInfo, visibleRange } from "./rows.js";
 import { formatAgo, formatCount, formatDuration, formatPercent, formatTime, formatTimeFull, runtimeText, exitText } from "./format.js";
+import {
+  attemptText, attemptTitle, diskSummary, effHint, effTitle, formatBytes, formatCpu, formatEff, retryCountdown, sampleSeries,
+} from "./usage.js";
+import { summarizeEnded } from "./notify.js";
+import { sparklineSvg } from "./sparkline.js";
+import { createBell, createToaster } from "./toasts.js";
 import { createTicker } from "./ticker.js";
 
 export const ROW_HEIGHT = 28;
@@ -34,7 +42,7 @@ export function renderTable({ model, el }) {
     sortKey: "submit", sortDir: "desc", statuses: new Set(), text: "", expanded: new Set(),
     selected: model.get("selected") || "", view: { items: [], matched: 0, total: 0 },
     lastUpdate: null, skew: 0, meta: {}, reqSeq: 0, panel: null, result: null, busy: false,
-    retryText: "", actionsKey: null, runtimeCells: [],
+    retryText: "", actionsKey: null, runtimeCells: [], countdownCells: [], detailKey: null,
   };
   const now = () => Date.now() - st.skew;
 
@@ -50,7 +58,13 @@ export function renderTable({ model, el }) {
   const search = h("input", { class: "cj-search", type: "search", placeholder: "Filter by name, id, type, reason…", "aria-label": "Filter jobs" });
   const updated = h("span", { class: "cj-updated", "aria-live": "off" });
   const refreshBtn = h("button", { class: "cj-btn cj-refresh", type: "button", title: "Refresh now" }, "↻ Refresh");
-  const toolbar = h("div", { class: "cj-toolbar" }, chips, h("div", { class: "cj-toolbar-right" }, search, updated, refreshBtn));
+  const toastBox = h("div", { class: "cj-toasts", "aria-live": "polite" });
+  const toaster = createToaster(toastBox, { onShow: (id) => reveal(id) });
+  const bell = createBell({
+    say: (message) => toaster.show({ title: message, body: "", level: "warn", count: 0, jobId: null }),
+  });
+  const toolbar = h("div", { class: "cj-toolbar" }, chips,
+    h("div", { class: "cj-toolbar-right" }, search, updated, bell.button, refreshBtn));
   const stale = h("div", { class: "cj-stale", role: "alert" });
   stale.hidden = true;
   const header = h("div", { class: "cj-header", role: "row" });
@@ -59,9 +73,15 @@ export function renderTable({ model, el }) {
   const viewport = h("div", { class: "cj-viewport", tabindex: "0", role: "grid", "aria-label": "Jobs" }, header, spacer);
   const empty = h("div", { class: "cj-empty" });
   empty.hidden = true;
-  const footer = h("div", { class: "cj-footer" });
+  const footCount = h("span", { class: "cj-footcount" });
+  const diskEl = h("span", { class: "cj-disk" });
+  diskEl.hidden = true;
+  const footer = h("div", { class: "cj-footer" }, footCount, diskEl);
   const actions = h("div", { class: "cj-actions" });
-  root.append(title, toolbar, stale, viewport, empty, footer, actions);
+  const detailEl = h("div", { class: "cj-detail", "aria-label": "Resource use of the selected job" });
+  detailEl.hidden = true;
+  // Toasts overlay the top right of the table, never the toolbar (search, bell, refresh stay usable).
+  root.append(title, toolbar, toastBox, stale, viewport, empty, footer, actions, detailEl);
   el.append(root);
 
   // -- header -------------------------------------------------------------------------------
@@ -73,7 +93,7 @@ export function renderTable({ model, el }) {
       const cell = h("div", {
         class: `cj-hcell${active ? " cj-sorted" : ""}`, role: "columnheader", "data-col": col.key,
         "aria-sort": active ? (st.sortDir === "asc" ? "ascending" : "descending") : "none",
-      }, h("button", { class: "cj-sort", type: "button", title: `Sort by ${col.label}` }, col.label + arrow));
+      }, h("button", { class: "cj-sort", type: "button", title: col.hint ? `${col.hint}. Click to sort.` : `Sort by ${col.label}` }, col.label + arrow));
       header.append(cell);
     }
   }
@@ -159,9 +179,9 @@ export function renderTable({ model, el }) {
     el.append(cell("name", h("span", { class: "cj-name" }, nameText), [row.name || "", row.cmd || ""].filter(Boolean).join("\n")));
     el.append(cell("type", row.type || "", row.type));
     el.append(cell("scheduler", row.scheduler || "", row.native ? `${row.scheduler} job ${row.native}` : row.scheduler));
-    const statusParts = [badge(row.status)];
-    if (row.attempt) statusParts.push(h("span", { class: "cj-attempt", title: `attempt ${row.attempt}, retry of ${row.retry_of || "?"}` }, ` #${row.attempt}`));
-    el.append(cell("status", statusParts));
+    el.append(cell("status", badge(row.status)));
+    const attempt = attemptText(row);
+    el.append(cell("attempt", attempt ? h("span", { class: "cj-attempt" }, attempt) : "", attempt ? attemptTitle(row) : ""));
     const progressParts = [];
     if (row.pct !== undefined && row.pct !== null) {
       progressParts.push(progressBar(row.pct), h("span", { class: "cj-pct" }, formatPercent(row.pct)));
@@ -171,6 +191,15 @@ export function renderTable({ model, el }) {
     const runtime = cell("runtime", runtimeText(row, t));
     if (row.status === "running" && (row.end === undefined || row.end === null)) st.runtimeCells.push([runtime, row]);
     el.append(runtime);
+    el.append(cell("cpu", formatCpu(row.cpu), row.cpu !== undefined ? `CPU now: ${formatCpu(row.cpu)} (100% = one core)` : ""));
+    el.append(cell("rss", formatBytes(row.rss), row.rss !== undefined ? `Memory now (RSS): ${formatBytes(row.rss)}` : ""));
+    el.append(cell("peak", formatBytes(row.peak), row.peak !== undefined ? `Peak memory: ${formatBytes(row.peak)}` : ""));
+    for (const [key, kind] of [["ceff", "cpu"], ["meff", "mem"]]) {
+      const hint = effHint(kind, row[key]);
+      const c = cell(key, formatEff(row[key]), row[key] !== undefined ? effTitle(kind, row[key], row) : "");
+      if (hint) c.classList.add(`cj-eff-${hint}`);
+      el.append(c);
+    }
     for (const key of ["submit", "start", "end"]) el.append(cell(key, formatTime(row[key], t), formatTimeFull(row[key])));
     el.append(cell("exit", exitText(row)));
     el.append(cell("res", row.res || "", row.res));
@@ -181,7 +210,20 @@ export function renderTable({ model, el }) {
       reason = dep.text;
       reasonClass = dep.waiting.length ? "cj-dep cj-waiting" : "cj-dep";
     }
-    el.append(cell("reason", h("span", { class: reasonClass }, reason), dep ? `${row.reason ? `${row.reason}\n` : ""}${dep.text}` : reason));
+    const reasonParts = [];
+    const countdown = retryCountdown(row, t);
+    if (countdown) {
+      const span = h("span", { class: `cj-countdown${countdown.due ? " cj-due" : ""}` }, countdown.text);
+      st.countdownCells.push([span, row]);
+      reasonParts.push(span);
+      if (row.rreason && !reason) reason = row.rreason;
+      if (reason) reasonParts.push(" · ");
+    }
+    reasonParts.push(h("span", { class: reasonClass }, reason));
+    if (row.rby) reasonParts.push(h("span", { class: "cj-retried" }, ` → retried as ${row.rby}`));
+    const reasonTitle = [row.reason, countdown && row.rreason ? `automatic retry after: ${row.rreason}` : "", dep ? dep.text : "",
+      row.rby ? `retried as ${row.rby}` : ""].filter(Boolean).join("\n");
+    el.append(cell("reason", reasonParts, reasonTitle));
     return el;
   }
 
@@ -194,6 +236,7 @@ export function renderTable({ model, el }) {
     const { start, end } = visibleRange(viewport.scrollTop, visible, ROW_HEIGHT, items.length);
     rowsEl.style.transform = `translateY(${start * ROW_HEIGHT}px)`;
     st.runtimeCells = [];
+    st.countdownCells = st.countdownCells.filter(([span]) => detailEl.contains(span));
     const fragment = document.createDocumentFragment();
     for (let i = start; i < end; i++) fragment.append(rowElement(items[i]));
     clear(rowsEl);
@@ -258,10 +301,93 @@ export function renderTable({ model, el }) {
     const { matched, total } = st.view;
     const filtered = st.statuses.size || st.text.trim();
     const sortLabel = (COLUMNS.find((c) => c.key === st.sortKey) || { label: st.sortKey }).label;
-    footer.textContent = `${filtered ? `${formatCount(matched)} of ` : ""}${formatCount(total)} job${total === 1 ? "" : "s"}` +
+    footCount.textContent = `${filtered ? `${formatCount(matched)} of ` : ""}${formatCount(total)} job${total === 1 ? "" : "s"}` +
       ` · sorted by ${sortLabel} ${st.sortDir === "asc" ? "▲" : "▼"}`;
     empty.hidden = st.view.items.length > 0;
     empty.textContent = total === 0 ? "No jobs yet: submit one (monitor.submit_job) and it appears here." : "No job matches the filter.";
+  }
+
+  function renderDisk() {
+    const disk = diskSummary(st.meta.disk);
+    diskEl.hidden = !disk;
+    if (!disk) return;
+    diskEl.textContent = `${disk.low ? "⚠ " : ""}Disk: ${disk.text}`;
+    diskEl.classList.toggle("cj-disk-low", disk.low);
+    const at = st.meta.disk.at ? `measured ${formatTimeFull(st.meta.disk.at)}` : "";
+    diskEl.title = [disk.low ? "Less than 10% of the volume is free" : "", "Sizes of the project's folders and the free space of its volume", at]
+      .filter(Boolean).join("\n");
+  }
+
+  // -- the selected job's resource use: numbers and sparklines (samples come for this job only) --
+  function renderDetail(force = false) {
+    const d = model.get("detail") || {};
+    const row = st.selected ? store.rows.get(st.selected) : null;
+    const key = JSON.stringify([st.selected, d.id === st.selected ? d : null, row && row.nb, row && row.status]);
+    if (!force && key === st.detailKey) return;
+    st.detailKey = key;
+    st.countdownCells = st.countdownCells.filter(([span]) => !detailEl.contains(span));
+    clear(detailEl);
+    if (!row || d.id !== st.selected) {
+      detailEl.hidden = true;
+      return;
+    }
+    const num = (v) => typeof v === "number" && Number.isFinite(v);
+    const lines = [];
+    const cpuParts = [];
+    if (num(d.cpu_percent)) cpuParts.push(`${formatCpu(d.cpu_percent)} now`);
+    if (num(d.cpu_seconds)) cpuParts.push(`${formatDuration(d.cpu_seconds)} CPU time`);
+    if (num(d.cpu_eff)) {
+      const pct = d.cpu_eff * 100;
+      const span = h("span", { class: `cj-eff${effHint("cpu", pct) ? ` cj-eff-${effHint("cpu", pct)}` : ""}` },
+        `efficiency ${formatEff(pct)}${num(d.alloc_cpus) ? ` of ${d.alloc_cpus} CPU${d.alloc_cpus === 1 ? "" : "s"}` : ""}`);
+      cpuParts.push(span);
+    } else if (num(d.alloc_cpus)) cpuParts.push(`${d.alloc_cpus} CPU${d.alloc_cpus === 1 ? "" : "s"} requested`);
+    const memParts = [];
+    if (num(d.rss_bytes)) memParts.push(`${formatBytes(d.rss_bytes)} now`);
+    if (num(d.max_rss_bytes)) memParts.push(`peak ${formatBytes(d.max_rss_bytes)}`);
+    if (num(d.mem_eff)) {
+      const pct = d.mem_eff * 100;
+      memParts.push(h("span", { class: `cj-eff${effHint("mem", pct) ? ` cj-eff-${effHint("mem", pct)}` : ""}` },
+        `${formatEff(pct)} of ${num(d.req_mem_bytes) ? formatBytes(d.req_mem_bytes) : "the request"}`));
+    } else if (num(d.req_mem_bytes)) memParts.push(`${formatBytes(d.req_mem_bytes)} requested`);
+    const ioParts = [];
+    if (num(d.read_bytes)) ioParts.push(`read ${formatBytes(d.read_bytes)}`);
+    if (num(d.write_bytes)) ioParts.push(`written ${formatBytes(d.write_bytes)}`);
+    const join = (parts) => parts.flatMap((p, i) => (i ? [" · ", p] : [p]));
+    const series = sampleSeries(d.samples);
+    const over = series.span > 0 ? ` over the last ${formatDuration(series.span)}` : "";
+    // CPU on a scale of at least one core: a mostly idle job draws a flat line, not noise.
+    const cpuMax = Math.max(100, ...series.cpu.filter((v) => v !== null));
+    const cpuSpark = sparklineSvg(series.cpu, { label: `CPU % (0–${Math.round(cpuMax)}%)${over}`, className: "cj-spark-cpu", max: cpuMax });
+    const rssSpark = sparklineSvg(series.rss, { label: `Memory (RSS)${over}`, className: "cj-spark-rss" });
+    const measured = num(d.cpu_seconds) || num(d.max_rss_bytes) || num(d.cpu_percent) || num(d.rss_bytes) || Boolean(cpuSpark || rssSpark);
+    if (measured && (cpuParts.length || cpuSpark)) {
+      lines.push(h("div", { class: "cj-detail-line cj-detail-cpu" }, h("span", { class: "cj-detail-label" }, "CPU"), cpuSpark, h("span", {}, join(cpuParts))));
+    }
+    if (measured && (memParts.length || rssSpark)) {
+      lines.push(h("div", { class: "cj-detail-line cj-detail-mem" }, h("span", { class: "cj-detail-label" }, "Memory"), rssSpark, h("span", {}, join(memParts))));
+    }
+    if (ioParts.length) lines.push(h("div", { class: "cj-detail-line" }, h("span", { class: "cj-detail-label" }, "I/O"), h("span", {}, join(ioParts))));
+    const retryParts = [];
+    const attempt = attemptText(row);
+    if (attempt) retryParts.push(`attempt ${attempt}`);
+    if (d.retry_of) retryParts.push(`retry of ${d.retry_of}`);
+    if (d.retry_reason) retryParts.push(`after: ${d.retry_reason}`);
+    if (d.retried_by) retryParts.push(`retried as ${d.retried_by}`);
+    const countdown = retryCountdown(row, now());
+    if (countdown) {
+      const span = h("span", { class: `cj-countdown${countdown.due ? " cj-due" : ""}` }, countdown.text);
+      st.countdownCells.push([span, row]);
+      retryParts.unshift(span);
+    }
+    if (retryParts.length) lines.push(h("div", { class: "cj-detail-line cj-detail-retry" }, h("span", { class: "cj-detail-label" }, "Retries"), h("span", {}, join(retryParts))));
+    if (!lines.length) {
+      detailEl.hidden = true;
+      return;
+    }
+    const when = num(d.sampled_at) ? ` · sampled ${formatTime(d.sampled_at, now())}` : "";
+    detailEl.append(h("div", { class: "cj-detail-title" }, `Resource use of ${row.name || row.id}${when}`), ...lines);
+    detailEl.hidden = false;
   }
 
   function recompute() {
@@ -283,6 +409,19 @@ export function renderTable({ model, el }) {
     model.save_changes();
     renderRows();
     renderActions();
+    renderDetail();
+  }
+
+  /** Select a job and scroll its row into view (a toast's "Show"). */
+  function reveal(id) {
+    select(id);
+    const index = st.view.items.findIndex((it) => it.row.id === id);
+    if (index >= 0) {
+      const top = index * ROW_HEIGHT;
+      const visible = viewport.clientHeight - (header.offsetHeight || ROW_HEIGHT);
+      if (top < viewport.scrollTop || top + ROW_HEIGHT > viewport.scrollTop + visible) viewport.scrollTop = Math.max(0, top - ROW_HEIGHT * 2);
+      renderRows();
+    }
   }
 
   function sendAction(action, jobId, extra = {}) {
@@ -393,6 +532,12 @@ export function renderTable({ model, el }) {
     root.classList.toggle("cj-is-stale", problems.length > 0);
     const tNow = now();
     for (const [c, row] of st.runtimeCells) c.textContent = runtimeText(row, tNow);
+    for (const [span, row] of st.countdownCells) {
+      const countdown = retryCountdown(row, tNow);
+      if (!countdown) continue;
+      span.textContent = countdown.text;
+      span.classList.toggle("cj-due", countdown.due);
+    }
   }
 
   // -- model -> view ---------------------------------------------------------------------------
@@ -401,6 +546,11 @@ export function renderTable({ model, el }) {
     const delta = model.get("delta");
     const changed = store.sync(snapshot, delta);
     st.meta = (delta && delta.meta) || (snapshot && snapshot.meta) || {};
+    if (store.ended.length) {
+      const summary = summarizeEnded(store.ended);
+      toaster.show(summary);
+      bell.notify(summary);
+    }
     if (live) {
       st.lastUpdate = Date.now();
       if (st.meta.now) st.skew = Date.now() - st.meta.now;
@@ -412,8 +562,10 @@ export function renderTable({ model, el }) {
       renderChips();
       recompute();
     }
+    renderDisk();
     renderClock();
     renderActions();
+    renderDetail();
   }
   let queued = false;
   const onChange = () => {
@@ -430,12 +582,15 @@ export function renderTable({ model, el }) {
       st.selected = id;
       renderRows();
       renderActions();
+      renderDetail();
     }
   };
+  const onDetail = () => renderDetail();
   const onTitle = () => { title.textContent = model.get("title") || ""; };
   model.on("change:snapshot", onChange);
   model.on("change:delta", onChange);
   model.on("change:selected", onSelected);
+  model.on("change:detail", onDetail);
   model.on("change:title", onTitle);
   model.on("msg:custom", onCustom);
 
@@ -447,10 +602,12 @@ export function renderTable({ model, el }) {
 
   return () => {
     ticker.stop();
+    toaster.clear();
     clearTimeout(searchTimer);
     model.off("change:snapshot", onChange);
     model.off("change:delta", onChange);
     model.off("change:selected", onSelected);
+    model.off("change:detail", onDetail);
     model.off("change:title", onTitle);
     model.off("msg:custom", onCustom);
   };

@@ -3,6 +3,9 @@
 //   JL_URL=http://127.0.0.1:PORT JL_TOKEN=... NB_PATH=quickstart.ipynb SHOT=test-output/e2e.png \
 //     node tests/e2e/dashboard.e2e.mjs
 // Prints one "CHECK ok|FAIL name: detail" line per assertion and exits 1 if any failed.
+// Also checks the automation parts: a toast when a job ends while the dashboard is open (and none
+// for jobs that had ended before a view was shown), CPU/memory numbers of a running job, its
+// sparklines, the disk usage line and the notification bell.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import os from "node:os";
@@ -58,6 +61,19 @@ try {
 
   const table = page.locator(".jp-OutputArea-output .cj-jobtable").first();
   await table.waitFor({ state: "visible", timeout: 60000 });
+  // Record every toast the table shows (they hide by themselves after a few seconds).
+  const logToasts = () => page.evaluate(() => {
+    window.__toastLog = [];
+    const seen = new WeakSet();
+    const scan = () => document.querySelectorAll(".cj-jobtable .cj-toast").forEach((t) => {
+      if (seen.has(t)) return;
+      seen.add(t);
+      window.__toastLog.push({ title: t.querySelector(".cj-toast-title")?.textContent || "", body: t.querySelector(".cj-toast-body")?.textContent || "" });
+    });
+    new MutationObserver(scan).observe(document.body, { childList: true, subtree: true });
+    scan();
+  });
+  await logToasts();
   await page.waitForFunction(() => document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]").length >= 5, null, { timeout: 30000 });
   const rowCount = await page.locator(".cj-jobtable .cj-row[data-job-id]").count();
   check("rows appear", rowCount >= 5, `${rowCount} rows`);
@@ -95,6 +111,13 @@ try {
   const countFinal = await statusOf("Count sample S1");
   check("running job turns completed with no cell running", sawIdle && runningWhileIdle && (await idle()) && countFinal === "completed",
     `seen running while idle=${runningWhileIdle}; status=${countFinal}`);
+  const toastAbout = (name) => page.evaluate((n) => (window.__toastLog || []).filter((t) =>
+    t.title === `${n} completed` || t.title === `${n} failed` || t.title === `${n} cancelled` ||
+    (/jobs ended/.test(t.title) && t.body.includes(n))), name);
+  await page.waitForFunction(() => (window.__toastLog || []).some((t) => /Count sample S1|jobs ended/.test(t.title)), null, { timeout: 5000 }).catch(() => {});
+  const countToasts = await toastAbout("Count sample S1");
+  check("a toast appears when a job ends while the dashboard is open", countToasts.length === 1,
+    JSON.stringify(await page.evaluate(() => window.__toastLog)).slice(0, 300));
   const prog = await rowByName("Count sample S1").locator('[data-col="progress"]').textContent();
   check("progress column shows the job's progress", /100%/.test(prog || ""), prog);
   const updatedText = await page.locator(".cj-jobtable .cj-updated").first().textContent();
@@ -118,6 +141,30 @@ try {
   await page.waitForTimeout(2100);
   const rt2 = await rowByName(longName).locator('[data-col="runtime"]').textContent();
   check("runtime ticks every second", rt1 !== rt2 && /\d+s/.test(rt2 || ""), `${rt1} -> ${rt2}`);
+
+  // 3b. Resource use of the running job, sampled by the kernel's poller from the real process tree.
+  const usageOf = (n) => page.evaluate((name) => {
+    const row = [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
+      .find((r) => r.querySelector('[data-col="name"]')?.textContent === name);
+    const get = (k) => row?.querySelector(`[data-col="${k}"]`)?.textContent || "";
+    return { cpu: get("cpu"), rss: get("rss"), peak: get("peak"), meff: get("meff") };
+  }, n);
+  await page.waitForFunction((name) => {
+    const row = [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
+      .find((r) => r.querySelector('[data-col="name"]')?.textContent === name);
+    return /^\d+%$/.test(row?.querySelector('[data-col="cpu"]')?.textContent || "") &&
+      /^\d+(\.\d)?[BKMGT]$/.test(row?.querySelector('[data-col="rss"]')?.textContent || "");
+  }, longName, { timeout: 15000 }).catch(() => {});
+  const use = await usageOf(longName);
+  check("a running job shows its CPU % and memory", /^\d+%$/.test(use.cpu) && /^\d+(\.\d)?[BKMGT]$/.test(use.rss) &&
+    /^\d+(\.\d)?[BKMGT]$/.test(use.peak) && /^\d+%$/.test(use.meff), JSON.stringify(use));
+  const diskText = await page.locator(".cj-jobtable .cj-disk").textContent().catch(() => "");
+  check("the project's disk usage is in the footer", /Disk: .*free \S+ of \S+ \(\d+%\)/.test(diskText || ""), diskText);
+  await ctx.grantPermissions(["notifications"], { origin: new URL(BASE).origin }).catch(() => {});
+  await page.locator(".cj-jobtable .cj-bell").click();
+  await page.waitForFunction(() => document.querySelector(".cj-jobtable .cj-bell")?.getAttribute("aria-pressed") === "true", null, { timeout: 3000 }).catch(() => {});
+  check("the bell turns browser notifications on when clicked (permission granted)",
+    (await page.locator(".cj-jobtable .cj-bell").getAttribute("aria-pressed")) === "true" && dialogs.length === 0);
 
   // 4. Sorting, status chips and the text filter.
   await page.locator('.cj-jobtable .cj-hcell[data-col="name"] button').click();
@@ -161,6 +208,13 @@ try {
   fs.mkdirSync(path.dirname(SHOT), { recursive: true });
   await page.screenshot({ path: SHOT.replace(/\.png$/, "-running.png") }).catch(() => {});
   lap(`screenshot (long job running, its log followed) -> ${SHOT.replace(/\.png$/, "-running.png")}`);
+  await page.waitForFunction(() => document.querySelectorAll(".cj-jobtable .cj-detail svg.cj-spark polyline").length === 2, null, { timeout: 10000 }).catch(() => {});
+  const detail = await page.evaluate(() => ({
+    sparks: document.querySelectorAll(".cj-jobtable .cj-detail svg.cj-spark polyline").length,
+    text: document.querySelector(".cj-jobtable .cj-detail")?.textContent || "",
+  }));
+  check("selected running job: CPU and memory sparklines with its figures", detail.sparks === 2 && /% now/.test(detail.text) && /peak /.test(detail.text),
+    `${detail.sparks} sparklines; ${detail.text.slice(0, 160)}`);
   const progressPanel = await page.locator(".cj-progress .cj-progress-item").count();
   check("selected job's progress panel shown", progressPanel === 1, `${progressPanel} items`);
 
@@ -204,8 +258,12 @@ try {
   await page.waitForFunction(() => !document.querySelector(".jp-mod-dirty"), null, { timeout: 10000 }).catch(() => {});
   lap("saved");
   await page.reload({ waitUntil: "domcontentloaded" });
+  await logToasts();
   await page.waitForFunction((n) => document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]").length >= n, before.length, { timeout: 45000 }).catch(() => {});
   lap("page reloaded");
+  await page.waitForTimeout(1500);
+  const oldToasts = [...await toastAbout("Count sample S1"), ...await toastAbout("Predict cell types")];
+  check("no toast for jobs that had ended before the view was shown", oldToasts.length === 0, JSON.stringify(oldToasts));
   const after = await page.evaluate(() => [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
     .map((r) => `${r.getAttribute("data-job-id")}=${r.querySelector('[data-col="status"] .cj-badge')?.textContent}`).sort());
   const finalIds = (rows) => rows.filter((r) => /=(completed|failed|cancelled)$/.test(r));

@@ -1,7 +1,10 @@
 // The shipped widget bundle renders a 5,000-job table in headless Chromium, without JupyterLab:
 // a minimal stand-in for the anywidget model feeds it a snapshot and diffs. Checks that only the
 // visible rows exist in the DOM, that scrolling, sorting and filtering stay fast, that a diff of
-// one row updates the view, and that job text is never parsed as HTML.
+// one row updates the view, and that job text is never parsed as HTML. Also: resource use columns
+// with their colour hints, attempt n/m and a ticking retry countdown, the selected job's sparklines,
+// the disk usage line, a grouped toast when jobs end, and the bell (a stand-in Notification records
+// what the browser would be asked and shown).
 //   node tests/e2e/table5000.e2e.mjs   (env: CHROMIUM, SHOT)
 import { chromium } from "playwright-core";
 import fs from "node:fs";
@@ -14,9 +17,10 @@ const bundle = fs.readFileSync(path.join(root, "celline_jobs_nb", "widgets", "st
 const css = fs.readFileSync(path.join(root, "celline_jobs_nb", "widgets", "static", "widget.css"), "utf8");
 const SHOT = process.env.SHOT || path.join(root, "test-output", "table-5000.png");
 const results = [];
+const t0 = Date.now();
 const check = (name, ok, detail = "") => {
   results.push(Boolean(ok));
-  console.log(`CHECK ${ok ? "ok" : "FAIL"} ${name}${detail ? `: ${detail}` : ""}`);
+  console.log(`CHECK ${ok ? "ok" : "FAIL"} ${name}${detail ? `: ${detail}` : ""} [${((Date.now() - t0) / 1000).toFixed(1)}s]`);
 };
 
 const browser = await chromium.launch({
@@ -44,13 +48,31 @@ try {
         end: statuses[i % statuses.length] === "running" ? undefined : now - (5000 - i) * 800,
         pct: i % 7 === 0 ? 50 : undefined, res: "4 cpu · 32G", parent: i >= 4990 ? "array1" : undefined, idx: i >= 4990 ? i - 4990 : undefined,
       });
+      const row = rows[rows.length - 1];
+      if (row.status === "running") Object.assign(row, { cpu: 700 + (i % 50), rss: 1.2 * 1024 ** 3, peak: 3 * 1024 ** 3, ceff: i % 12 === 0 ? 10 : 80, meff: i % 12 === 0 ? 95 : 40 });
+      else if (row.status === "completed") Object.assign(row, { peak: 2 * 1024 ** 3, ceff: 70, meff: 50 });
     }
+    // A retry waiting in its backoff (attempt 2 of 4).
+    Object.assign(rows[4001], { status: "pending", start: undefined, end: undefined, attempt: 2, maxatt: 4, retry_of: "job04000",
+      nb: now + 12000, rreason: "attempt 1 oom: out of memory" });
+    // Browser notifications: a stand-in that records what would be asked and shown.
+    window.__notes = [];
+    window.__asked = 0;
+    class FakeNotification {
+      constructor(title, options) { window.__notes.push({ title, ...options }); }
+      static async requestPermission() { window.__asked++; FakeNotification.permission = "granted"; return "granted"; }
+    }
+    FakeNotification.permission = "default";
+    window.Notification = FakeNotification;
+    Object.defineProperty(window, "isSecureContext", { value: true }); // as on http://127.0.0.1 (JupyterLab)
+    const disk = { folders: [["data", 1.2 * 1024 ** 4], ["resources", 300 * 1024 ** 3], ["results", 80 * 1024 ** 3]], free: 40 * 1024 ** 3, total: 2 * 1024 ** 4, at: now };
     // The anywidget model API the view uses: get / set / save_changes / on / off / send.
     const listeners = {};
     const state = {
       _kind: "table", title: "5,000 jobs", selected: "",
-      snapshot: { gen: 1, rows, meta: { now, updated: now, live: true, interval: 2, stale: [] } },
-      delta: { gen: 1, seq: 1, rows: [], meta: { now, updated: now, live: true, interval: 2, stale: [] } },
+      snapshot: { gen: 1, rows, meta: { now, updated: now, live: true, interval: 2, stale: [], disk } },
+      delta: { gen: 1, seq: 1, rows: [], meta: { now, updated: now, live: true, interval: 2, stale: [], disk } },
+      detail: {},
     };
     const model = {
       sent: [],
@@ -160,6 +182,81 @@ try {
   await page.waitForTimeout(100);
   const staleText = await page.locator(".cj-stale").textContent();
   check("stale warning with the poll error", (await page.locator(".cj-stale").isVisible()) && /squeue. did not answer/.test(staleText) && /1 min ago/.test(staleText), staleText);
+  await page.locator(".cj-search").fill("");
+  await page.waitForTimeout(300);
+
+  // Resource use: numbers in the rows, colour hints on efficiency.
+  await page.locator(".cj-search").fill("sample 4980 ");
+  await onlyRow("job04980"); // running, i % 12 === 0: low CPU and high memory efficiency
+  const usageCells = await page.evaluate(() => {
+    const row = document.querySelector(".cj-row[data-job-id='job04980']");
+    const get = (k) => row.querySelector(`[data-col='${k}']`);
+    return { cpu: get("cpu").textContent, rss: get("rss").textContent, peak: get("peak").textContent, ceff: get("ceff").textContent,
+      meff: get("meff").textContent, ceffLow: get("ceff").classList.contains("cj-eff-low"), meffHigh: get("meff").classList.contains("cj-eff-high") };
+  });
+  check("running job shows CPU %, memory, peak and efficiency with hints",
+    usageCells.cpu === "730%" && usageCells.rss === "1.2G" && usageCells.peak === "3G" && usageCells.ceff === "10%" && usageCells.meff === "95%" &&
+    usageCells.ceffLow && usageCells.meffHigh, JSON.stringify(usageCells));
+  const diskText = await page.locator(".cj-disk").textContent();
+  const diskLow = await page.locator(".cj-disk.cj-disk-low").count();
+  check("disk usage in the footer, warning under 10% free", /^⚠ Disk: data 1\.2T · resources 300G · results 80G · free 40G of 2T \(2%\)$/.test(diskText || "") && diskLow === 1, diskText);
+
+  // Attempt n/m and a retry countdown that ticks in the browser.
+  await page.locator(".cj-search").fill("sample 4001 ");
+  await onlyRow("job04001");
+  const attemptCell = await page.locator(".cj-row [data-col='attempt']").textContent();
+  const cd1 = await page.locator(".cj-row [data-col='reason'] .cj-countdown").textContent();
+  await page.waitForTimeout(2100);
+  const cd2 = await page.locator(".cj-row [data-col='reason'] .cj-countdown").textContent();
+  const n = (t) => Number((/retry in (\d+) s/.exec(t || "") || [])[1]);
+  const reasonCell = await page.locator(".cj-row [data-col='reason']").textContent();
+  check("attempt n/m and 'retry in N s' ticking", attemptCell === "2/4" && n(cd1) >= 9 && n(cd1) <= 12 && n(cd2) <= n(cd1) - 2 &&
+    /attempt 1 oom/.test(reasonCell || ""), `${attemptCell}; ${cd1} -> ${cd2}; ${reasonCell}`);
+
+  // The selected job's detail: sparklines built as SVG from its samples (sent for this job only).
+  await page.locator(".cj-search").fill("sample 4980 ");
+  await onlyRow("job04980");
+  await page.locator(".cj-row[data-job-id='job04980'] [data-col='name']").click();
+  await page.evaluate(() => {
+    const t = Date.now() / 1000;
+    window.__state.detail = {
+      id: "job04980", status: "running", cpu_percent: 730, rss_bytes: 1.2 * 1024 ** 3, max_rss_bytes: 3 * 1024 ** 3, cpu_seconds: 5000,
+      alloc_cpus: 8, req_mem_bytes: 3.1 * 1024 ** 3, cpu_eff: 0.1, mem_eff: 0.95, read_bytes: 5e9, write_bytes: 1e8,
+      samples: Array.from({ length: 60 }, (_, i) => [t - 120 + 2 * i, 600 + 10 * Math.sin(i / 5), 1e9 + i * 1e7]),
+    };
+    window.__model.emit("change:detail");
+  });
+  const spark = await page.evaluate(() => {
+    const svgs = [...document.querySelectorAll(".cj-detail svg.cj-spark")];
+    return { count: svgs.length, ns: svgs.every((s) => s.namespaceURI === "http://www.w3.org/2000/svg"),
+      points: svgs.map((s) => s.querySelector("polyline").getAttribute("points").split(" ").length),
+      text: document.querySelector(".cj-detail")?.textContent || "", high: document.querySelectorAll(".cj-detail .cj-eff-high").length };
+  });
+  check("selected job's panel: CPU and memory sparklines (SVG), figures, hints",
+    spark.count === 2 && spark.ns && spark.points.every((p) => p === 60) && /730% now/.test(spark.text) && /peak 3G/.test(spark.text) &&
+    /read 4\.7G/.test(spark.text) && spark.high === 1, JSON.stringify(spark).slice(0, 300));
+
+  // Jobs ending in one tick: one grouped toast. The bell asks for the permission only on a click.
+  check("no permission asked before the bell is clicked", await page.evaluate(() => window.__asked) === 0);
+  await page.locator(".cj-bell").click();
+  await page.waitForFunction(() => document.querySelector(".cj-bell")?.getAttribute("aria-pressed") === "true", null, { timeout: 3000 }).catch(() => {});
+  const bellOn = await page.locator(".cj-bell").getAttribute("aria-pressed");
+  await page.evaluate(() => {
+    document.hasFocus = () => false; // as if the user were in another tab
+    const s = window.__state;
+    const ids = ["job04968", "job04974", "job04962", "job04956", "job04950"]; // running ones
+    const ended = ids.map((id, i) => ({ ...s.snapshot.rows.find((r) => r.id === id), status: i === 4 ? "failed" : "completed", end: Date.now(), cpu: undefined, rss: undefined }));
+    s.delta = { gen: 1, seq: 10, rows: [...s.delta.rows, ...ended], meta: { ...s.delta.meta, now: Date.now() } };
+    window.__model.emit("change:delta");
+  });
+  await page.waitForSelector(".cj-toast", { timeout: 3000 }).catch(() => {});
+  const toasts = await page.locator(".cj-toast .cj-toast-title").allTextContents();
+  const notes = await page.evaluate(() => window.__notes);
+  // The earlier one-row diff (job04989 failed) made its own toast; errors stay 20 s.
+  check("a toast per tick: one job by name, 5 jobs grouped", toasts.length === 2 && toasts[0] === "sample 4989 count failed" &&
+    toasts[1] === "5 jobs ended: 4 completed, 1 failed", toasts.join(" | "));
+  check("bell: permission asked on click, then a browser notification", bellOn === "true" &&
+    (await page.evaluate(() => window.__asked)) === 1 && notes.length === 1 && notes[0].title === "5 jobs ended: 4 completed, 1 failed", JSON.stringify(notes));
   await page.locator(".cj-search").fill("");
   await page.waitForTimeout(300);
   fs.mkdirSync(path.dirname(SHOT), { recursive: true });

@@ -135,13 +135,21 @@ def test_table_sends_the_full_table_once_then_one_diff_per_tick(monitor: JobMoni
     # The diff is cumulative: a view that joins now rebuilds the same table from the two traits.
     assert replay(table.snapshot, table.delta) == {r["id"]: r for r in table.rows}
 
-    # Past the compaction threshold (max(100, 10 %)): snapshot and diff go together in ONE message.
+    # 150 more change: the diff has 200 rows, but only 50 of them are re-sent without a change.
     for i in range(50, 200):
+        monitor.store.update(f"job{i:05d}", JobStatus.QUEUED, source="test")
+    table.refresh_view()
+    assert len(sent.messages) == 3 and set(sent.updates()[2]) == {"delta"}
+    assert len(sent.updates()[2]["delta"]["rows"]) == 200
+
+    # Past the compaction threshold (more than max(100, 10 %) rows in the diff that did not change
+    # in this tick): snapshot and diff go together in ONE message.
+    for i in range(200, 220):
         monitor.store.update(f"job{i:05d}", JobStatus.QUEUED, source="test")
     gen_before = table.snapshot["gen"]
     table.refresh_view()
-    assert len(sent.messages) == 3
-    update = sent.updates()[2]
+    assert len(sent.messages) == 4
+    update = sent.updates()[3]
     assert set(update) == {"snapshot", "delta"}
     assert update["snapshot"]["gen"] == gen_before + 1 == update["delta"]["gen"]
     assert len(update["snapshot"]["rows"]) == 1000 and update["delta"]["rows"] == []
