@@ -32,6 +32,15 @@ from ..store.sqlite import JobStore, JobUpdate
 log = logging.getLogger("celline.job")
 
 DEFAULT_COMMAND_TIMEOUT = 30.0
+COMMAND_TIMEOUT_ENV = "CELLINE_JOBS_COMMAND_TIMEOUT"  # seconds; for clusters whose controller is slow
+
+
+def command_timeout() -> float:
+    value = os.environ.get(COMMAND_TIMEOUT_ENV, "")
+    try:
+        return float(value) if float(value) > 0 else DEFAULT_COMMAND_TIMEOUT
+    except ValueError:
+        return DEFAULT_COMMAND_TIMEOUT
 
 
 @dataclass
@@ -65,8 +74,8 @@ class QueueEntry:
 class CommandRunner:
     """Runs scheduler commands with a timeout and counts them (a metric benchmarks and the widget read)."""
 
-    def __init__(self, timeout: float = DEFAULT_COMMAND_TIMEOUT, env: Mapping[str, str] | None = None) -> None:
-        self.timeout = timeout
+    def __init__(self, timeout: float | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.timeout = timeout if timeout is not None else command_timeout()
         self.env = dict(env) if env is not None else None
         self.calls = 0
         self._lock = threading.Lock()
