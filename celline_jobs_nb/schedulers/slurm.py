@@ -24,29 +24,41 @@ The parse functions at the top are pure functions over command output; they rais
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import pwd
 import re
 import shlex
 import shutil
-import string
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from importlib import resources as importlib_resources
 from typing import Any
 
 from ..core.errors import InvalidInputError, ParseError, SchedulerError, SubmitError
-from ..core.jobfiles import ExitRecord, read_exit_file, read_job_progress
+from ..core.jobfiles import ExitRecord, read_job_progress
 from ..core.models import JobInfo, JobStatus, new_job_id, utcnow
-from ..core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths, atomic_write_text
+from ..core.paths import ENV_JOB_ID, ProjectPaths, atomic_write_text
 from ..core.resources import Resources, format_memory, format_walltime
 from ..store.sqlite import JobUpdate
+from ._batch import (
+    CONTROL_RE,
+    DEPENDENCY_KINDS,
+    BatchUnit,
+    collect_units,
+    current_user,
+    env_exports,
+    error_line,
+    exit_file_verdict,
+    export_line,
+    load_template,
+    missing_update,
+    optional,
+    read_unit_exit,
+    summarise_array,
+)
 from .base import PollResult, QueueEntry, SchedulerAdapter, SchedulerContext
-from .local import final_update_from_exit, signal_name
+from .local import signal_name
 
 log = logging.getLogger("celline.job")
 
@@ -359,14 +371,7 @@ def parse_sacct_table(text: str) -> list[dict[str, str]]:
     return rows
 
 
-def _optional(parser: Any, text: str | None) -> Any:
-    """A field that is only nice to have: unparseable means unknown, not an error."""
-    if text is None:
-        return None
-    try:
-        return parser(text)
-    except ParseError:
-        return None
+_optional = optional  # shared with the PBS adapter (_batch.optional)
 
 
 def parse_sacct(text: str) -> list[AccountingRecord]:
@@ -409,7 +414,8 @@ def parse_sacct(text: str) -> list[AccountingRecord]:
 
 
 def _usage(row: Mapping[str, str], steps: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    """Resource use of one job: MaxRSS is only set on steps, TotalCPU on the job line includes them."""
+    """Resource use of one job, in ``core.usage``'s shape (efficiency is computed from it by readers):
+    MaxRSS is only set on steps, TotalCPU on the job line includes them."""
     rss = [_optional(parse_slurm_memory, r.get("MaxRSS")) for r in (row, *steps)]
     rss_known = [r for r in rss if r is not None]
     max_rss = max(rss_known) if rss_known else None
@@ -422,14 +428,10 @@ def _usage(row: Mapping[str, str], steps: Sequence[Mapping[str, str]]) -> dict[s
     cpus_text = (row.get("AllocCPUS") or "").strip()
     alloc_cpus = int(cpus_text) if cpus_text.isdigit() and len(cpus_text) < 10 else None
     usage: dict[str, Any] = {}
-    for key, value in (("max_rss", max_rss), ("total_cpu", total_cpu), ("elapsed", elapsed),
-                       ("req_mem", req_mem), ("alloc_cpus", alloc_cpus)):
+    for key, value in (("max_rss_bytes", max_rss), ("cpu_seconds", total_cpu), ("elapsed_seconds", elapsed),
+                       ("req_mem_bytes", req_mem), ("alloc_cpus", alloc_cpus)):
         if value is not None:
             usage[key] = value
-    if total_cpu is not None and elapsed and alloc_cpus:
-        usage["cpu_efficiency"] = round(total_cpu / (elapsed * alloc_cpus), 4)
-    if max_rss is not None and req_mem:
-        usage["memory_efficiency"] = round(max_rss / req_mem, 4)
     return usage
 
 
@@ -512,10 +514,8 @@ def _nodes(text: str | None) -> str | None:
 # The batch script
 # ------------------------------------------------------------------------------------------------
 
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL_RE = CONTROL_RE
 MAX_SLURM_NAME = 200
-DEPENDENCY_KINDS = ("afterok", "afterany", "afternotok")
 
 
 def sbatch_quote(value: str) -> str:
@@ -598,36 +598,17 @@ def sbatch_directives(job: JobInfo, paths: ProjectPaths) -> list[str]:
     return lines
 
 
-def _export(name: str, value: str) -> str:
-    return f"export {name}={shlex.quote(str(value).replace(chr(0), ''))}"
-
-
-@functools.lru_cache(maxsize=1)
-def _template() -> string.Template:
-    text = (importlib_resources.files("celline_jobs_nb.schedulers").joinpath("templates")
-            .joinpath("slurm.sh").read_text(encoding="utf-8"))
-    return string.Template(text)
-
-
 def render_batch_script(job: JobInfo, paths: ProjectPaths) -> str:
     """The batch script for ``job`` (deterministic: same job, same text)."""
-    exports = []
-    for key, value in sorted((job.metadata.get("env") or {}).items()):
-        if not _ENV_NAME_RE.match(str(key)):
-            raise SubmitError(f"invalid environment variable name {str(key)[:60]!r}: use letters, digits and _")
-        exports.append(_export(str(key), value))
-    # Ours last, so a user variable of the same name cannot redirect the job's files.
-    exports.append(_export(ENV_JOB_ID, job.job_id))
-    exports.append(_export(ENV_PROJECT, str(paths.root)))
-    exports.append(_export("CELLINE_JOBS_LOGS", str(paths.logs_dir)))
+    exports = env_exports(job, paths)  # the job's variables, then ours (shared with the PBS adapter)
     array_setup = ""
     if job.metadata.get("array"):
         array_setup = (
             "# An array task is a job of its own: <job id>_<index> names its log, progress and exit files.\n"
-            f"{_export('CELLINE_ARRAY_PARENT_JOB_ID', job.job_id)}\n"
+            f"{export_line('CELLINE_ARRAY_PARENT_JOB_ID', job.job_id)}\n"
             f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"\n'
         )
-    return _template().substitute(
+    return load_template("slurm.sh").substitute(
         job_id=job.job_id,
         directives="\n".join(sbatch_directives(job, paths)),
         exports="\n".join(exports),
@@ -649,30 +630,14 @@ SQUEUE_CHUNK = 2000  # ids per squeue call: keeps argv bounded; 2000 tracked job
 
 
 @dataclass
-class _Unit:
-    """One job or array task being polled, and the evidence gathered about it this poll."""
+class _Unit(BatchUnit):
+    """One job or array task being polled, and the evidence gathered about it this poll (the
+    exit-code file, cancel mark and decision live in ``BatchUnit``, shared with PBS)."""
 
-    job_id: str
-    native_id: str
-    job: JobInfo | None  # the stored row (None: an array task we have not inserted yet)
-    parent: JobInfo | None = None
-    index: int | None = None
     record: SqueueRecord | None = None
-    exit: ExitRecord | None = None
     acct: AccountingRecord | None = None
     want_accounting: bool = False
     want_usage: bool = False
-    status: JobStatus | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def metadata(self) -> Mapping[str, Any]:
-        return self.job.metadata if self.job is not None else {}
-
-    @property
-    def cancel_requested(self) -> bool:
-        parent_meta = self.parent.metadata if self.parent is not None else {}
-        return bool(self.metadata.get("cancel_requested") or parent_meta.get("cancel_requested"))
 
     @property
     def raw_id(self) -> str | None:
@@ -821,7 +786,7 @@ class SlurmScheduler(SchedulerAdapter):
             record = late.get(native)
             if record is not None and map_state(record.state)[0].final and record.usage:
                 updates.append(JobUpdate(job_id, None, {"metadata": {"usage": dict(record.usage)}}, source="usage"))
-                if "max_rss" in record.usage:
+                if "max_rss_bytes" in record.usage:
                     self._usage_followups.pop(job_id, None)
                     continue
             if now >= deadline:
@@ -829,31 +794,14 @@ class SlurmScheduler(SchedulerAdapter):
         if self._accounting in (None, "slurmdbd"):
             for unit in units:
                 if unit.status is not None and unit.status.final and unit.want_usage \
-                        and "max_rss" not in (unit.acct.usage if unit.acct is not None else {}):
+                        and "max_rss_bytes" not in (unit.acct.usage if unit.acct is not None else {}):
                     self._usage_followups[unit.job_id] = (unit.native_id, now + USAGE_FOLLOWUP_SECONDS)
         else:
             self._usage_followups.clear()
         return updates
 
     def _units(self, jobs: Sequence[JobInfo]) -> tuple[list[_Unit], list[tuple[JobInfo, dict[int, JobInfo]]]]:
-        parents: list[tuple[JobInfo, dict[int, JobInfo]]] = []
-        parent_ids: set[str] = set()
-        for job in jobs:
-            if job.native_id and job.metadata.get("array") and job.array_parent is None:
-                children = {c.array_index: c for c in self.context.store.list(array_parent=job.job_id)
-                            if c.array_index is not None}
-                parents.append((job, children))
-                parent_ids.add(job.job_id)
-        units = []
-        for job in jobs:
-            if not job.native_id or job.job_id in parent_ids:
-                continue  # not submitted yet (nothing to ask), or summarised from its tasks
-            if job.array_parent in parent_ids:
-                parent = next(p for p, _c in parents if p.job_id == job.array_parent)
-                units.append(_Unit(job.job_id, job.native_id, job, parent, job.array_index))
-            else:
-                units.append(_Unit(job.job_id, job.native_id, job))
-        return units, parents
+        return collect_units(jobs, self.context.store, _Unit)
 
     @staticmethod
     def _task_indices(parent: JobInfo, records: Sequence[SqueueRecord]) -> list[int]:
@@ -885,11 +833,7 @@ class SlurmScheduler(SchedulerAdapter):
         """Read the unit's exit-code file and decide whether it needs the resolution call
         (``want_accounting``: evidence or an exit code is missing) or would like resource use
         from it (``want_usage``: it ends now and slurmdbd may be there; ``usage_known`` says so)."""
-        try:
-            unit.exit = read_exit_file(self.context.paths.exit_file(unit.job_id))
-        except ParseError as exc:
-            log.warning("job %s: unreadable exit-code file: %s", unit.job_id, exc)
-            unit.exit = None
+        read_unit_exit(unit, self.context.paths)
         record = unit.record
         if record is not None:
             status, known = map_state(record.state)
@@ -1011,11 +955,8 @@ class SlurmScheduler(SchedulerAdapter):
             if record.nodes:
                 meta["nodes"] = record.nodes
         elif exit_record is not None:
-            # The local executor's rule (cancel requested -> cancelled, 0 -> completed, else failed);
-            # a stand-in row carries the cancel mark of the task or of its array.
-            stand_in = JobInfo(job_id=unit.job_id, name="", metadata={"cancel_requested": unit.cancel_requested})
-            base = final_update_from_exit(stand_in, exit_record)
-            status, reason = base.status, base.fields.get("reason")
+            # The local executor's rule (cancel requested -> cancelled, 0 -> completed, else failed).
+            status, reason = exit_file_verdict(unit, exit_record)
             if acct is not None and exit_record.signal is not None and acct.state in _STATES_THAT_EXPLAIN_A_SIGNAL:
                 status, slurm_state, reason = map_state(acct.state)[0], acct.state, None
         elif acct is not None and map_state(acct.state)[0].final:
@@ -1099,76 +1040,16 @@ class SlurmScheduler(SchedulerAdapter):
             return f"exit code {exit_code}"
         return slurm_reason or "failed"
 
-    def _missing(self, unit: _Unit) -> JobUpdate | None:
+    def _missing(self, unit: BatchUnit) -> JobUpdate | None:
         """Nobody knows the job this poll: keep it; UNKNOWN with a reason after the grace period."""
-        if unit.job is None:
-            return None  # an array task we never saw: nothing to keep
-        now = time.time()
-        since = unit.metadata.get("missing_since")
-        if not isinstance(since, (int, float)):
-            return JobUpdate(unit.job_id, None, {"metadata": {"missing_since": now}}, source="poll")
-        if now - since < self.missing_grace or unit.job.status is JobStatus.UNKNOWN:
-            return None
-        minutes = (now - since) / 60
-        return JobUpdate(unit.job_id, JobStatus.UNKNOWN, {
-            "reason": (f"SLURM no longer lists job {unit.native_id}, and there is no exit-code file or accounting "
-                       f"record for it (for {minutes:.0f} min); it may have been purged or lost"),
-        }, source="poll")
+        return missing_update(unit, self.missing_grace, lambda minutes: (
+            f"SLURM no longer lists job {unit.native_id}, and there is no exit-code file or accounting "
+            f"record for it (for {minutes:.0f} min); it may have been purged or lost"))
 
     def _summarise(self, parent: JobInfo, children: Mapping[int, JobInfo], units: Sequence[_Unit]) -> JobUpdate | None:
         """The parent row of an array, from its tasks (this poll's decisions, else the stored rows)."""
-        by_index = {u.index: u for u in units if u.index is not None}
-        indices = sorted(set(_indices_or_empty(str(parent.metadata.get("array", "")))) | set(by_index)
-                         | set(children))
-        states: list[tuple[JobStatus, JobInfo | None, _Unit | None]] = []
-        for index in indices:
-            unit = by_index.get(index)
-            child = children.get(index)
-            status = (unit.status if unit is not None else None) or (child.status if child is not None else None)
-            if status is not None and status is not JobStatus.PENDING:
-                states.append((status, child, unit))
-        if not states:
-            return self._missing(_Unit(parent.job_id, parent.native_id or "", parent))
-        counts: dict[str, int] = {}
-        for status, _child, _unit in states:
-            counts[status.value] = counts.get(status.value, 0) + 1
-        total = len(indices)
-        meta: dict[str, Any] = {"array_tasks": {"total": total, **counts}}
-        if parent.metadata.get("missing_since") is not None:
-            meta["missing_since"] = None
-        fields: dict[str, Any] = {"metadata": meta}
-        starts = [t for t in (_task_time(c, u, "start_time") for _s, c, u in states) if t is not None]
-        if starts:
-            fields["start_time"] = min(starts)
-        statuses = [s for s, _c, _u in states]
-        if len(states) == total and all(s.final for s in statuses):
-            failed = [(c, u) for s, c, u in states if s is JobStatus.FAILED]
-            cancelled = sum(1 for s in statuses if s is JobStatus.CANCELLED)
-            ends = [t for t in (_task_time(c, u, "end_time") for _s, c, u in states) if t is not None]
-            fields["end_time"] = max(ends) if ends else utcnow()
-            if failed:
-                status = JobStatus.FAILED
-                codes = [_task_value(c, u, "exit_code") for c, u in failed]
-                fields["exit_code"] = next((code for code in codes if code), None)
-                fields["reason"] = f"{len(failed)} of {total} array tasks failed"
-            elif cancelled:
-                status = JobStatus.CANCELLED
-                by_user = " (cancelled by user)" if parent.metadata.get("cancel_requested") else ""
-                fields["reason"] = f"{cancelled} of {total} array tasks cancelled{by_user}"
-            else:
-                status = JobStatus.COMPLETED
-                fields["exit_code"], fields["reason"] = 0, None
-        elif any(s is JobStatus.RUNNING or s.final for s in statuses):
-            status, fields["reason"] = JobStatus.RUNNING, None
-        elif all(s is JobStatus.HELD for s in statuses):
-            status = JobStatus.HELD
-        elif any(s in (JobStatus.QUEUED, JobStatus.HELD) for s in statuses):
-            status = JobStatus.QUEUED
-            fields["reason"] = next((u.fields.get("reason") for _s, _c, u in states
-                                     if u is not None and u.fields.get("reason")), None)
-        else:
-            return JobUpdate(parent.job_id, None, fields, source="poll")
-        return JobUpdate(parent.job_id, status, fields, source="poll")
+        spec = _indices_or_empty(str(parent.metadata.get("array", "")))
+        return summarise_array(parent, children, units, spec, self._missing)
 
     def cancel(self, jobs: Sequence[JobInfo]) -> list[JobUpdate]:
         """One ``scancel`` for all of them. SLURM answers asynchronously: the next poll sees
@@ -1315,10 +1196,10 @@ class SlurmScheduler(SchedulerAdapter):
             entry = usage.setdefault(native[job_native], {})
             rss = _optional(parse_slurm_memory, row.get("MaxRSS"))
             if rss is not None:
-                entry["max_rss"] = max(rss, entry.get("max_rss", 0))
+                entry["max_rss_bytes"] = max(rss, entry.get("max_rss_bytes", 0))
             cpu = _optional(parse_duration, row.get("AveCPU"))
             if cpu is not None:
-                entry["ave_cpu"] = max(cpu, entry.get("ave_cpu", 0.0))
+                entry["cpu_seconds"] = max(cpu, entry.get("cpu_seconds", 0.0))
         return usage
 
 
@@ -1369,27 +1250,5 @@ def _record_time(record: AccountingRecord) -> datetime | None:
     return record.submit or record.start or record.end
 
 
-def _task_time(child: JobInfo | None, unit: _Unit | None, name: str) -> datetime | None:
-    if unit is not None and unit.fields.get(name) is not None:
-        return unit.fields[name]
-    return getattr(child, name) if child is not None else None
-
-
-def _task_value(child: JobInfo | None, unit: _Unit | None, name: str) -> Any:
-    if unit is not None and name in unit.fields:
-        return unit.fields[name]
-    return getattr(child, name) if child is not None else None
-
-
-def _error_line(text: str | None, default: str) -> str:
-    """The most useful line of a command's error output (the last "error:" line, else the last)."""
-    lines = [line.strip() for line in (text or "").strip().split("\n") if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
-    return (errors or lines or [default])[-1][:500]
-
-
-def _current_user() -> str:
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return os.environ.get("USER", str(os.getuid()))
+_error_line = error_line  # shared helpers (_batch), under the names this module used
+_current_user = current_user

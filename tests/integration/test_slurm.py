@@ -94,10 +94,10 @@ def test_cancel_running_and_pending(slurm_monitor: JobMonitor) -> None:
     deadline, usage = time.monotonic() + 10, {}
     while time.monotonic() < deadline:
         usage = mon.adapter("slurm").running_usage(mon.store.get_many(running))
-        if set(usage) == set(running) and all(u.get("max_rss", 0) > 0 for u in usage.values()):
+        if set(usage) == set(running) and all(u.get("max_rss_bytes", 0) > 0 for u in usage.values()):
             break
         time.sleep(0.5)
-    assert set(usage) == set(running) and all(u["max_rss"] > 0 for u in usage.values()), usage
+    assert set(usage) == set(running) and all(u["max_rss_bytes"] > 0 for u in usage.values()), usage
     assert mon.get_job(pending).reason in ("Resources", "Priority", None)
     calls_before = mon.adapter("slurm").calls
     mon.cancel_jobs([running[0], pending], wait=0)

@@ -22,6 +22,7 @@ from celline_jobs_nb.core.jobfiles import write_exit_file
 from celline_jobs_nb.core.models import JobInfo, JobStatus
 from celline_jobs_nb.core.paths import ProjectPaths
 from celline_jobs_nb.core.resources import Resources
+from celline_jobs_nb.core.usage import efficiency
 from celline_jobs_nb.schedulers.base import CommandRunner, SchedulerContext
 from celline_jobs_nb.schedulers.slurm import (
     ACCOUNTING_META_KEY,
@@ -244,10 +245,11 @@ def test_sacct_with_slurmdbd_and_steps():
     assert records["7"].derived_exit_code == 5  # an srun step failed inside a job that exited 0
     assert records["6_1"].raw_id == "8"
     usage = records["10"].usage
-    assert usage["max_rss"] == 95376 * 1024  # from the srun step: the job line has no MaxRSS
-    assert usage["req_mem"] == 21694 * 1024**2 and usage["alloc_cpus"] == 1
-    assert usage["elapsed"] == 150 and usage["total_cpu"] == pytest.approx(0.211)
-    assert 0 < usage["memory_efficiency"] < 0.01 and 0 < usage["cpu_efficiency"] < 0.01
+    assert usage["max_rss_bytes"] == 95376 * 1024  # from the srun step: the job line has no MaxRSS
+    assert usage["req_mem_bytes"] == 21694 * 1024**2 and usage["alloc_cpus"] == 1
+    assert usage["elapsed_seconds"] == 150 and usage["cpu_seconds"] == pytest.approx(0.211)
+    cpu_eff, mem_eff = efficiency(usage)
+    assert 0 < mem_eff < 0.01 and 0 < cpu_eff < 0.01
     assert "." not in "".join(records)  # steps fold into their job
 
 
@@ -649,7 +651,7 @@ def test_min_poll_interval_is_configurable(ctx, monkeypatch):
 def test_running_usage_from_sstat(ctx):
     job = tracked(ctx, "10", status=JobStatus.RUNNING)
     adapter, runner = adapter_with(ctx, [(["sstat"], ref("dbd-sstat-running-10-allsteps.txt"), "", 0)])
-    assert adapter.running_usage([job]) == {"job10": {"max_rss": 95376 * 1024, "ave_cpu": 0.0}}
+    assert adapter.running_usage([job]) == {"job10": {"max_rss_bytes": 95376 * 1024, "cpu_seconds": 0.0}}
     assert runner.commands[0][:4] == ["sstat", "-a", "-P", "-j"]
 
 
@@ -678,14 +680,14 @@ def test_resource_use_with_slurmdbd_is_fetched_as_jobs_end_and_followed_up(ctx):
     result = adapter.poll([done, other])
     assert result.calls == 2 and runner.commands[1][:4] == ["sacct", "-P", "-j", "10"]
     usage = apply(ctx, result)["job10"].fields["metadata"]["usage"]
-    assert "max_rss" not in usage and usage["elapsed"] == 150  # the job line alone has no MaxRSS
+    assert "max_rss_bytes" not in usage and usage["elapsed_seconds"] == 150  # the job line alone has no MaxRSS
 
     squeue = "12|12|N/A|12|RUNNING|None|2026-11-28T20:44:31|NONE|node01\n"
     adapter.runner = Replay([(["squeue"], squeue, "", 0), (["sacct", "-P"], ref("dbd-sacct-steps-final.txt"), "", 0)])
     result = adapter.poll([ctx.store.get("job12")])
     assert result.calls == 2 and adapter.runner.commands[1][3] == "10"  # only the follow-up is asked
     apply(ctx, result)
-    assert ctx.store.get("job10").metadata["usage"]["max_rss"] == 95376 * 1024
+    assert ctx.store.get("job10").metadata["usage"]["max_rss_bytes"] == 95376 * 1024
     adapter.runner = Replay([(["squeue"], squeue, "", 0)])
     assert adapter.poll([ctx.store.get("job12")]).calls == 1  # done: no more follow-ups
 

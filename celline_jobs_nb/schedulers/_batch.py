@@ -1,0 +1,263 @@
+"""What the batch-scheduler adapters (SLURM, PBS) share: the rules, not the commands.
+
+Each cluster adapter has its own command builders, parsers and state map. What must not differ
+between them lives here, so a fix reaches every scheduler:
+
+- the job script's environment block (job-provided values are always single-quoted) and the
+  template loader (``templates/<name>.sh`` next to the adapters);
+- how a job that left the scheduler's view is judged: its exit-code file first (the local
+  executor's rule: a cancel request means cancelled, 0 means completed, else failed); with no
+  evidence at all it is kept as it is, marked ``missing_since``, and becomes UNKNOWN with a
+  reason only after a grace period ("missing" never means "completed");
+- how an array's parent row is summarised from its task rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import pwd
+import re
+import shlex
+import string
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources as importlib_resources
+from typing import Any
+
+from ..core.errors import ParseError, SubmitError
+from ..core.jobfiles import ExitRecord, read_exit_file
+from ..core.models import JobInfo, JobStatus, utcnow
+from ..core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
+from ..store.sqlite import JobStore, JobUpdate
+from .local import final_update_from_exit
+
+log = logging.getLogger("celline.job")
+
+#: The dependency kinds every cluster adapter maps to its scheduler's own syntax.
+DEPENDENCY_KINDS = ("afterok", "afterany", "afternotok")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# ------------------------------------------------------------------------------------------------
+# Script text
+# ------------------------------------------------------------------------------------------------
+
+
+def one_line(text: str) -> str:
+    """Control characters (newlines!) become spaces: a directive stays one comment line for bash."""
+    return CONTROL_RE.sub(" ", str(text))
+
+
+def export_line(name: str, value: str) -> str:
+    return f"export {name}={shlex.quote(str(value).replace(chr(0), ''))}"
+
+
+def env_exports(job: JobInfo, paths: ProjectPaths) -> list[str]:
+    """``export`` lines for the job's own environment, then ours (last, so a user variable of the
+    same name cannot redirect the job's files). Refuses names a shell could not assign."""
+    exports = []
+    for key, value in sorted((job.metadata.get("env") or {}).items()):
+        if not ENV_NAME_RE.match(str(key)):
+            raise SubmitError(f"invalid environment variable name {str(key)[:60]!r}: use letters, digits and _")
+        exports.append(export_line(str(key), value))
+    exports.append(export_line(ENV_JOB_ID, job.job_id))
+    exports.append(export_line(ENV_PROJECT, str(paths.root)))
+    exports.append(export_line("CELLINE_JOBS_LOGS", str(paths.logs_dir)))
+    return exports
+
+
+@functools.lru_cache(maxsize=8)
+def load_template(name: str) -> string.Template:
+    """``templates/<name>`` next to the adapters (shipped in the wheel)."""
+    text = (importlib_resources.files("celline_jobs_nb.schedulers").joinpath("templates")
+            .joinpath(name).read_text(encoding="utf-8"))
+    return string.Template(text)
+
+
+# ------------------------------------------------------------------------------------------------
+# Small helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def optional(parser: Callable[[str], Any], text: str | None) -> Any:
+    """A field that is only nice to have: unparseable means unknown, not an error."""
+    if text is None:
+        return None
+    try:
+        return parser(text)
+    except ParseError:
+        return None
+
+
+def error_line(text: str | None, default: str) -> str:
+    """The most useful line of a command's error output (the last "error:" line, else the last)."""
+    lines = [line.strip() for line in (text or "").strip().split("\n") if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or [default])[-1][:500]
+
+
+def current_user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return os.environ.get("USER", str(os.getuid()))
+
+
+# ------------------------------------------------------------------------------------------------
+# Poll units and the rules for jobs without a scheduler record
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchUnit:
+    """One job or array task being polled, and what this poll decided about it."""
+
+    job_id: str
+    native_id: str
+    job: JobInfo | None  # the stored row (None: an array task we have not inserted yet)
+    parent: JobInfo | None = None
+    index: int | None = None
+    exit: ExitRecord | None = None
+    status: JobStatus | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        return self.job.metadata if self.job is not None else {}
+
+    @property
+    def cancel_requested(self) -> bool:
+        parent_meta = self.parent.metadata if self.parent is not None else {}
+        return bool(self.metadata.get("cancel_requested") or parent_meta.get("cancel_requested"))
+
+
+def read_unit_exit(unit: BatchUnit, paths: ProjectPaths) -> None:
+    """Load the unit's exit-code file; an unreadable one is logged and treated as absent."""
+    try:
+        unit.exit = read_exit_file(paths.exit_file(unit.job_id))
+    except ParseError as exc:
+        log.warning("job %s: unreadable exit-code file: %s", unit.job_id, exc)
+        unit.exit = None
+
+
+def exit_file_verdict(unit: BatchUnit, record: ExitRecord) -> tuple[JobStatus, str | None]:
+    """The local executor's rule (cancel requested -> cancelled, 0 -> completed, else failed); a
+    stand-in row carries the cancel mark of the task or of its array."""
+    stand_in = JobInfo(job_id=unit.job_id, name="", metadata={"cancel_requested": unit.cancel_requested})
+    base = final_update_from_exit(stand_in, record)
+    assert base.status is not None
+    return base.status, base.fields.get("reason")
+
+
+def missing_update(unit: BatchUnit, grace: float, explain: Callable[[float], str]) -> JobUpdate | None:
+    """Nobody knows the job this poll: keep it; UNKNOWN with ``explain(minutes)`` as the reason
+    after ``grace`` seconds. The first miss only records ``missing_since``."""
+    if unit.job is None:
+        return None  # an array task we never saw: nothing to keep
+    now = time.time()
+    since = unit.metadata.get("missing_since")
+    if not isinstance(since, (int, float)):
+        return JobUpdate(unit.job_id, None, {"metadata": {"missing_since": now}}, source="poll")
+    if now - since < grace or unit.job.status is JobStatus.UNKNOWN:
+        return None
+    return JobUpdate(unit.job_id, JobStatus.UNKNOWN, {"reason": explain((now - since) / 60)}, source="poll")
+
+
+def collect_units(jobs: Sequence[JobInfo], store: JobStore, make_unit: Callable[..., BatchUnit]
+                  ) -> tuple[list[Any], list[tuple[JobInfo, dict[int, JobInfo]]]]:
+    """Units for every submitted job, and the array parents (with their stored task rows), which
+    are summarised from their tasks instead of being units themselves."""
+    parents: list[tuple[JobInfo, dict[int, JobInfo]]] = []
+    parent_ids: set[str] = set()
+    for job in jobs:
+        if job.native_id and job.metadata.get("array") and job.array_parent is None:
+            children = {c.array_index: c for c in store.list(array_parent=job.job_id) if c.array_index is not None}
+            parents.append((job, children))
+            parent_ids.add(job.job_id)
+    units = []
+    for job in jobs:
+        if not job.native_id or job.job_id in parent_ids:
+            continue  # not submitted yet (nothing to ask), or summarised from its tasks
+        if job.array_parent in parent_ids:
+            parent = next(p for p, _c in parents if p.job_id == job.array_parent)
+            units.append(make_unit(job.job_id, job.native_id, job, parent, job.array_index))
+        else:
+            units.append(make_unit(job.job_id, job.native_id, job))
+    return units, parents
+
+
+def task_time(child: JobInfo | None, unit: BatchUnit | None, name: str) -> datetime | None:
+    if unit is not None and unit.fields.get(name) is not None:
+        return unit.fields[name]
+    return getattr(child, name) if child is not None else None
+
+
+def task_value(child: JobInfo | None, unit: BatchUnit | None, name: str) -> Any:
+    if unit is not None and name in unit.fields:
+        return unit.fields[name]
+    return getattr(child, name) if child is not None else None
+
+
+def summarise_array(parent: JobInfo, children: Mapping[int, JobInfo], units: Sequence[BatchUnit],
+                    spec_indices: Sequence[int], missing: Callable[[BatchUnit], JobUpdate | None]
+                    ) -> JobUpdate | None:
+    """The parent row of an array, from its tasks (this poll's decisions, else the stored rows):
+    RUNNING once any task started, final when all are (FAILED if any failed, else CANCELLED if
+    any was cancelled, else COMPLETED), with ``metadata["array_tasks"]`` = counts per status plus
+    ``"total"``. ``spec_indices``: the indexes the array was submitted with."""
+    by_index = {u.index: u for u in units if u.index is not None}
+    indices = sorted(set(spec_indices) | set(by_index) | set(children))
+    states: list[tuple[JobStatus, JobInfo | None, BatchUnit | None]] = []
+    for index in indices:
+        unit = by_index.get(index)
+        child = children.get(index)
+        status = (unit.status if unit is not None else None) or (child.status if child is not None else None)
+        if status is not None and status is not JobStatus.PENDING:
+            states.append((status, child, unit))
+    if not states:
+        return missing(BatchUnit(parent.job_id, parent.native_id or "", parent))
+    counts: dict[str, int] = {}
+    for status, _child, _unit in states:
+        counts[status.value] = counts.get(status.value, 0) + 1
+    total = len(indices)
+    meta: dict[str, Any] = {"array_tasks": {"total": total, **counts}}
+    if parent.metadata.get("missing_since") is not None:
+        meta["missing_since"] = None
+    fields: dict[str, Any] = {"metadata": meta}
+    starts = [t for t in (task_time(c, u, "start_time") for _s, c, u in states) if t is not None]
+    if starts:
+        fields["start_time"] = min(starts)
+    statuses = [s for s, _c, _u in states]
+    if len(states) == total and all(s.final for s in statuses):
+        failed = [(c, u) for s, c, u in states if s is JobStatus.FAILED]
+        cancelled = sum(1 for s in statuses if s is JobStatus.CANCELLED)
+        ends = [t for t in (task_time(c, u, "end_time") for _s, c, u in states) if t is not None]
+        fields["end_time"] = max(ends) if ends else utcnow()
+        if failed:
+            status = JobStatus.FAILED
+            codes = [task_value(c, u, "exit_code") for c, u in failed]
+            fields["exit_code"] = next((code for code in codes if code), None)
+            fields["reason"] = f"{len(failed)} of {total} array tasks failed"
+        elif cancelled:
+            status = JobStatus.CANCELLED
+            by_user = " (cancelled by user)" if parent.metadata.get("cancel_requested") else ""
+            fields["reason"] = f"{cancelled} of {total} array tasks cancelled{by_user}"
+        else:
+            status = JobStatus.COMPLETED
+            fields["exit_code"], fields["reason"] = 0, None
+    elif any(s is JobStatus.RUNNING or s.final for s in statuses):
+        status, fields["reason"] = JobStatus.RUNNING, None
+    elif all(s is JobStatus.HELD for s in statuses):
+        status = JobStatus.HELD
+    elif any(s in (JobStatus.QUEUED, JobStatus.HELD) for s in statuses):
+        status = JobStatus.QUEUED
+        fields["reason"] = next((u.fields.get("reason") for _s, _c, u in states
+                                 if u is not None and u.fields.get("reason")), None)
+    else:
+        return JobUpdate(parent.job_id, None, fields, source="poll")
+    return JobUpdate(parent.job_id, status, fields, source="poll")
