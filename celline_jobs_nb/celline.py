@@ -3,8 +3,14 @@
 ``project.call(Job())`` shows the live job dashboard of the project in a notebook. Celline's own
 ``Project.call`` discards what the function returns and returns the project, so ``Job.call``
 displays the dashboard itself and keeps it in ``job.widget``; ``Job().dashboard(project)``
-returns it for composing layouts. Outside a kernel (a terminal, ``celline run job``) it prints a
-plain-text summary instead.
+returns it for composing layouts. Outside a kernel it prints a plain-text summary instead. Both
+first add the jobs celline started itself (``discover``), so they appear with ours.
+
+Through celline's own CLI, ``cli(project, args)`` runs the ``celline-jobs`` commands (list,
+status, logs, cancel, retry, submit, queue, history, discover) with the same parsers and code:
+``celline-jobs install-celline-function`` writes the file celline discovers in
+``<project>/functions/``, and celline lists it as ``custom_job``; its options follow a ``--``
+(``celline run custom_job -- list --type Count``).
 
 celline is optional (a full install is ~7 GB). When ``celline.functions._base.CellineFunction``
 can be imported, ``Job`` subclasses it, so celline's registry finds it; otherwise a local base
@@ -17,13 +23,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core.errors import InvalidInputError
+from .core.errors import CellineJobsError, InvalidInputError
+from .core.paths import atomic_write_text
+from .core.settings import read_toml
 
 if TYPE_CHECKING:
+    from .monitor import JobMonitor
     from .widgets.composed import Dashboard
 
 try:  # celline 1.1.0: light module (argparse, abc, typing only)
@@ -60,6 +70,27 @@ except Exception:  # celline missing or broken: the same interface, locally
 
 
 _PATH_ATTRIBUTES = ("PROJ_PATH", "project_path", "path", "root")
+#: The celline-jobs commands offered through celline's CLI (``celline run custom_job -- COMMAND``).
+CLI_COMMANDS = ("list", "status", "logs", "cancel", "retry", "submit", "queue", "history", "discover")
+DISCOVER_EVERY = 30.0  # seconds between rescans while a dashboard polls: celline may start jobs meanwhile
+FUNCTION_FILE = "celline_jobs.py"  # its stem becomes a module name in celline's process: keep it unique
+_FUNCTION_MARKER = "# Written by `celline-jobs install-celline-function`"
+_FUNCTION_SOURCE = _FUNCTION_MARKER + '''; rerun it to update this file.
+"""celline-jobs as a celline function: celline lists it as `custom_job`.
+
+Run from the project directory; options go after `--`:
+    celline run custom_job                          # a summary of the project's jobs
+    celline run custom_job -- list --type Count
+    celline run custom_job -- logs JOB_ID --tail 100
+    celline run custom_job -- --help
+"""
+
+from celline_jobs_nb.celline import Job
+
+
+class CellineJobs(Job):
+    """Submit, follow and review this project's jobs (celline-jobs)."""
+'''
 
 
 def project_path(project: Any) -> Path:
@@ -129,10 +160,11 @@ class Job(_FunctionBase):
     """Show the jobs of a Celline project: a live table (refreshing by itself) with each job's log,
     progress, Cancel and Retry. In a terminal, print a summary of the jobs."""
 
-    def __init__(self, *, interval: float | None = None, show: bool = True) -> None:
+    def __init__(self, *, interval: float | None = None, show: bool = True, discover: bool = True) -> None:
         super().__init__()
         self.interval = interval
         self.show = show
+        self.discover = discover
         self._widget: Dashboard | None = None
 
     def register(self) -> str:
@@ -145,10 +177,16 @@ class Job(_FunctionBase):
 
     def dashboard(self, project: Any) -> Dashboard:
         """A new live dashboard of ``project`` (not displayed: put it in a layout or display it)."""
+        from .widgets._shared import monitor_for
         from .widgets.composed import Dashboard
 
+        monitor = monitor_for(project)
+        self._discover(monitor)
         widget = Dashboard(project, interval=self.__dict__.get("interval"))
         self._widget = widget
+        if self.__dict__.get("discover", True) and monitor.poller is not None:
+            # Not a lease: the rescans stop with the poller when the last view closes.
+            monitor.poller.add_listener(_Rescan(monitor))
         return widget
 
     def call(self, project: Any) -> Any:
@@ -169,15 +207,103 @@ class Job(_FunctionBase):
         from .widgets._format import job_row, text_summary
 
         monitor = project if isinstance(project, JobMonitor) else JobMonitor(project_path(project))
+        self._discover(monitor)
+        monitor.refresh()
         rows = [job_row(job) for job in monitor.list_jobs()]
         return text_summary(rows, title=f"Jobs of {monitor.paths.root}")
 
+    def _discover(self, monitor: JobMonitor) -> None:
+        """Add the runs celline started itself (unless ``Job(discover=False)``)."""
+        if self.__dict__.get("discover", True):
+            from .discover import discover
+
+            discover(monitor)
+
+    def add_cli_args(self, parser: argparse.ArgumentParser) -> None:
+        """The celline-jobs commands as sub-commands, with ``celline-jobs``'s own parsers."""
+        from .cli import command_parsers
+
+        parsers = command_parsers()
+        sub = parser.add_subparsers(dest="job_command", metavar="COMMAND")
+        for name in CLI_COMMANDS:
+            source = parsers[name]
+            # add_help=False: the parent parser brings its own -h.
+            sub.add_parser(name, parents=[source], add_help=False, help=source.description,
+                           description=source.description)
+
     def cli(self, project: Any, args: argparse.Namespace | None = None) -> Any:
-        print(self.summary(project))
+        """Run one celline-jobs command (``args.job_command``), or print the summary without one.
+
+        Errors print one line ``celline-jobs: error: ...`` on stderr and return the project:
+        celline's CLI turns exceptions and SystemExit into its own messages, and runs a function
+        whose ``cli`` raised a second time.
+        """
+        command = getattr(args, "job_command", None)
+        try:
+            if args is None or command is None:
+                print(self.summary(project))
+                return project
+            from .cli import COMMANDS
+            from .monitor import JobMonitor
+
+            root = project_path(project)
+            if command != "discover":  # that command scans and reports what was new itself
+                self._discover(JobMonitor(root))
+            args.project = str(root)
+            COMMANDS[command](args)
+        except CellineJobsError as exc:
+            print(f"celline-jobs: error: {exc}", file=sys.stderr)
         return project
 
     def get_description(self) -> str:
-        return "Show the jobs of this project (live table in a notebook, a summary in a terminal)."
+        return ("Show the jobs of this project (a live table in a notebook, a summary in a terminal), "
+                f"or run a celline-jobs command: {', '.join(CLI_COMMANDS)}. With celline's CLI the "
+                "command follows `--`: celline run custom_job -- list --type Count")
 
     def get_usage_examples(self) -> list[str]:
-        return ["celline run job", "project.call(Job())  # in a notebook"]
+        return ["celline run custom_job", "celline run custom_job -- list --type Count",
+                "celline run custom_job -- logs JOB_ID --tail 100", "celline run custom_job -- discover",
+                "project.call(Job())  # in a notebook"]
+
+
+class _Rescan:
+    """A poller listener that looks for new runs of celline's scripts every DISCOVER_EVERY seconds."""
+
+    def __init__(self, monitor: JobMonitor) -> None:
+        self.monitor = monitor
+        self.last = time.monotonic()
+
+    def __call__(self, changed: list[str]) -> None:
+        if time.monotonic() - self.last >= DISCOVER_EVERY:
+            from .discover import discover
+
+            self.last = time.monotonic()
+            discover(self.monitor)
+
+
+def install_celline_function(project: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write the file celline's CLI discovers (``<project>/<[custom_functions] directory>/celline_jobs.py``).
+
+    A file of that name that this command did not write is kept unless ``force``.
+    """
+    root = Path(project).expanduser().resolve()
+    if not root.is_dir():
+        raise InvalidInputError(f"project directory {root} does not exist: pass --project DIR")
+    custom = read_toml(root / "setting.toml").get("custom_functions", {})
+    custom = custom if isinstance(custom, dict) else {}
+    if custom.get("enabled", True) is False:
+        raise InvalidInputError("setting.toml has [custom_functions] enabled = false: celline would not load the "
+                                "function; set it to true first")
+    directory = custom.get("directory", "functions")
+    if not isinstance(directory, str) or not directory.strip() or Path(directory).is_absolute() or ".." in directory:
+        raise InvalidInputError(f"[custom_functions] directory must be a folder inside the project, not {directory!r}")
+    path = root / directory / FUNCTION_FILE
+    if path.exists() and not force:
+        try:
+            ours = path.read_text(encoding="utf-8").startswith(_FUNCTION_MARKER)
+        except (OSError, UnicodeDecodeError):
+            ours = False
+        if not ours:
+            raise InvalidInputError(f"{path} exists and was not written by celline-jobs: move it or pass --force")
+    atomic_write_text(path, _FUNCTION_SOURCE)
+    return path

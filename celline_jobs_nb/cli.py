@@ -122,7 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export-json", "write every job to a jobs.json file (the seed's format)")
     p.add_argument("path", nargs="?", help="default: .celline/jobs.json")
+
+    add("discover", "find the jobs celline started itself (its scripts and logs under resources/, data/, "
+        "reference/) and track them", json_flag=True)
+
+    p = add("install-celline-function", "write <project>/functions/celline_jobs.py: celline's CLI then offers "
+            "these commands as `celline run custom_job -- COMMAND ...`")
+    p.add_argument("--force", action="store_true", help="overwrite a file of that name celline-jobs did not write")
     return parser
+
+
+def command_parsers() -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's parser by name, so celline's own CLI offers the same commands (``celline.Job``)."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
 
 
 def _add_resource_args(p: argparse.ArgumentParser) -> None:
@@ -356,23 +369,34 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from .discover import CELLINE_SCHEDULER, script_spec
+
     if bool(args.script) == bool(args.shell_command):
         raise InvalidInputError("give either a SCRIPT or --command CMD (not both, not neither)")
-    if args.script:
-        script = Path(args.script).expanduser().resolve()
-        if not script.is_file():
-            raise InvalidInputError(f"script {args.script!r} does not exist: check the path")
+    if args.scheduler == CELLINE_SCHEDULER:
+        raise InvalidInputError("the celline scheduler only follows jobs celline starts itself: "
+                                "use --scheduler local, slurm or pbs")
+    script = Path(args.script).expanduser().resolve() if args.script else None
+    if script is not None and not script.is_file():
+        raise InvalidInputError(f"script {args.script!r} does not exist: check the path")
+    monitor = _monitor(args)
+    job_type = args.job_type
+    resources = Resources()
+    if script is not None:
         command = f"bash {shlex.quote(str(script))}"
-        name = args.name or script.stem
+        # A celline script brings its #PBS name, type and resources; options given here win.
+        spec = script_spec(script, monitor.paths.root, args.scheduler or monitor.settings.default_scheduler)
+        name = args.name or spec.name
+        job_type = job_type or spec.job_type
+        resources = spec.resources
         metadata: dict[str, Any] = {"script": str(script)}
     else:
         command = args.shell_command
         name = args.name or (command.split() or ["job"])[0]
         metadata = {}
-    resources = Resources.from_dict(_resource_changes(args))
-    monitor = _monitor(args)
+    resources = resources.merged(**_resource_changes(args))
     job_id = monitor.submit_job(
-        name, command, resources, scheduler=args.scheduler, job_type=args.job_type, working_dir=args.workdir,
+        name, command, resources, scheduler=args.scheduler, job_type=job_type, working_dir=args.workdir,
         depends_on=args.after, dependency_kind="afterany" if args.after_any else "afterok", array=args.array,
         metadata=metadata,
     )
@@ -566,11 +590,44 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_discover(args: argparse.Namespace) -> int:
+    from .discover import discover
+
+    monitor = _monitor(args)
+    found = discover(monitor)
+    monitor.refresh()  # new active runs are due at once: qstat (PBS mode) sees them now
+    jobs = monitor.store.get_many(found.job_ids)
+    if args.json:
+        _print_json({"scripts": found.scripts, "new": found.new_ids, "jobs": [j.to_dict() for j in jobs]})
+        return 0
+    execution = found.execution
+    mode = execution.system + (f" on {execution.pbs_server}" if execution.pbs else "")
+    if execution.configured_system != execution.system:
+        mode += f' (setting.toml says "{execution.configured_system}" but has no pbs_server)'
+    console = _console()
+    console.print(f"celline runs its jobs with: {mode}", markup=False)
+    console.print(f"{found.scripts} scripts, {len(jobs)} runs, {len(found.new_ids)} new", markup=False)
+    for line in _stale_lines(monitor):
+        console.print(line, style="yellow", markup=False)
+    if jobs:
+        console.print(_jobs_table(jobs))
+    return 0
+
+
+def cmd_install_celline_function(args: argparse.Namespace) -> int:
+    from .celline import install_celline_function
+
+    path = install_celline_function(args.project, force=args.force)
+    print(f"wrote {path}")
+    print("run, from the project directory:  celline run custom_job -- list   (options go after `--`)")
+    return 0
+
+
 COMMANDS = {
     "list": cmd_list, "status": cmd_status, "logs": cmd_logs, "cancel": cmd_cancel, "retry": cmd_retry,
     "submit": cmd_submit, "queue": cmd_queue, "history": cmd_history, "watch": cmd_watch,
     "progress": cmd_progress, "demo": cmd_demo, "export-json": cmd_export_json, "db": cmd_db,
-    "report": cmd_report,
+    "report": cmd_report, "discover": cmd_discover, "install-celline-function": cmd_install_celline_function,
 }
 
 

@@ -63,7 +63,7 @@ class JobMonitor:
         self.store = JobStore(self.paths)
         import_legacy_json(self.store)
         backup_if_due(self.store)
-        self._context = SchedulerContext(self.paths, self.store, {})
+        self._context = SchedulerContext(self.paths, self.store, {"pbs_server": self.settings.execution.pbs_server})
         self._adapters: dict[str, SchedulerAdapter] = {}
         self._adapters_lock = threading.Lock()
         self._poll_intervals = {**self.settings.poll_interval, **(poll_intervals or {})}
@@ -311,6 +311,11 @@ class JobMonitor:
         old = self.get_job(job_id)
         if old.status.active:
             raise InvalidInputError(f"job {old.job_id} is still {old.status.value}: cancel it before retrying")
+        if old.scheduler == "celline":
+            # Started by celline itself (discover.py's scheduler): run its script again on ours.
+            from .discover import resubmit
+
+            return resubmit(self, old.job_id, resources)
         request = old.resources
         if resources:
             if isinstance(resources, Resources):

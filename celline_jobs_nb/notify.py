@@ -138,6 +138,10 @@ class Notifier:
         if not events:
             return []
         jobs = {j.job_id: j for j in self.store.get_many(sorted({e.job_id for _, e in events}))}
+        # A rescan of celline's old runs records their endings too: those are history, not news.
+        events = [(i, e) for i, e in events if e.source != "discover"]
+        if not events:
+            return []
         messages = [job_message(jobs[e.job_id], self.project) for _, e in events
                     if e.to_status.value in self.settings.on and e.job_id in jobs]
         if self.settings.batch and self.store.count([s for s in JobStatus if s.active]) == 0:

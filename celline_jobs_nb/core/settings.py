@@ -1,17 +1,24 @@
 """Project settings: celline's ``setting.toml`` and this package's ``[jobs]`` table.
 
 Our settings live in a ``[jobs]`` table of ``setting.toml`` or in ``.celline/jobs.toml`` (the
-latter wins key by key). Known keys:
+latter wins key by key; prefer it: ``celline config`` rewrites setting.toml with celline's own
+tables only, dropping ``[jobs]``). Known keys:
 
-    default_scheduler = "local"          # or "slurm", "pbs"
+    default_scheduler = "local"          # or "slurm", "pbs" (default: "pbs" when celline runs on PBS)
     max_parallel = 4                     # local slots (default: [execution] nthread, else CPUs)
     [jobs.poll_interval]                 # seconds, per scheduler; never below the adapter's floor
     local = 2
     slurm = 30
+    [jobs.notify]                        # see NotifySettings
+
+celline's own ``[execution]`` table (``system = "multithreading" | "PBS"``, ``nthread``,
+``pbs_server``) is read and checked too: it decides the default scheduler and how the jobs
+celline starts itself are found (``celline_jobs_nb.discover``).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +37,48 @@ _KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify"}
 _NOTIFY_KEYS = {"on", "batch", "webhook", "email", "apprise"}
 _EMAIL_KEYS = {"host", "port", "from", "to", "starttls", "user", "password_env"}
 NOTIFY_STATUSES = ("completed", "failed", "cancelled")
+MULTITHREADING, PBS = "multithreading", "PBS"  # celline's spellings; it compares them exactly
+_SCHEDULER_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class CellineExecution:
+    """celline's ``[execution]`` table, as celline itself applies it.
+
+    celline runs its jobs with ``qsub`` only when ``system`` is exactly "PBS" AND ``pbs_server``
+    is set; with "PBS" and no server it warns and runs them with ``bash`` (multithreading).
+    ``system`` here is that effective mode, ``configured_system`` what the file says.
+    """
+
+    system: str = MULTITHREADING
+    nthread: int | None = None
+    pbs_server: str | None = None
+    configured_system: str = MULTITHREADING
+
+    @property
+    def pbs(self) -> bool:
+        return self.system == PBS
+
+    @classmethod
+    def parse(cls, table: Any) -> CellineExecution:
+        if table is None:
+            return cls()
+        if not isinstance(table, dict):
+            raise SettingsError('[execution] in setting.toml must be a table, e.g. system = "multithreading"')
+        system = table.get("system", MULTITHREADING)
+        if system not in (MULTITHREADING, PBS):
+            raise SettingsError(f'[execution] system must be "{MULTITHREADING}" or "{PBS}" (celline\'s spelling, '
+                                f"as `celline config --system` writes it), not {system!r}")
+        nthread = table.get("nthread")
+        if nthread is not None and (not isinstance(nthread, int) or isinstance(nthread, bool) or nthread < 1):
+            raise SettingsError(f"[execution] nthread must be a whole number >= 1, not {nthread!r}")
+        server = table.get("pbs_server", "")
+        if not isinstance(server, str) or any(ch.isspace() for ch in server.strip()):
+            raise SettingsError(f"[execution] pbs_server must be a PBS server or queue name without spaces, "
+                                f"not {server!r}")
+        server = server.strip() or None
+        effective = PBS if system == PBS and server is not None else MULTITHREADING
+        return cls(effective, nthread, server, system)
 
 
 @dataclass(frozen=True)
@@ -133,33 +182,40 @@ class JobsSettings:
     max_parallel: int | None = None
     poll_interval: dict[str, float] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
-    celline_execution: dict[str, Any] = field(default_factory=dict)
+    execution: CellineExecution = field(default_factory=CellineExecution)
 
     @classmethod
     def load(cls, paths: ProjectPaths) -> JobsSettings:
         celline = read_toml(paths.celline_settings)
-        table = dict(celline.get("jobs", {}) or {})
+        table = celline.get("jobs", {})
+        if not isinstance(table, dict):
+            raise SettingsError(f"[jobs] in {paths.celline_settings} must be a table, e.g. [jobs] max_parallel = 4")
+        table = dict(table)
         own = read_toml(paths.jobs_settings)
-        table.update(own.get("jobs", own))
+        own_table = own.get("jobs", own)
+        if not isinstance(own_table, dict):
+            raise SettingsError(f"[jobs] in {paths.jobs_settings} must be a table, e.g. [jobs] max_parallel = 4")
+        table.update(own_table)
         unknown = set(table) - _KNOWN_KEYS
         if unknown:
             raise SettingsError(
                 f"unknown [jobs] setting {sorted(unknown)[0]!r}: known keys are {', '.join(sorted(_KNOWN_KEYS))}"
             )
-        execution = celline.get("execution", {}) if isinstance(celline.get("execution"), dict) else {}
+        execution = CellineExecution.parse(celline.get("execution"))
         default_scheduler = table.get("default_scheduler")
         if default_scheduler is None:
-            system = str(execution.get("system", "")).lower()
-            default_scheduler = "pbs" if system == "pbs" else "local"
-        if not isinstance(default_scheduler, str):
-            raise SettingsError(f"[jobs] default_scheduler must be a name like \"local\", not {default_scheduler!r}")
+            default_scheduler = "pbs" if execution.pbs else "local"
+        if not isinstance(default_scheduler, str) or not _SCHEDULER_NAME_RE.match(default_scheduler):
+            raise SettingsError(f"[jobs] default_scheduler must be a scheduler name like \"local\", \"slurm\" "
+                                f"or \"pbs\", not {default_scheduler!r}")
         max_parallel = table.get("max_parallel")
         if max_parallel is not None and (not isinstance(max_parallel, int) or isinstance(max_parallel, bool)
                                          or max_parallel < 1):
             raise SettingsError(f"[jobs] max_parallel must be a whole number >= 1, not {max_parallel!r}")
         intervals = table.get("poll_interval", {})
         if not isinstance(intervals, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in intervals.values()
+            _SCHEDULER_NAME_RE.match(str(k)) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+            for k, v in intervals.items()
         ):
             raise SettingsError("[jobs.poll_interval] must map scheduler names to seconds > 0, e.g. slurm = 30")
         notify = NotifySettings.parse(table["notify"]) if "notify" in table else NotifySettings()
