@@ -148,7 +148,8 @@ def test_jobs_survive_the_death_of_the_process_that_started_them(project: Path):
 
 def test_a_job_whose_processes_vanish_is_reported_lost_not_completed(monitor: JobMonitor):
     job_id = monitor.submit_job("victim", "echo up; sleep 300")
-    _wait_for(lambda: "up" in monitor.logs(job_id))
+    # The command may print before its wrapper has recorded the pids: wait for both.
+    _wait_for(lambda: "up" in monitor.logs(job_id) and "pgid" in monitor.get_job(job_id).metadata)
     meta = monitor.get_job(job_id).metadata
     os.kill(meta["runner_pid"], signal.SIGKILL)  # the wrapper dies first, so no exit file is written
     os.killpg(meta["pgid"], signal.SIGKILL)
