@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .core.errors import InvalidInputError
 from .core.models import FINAL_STATUSES, JobStatus, utcnow
+from .core.timefmt import format_duration as _format_duration
 from .export import MissingDependencyError, to_dataframe
 
 if TYPE_CHECKING:
@@ -203,21 +204,8 @@ def _missing(value: Any) -> bool:
 
 
 def format_duration(seconds: float) -> str:
-    """"0.4s", "45s", "3m 05s", "1h 02m", "2d 03h"."""
-    if seconds < 10:
-        return f"{max(0.0, seconds):.1f}s"
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
+    """Durations in summaries: quick jobs keep a decimal ("0.4s")."""
+    return _format_duration(seconds, tenths_below=10)
 
 def _unit(max_seconds: float) -> tuple[str, float]:
     """A unit that keeps axis numbers small: seconds, minutes or hours."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .core.errors import CellineJobsError, InvalidInputError
 from .core.models import JobInfo, JobStatus, to_utc, utcnow
 from .core.resources import Resources
+from .core.timefmt import format_duration
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -159,15 +160,6 @@ def _local(dt: datetime | None) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S") if dt else ""
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
-
-
 def _progress_text(job: JobInfo) -> str:
     p = job.progress
     if p.percent is None:
@@ -203,7 +195,7 @@ def _jobs_table(jobs: Sequence[JobInfo], title: str | None = None, width: int | 
             "Job ID": Text(job.job_id), "Name": Text(job.name), "Type": Text(job.job_type.value),
             "Scheduler": Text(job.scheduler),
             "Status": Text(job.status.value, style=STATUS_STYLE[job.status.value]),
-            "Progress": Text(_progress_text(job)), "Runtime": Text(_duration(job.runtime_seconds)),
+            "Progress": Text(_progress_text(job)), "Runtime": Text(format_duration(job.runtime_seconds)),
             "Submitted": Text(_local(job.submit_time or job.created_at)), "Exit": Text(exit_text),
             "Resources": Text(job.resources.summary()), "Reason": Text(job.reason or ""),
         }
@@ -294,7 +286,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         ("Command", job.command), ("Working dir", job.working_dir or ""), ("Log", str(monitor.log_path(job.job_id))),
         ("Resources", job.resources.summary() or "scheduler defaults"), ("Submitted", _local(job.submit_time)),
         ("Started", _local(job.start_time)), ("Ended", _local(job.end_time)),
-        ("Runtime", _duration(job.runtime_seconds)), ("Progress", _progress_text(job)),
+        ("Runtime", format_duration(job.runtime_seconds)), ("Progress", _progress_text(job)),
         ("Exit code", "" if job.exit_code is None else str(job.exit_code)),
         ("Signal", "" if job.signal is None else str(job.signal)), ("Reason", job.reason or ""),
         ("Attempt", str(job.attempt) + (f" (retry of {job.retry_of})" if job.retry_of else "")),

@@ -28,7 +28,7 @@ from datetime import datetime
 from importlib import resources as importlib_resources
 from typing import Any
 
-from ..core.errors import ParseError, SubmitError
+from ..core.errors import InvalidInputError, ParseError, SubmitError
 from ..core.jobfiles import ExitRecord, read_exit_file
 from ..core.models import JobInfo, JobStatus, utcnow
 from ..core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
@@ -46,6 +46,21 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # ------------------------------------------------------------------------------------------------
 # Script text
 # ------------------------------------------------------------------------------------------------
+
+
+def poll_floor_override(settings: Mapping[str, Any], key: str, env_var: str, label: str) -> float | None:
+    """A poll-interval floor chosen by the project (adapter setting ``key``) or the environment,
+    validated; None when neither sets one."""
+    floor = settings.get(key) or os.environ.get(env_var)
+    if floor is None:
+        return None
+    try:
+        value = float(floor)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"invalid {label} min poll interval {floor!r}: use seconds, e.g. 30") from None
+    if value <= 0:
+        raise InvalidInputError(f"invalid {label} min poll interval {floor!r}: must be more than 0")
+    return value
 
 
 def one_line(text: str) -> str:

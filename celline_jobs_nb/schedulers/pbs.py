@@ -68,6 +68,7 @@ from ._batch import (
     load_template,
     missing_update,
     one_line,
+    poll_floor_override,
     read_unit_exit,
     summarise_array,
 )
@@ -739,15 +740,9 @@ class PbsScheduler(SchedulerAdapter):
 
     def __init__(self, context: SchedulerContext) -> None:
         super().__init__(context)
-        floor = context.settings.get("pbs_min_poll_interval") or os.environ.get(MIN_POLL_ENV)
+        floor = poll_floor_override(context.settings, "pbs_min_poll_interval", MIN_POLL_ENV, "PBS")
         if floor is not None:
-            try:
-                value = float(floor)
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"invalid PBS min poll interval {floor!r}: use seconds, e.g. 30") from None
-            if value <= 0:
-                raise InvalidInputError(f"invalid PBS min poll interval {floor!r}: must be more than 0")
-            self.min_poll_interval = value  # type: ignore[misc]  # per-instance override of the class floor
+            self.min_poll_interval = floor  # type: ignore[misc]  # per-instance override of the class floor
         forced = context.settings.get("pbs_flavour") or os.environ.get(FLAVOUR_ENV)
         if forced is not None and forced not in FLAVOURS:
             raise InvalidInputError(f"invalid PBS flavour {forced!r}: use one of {', '.join(FLAVOURS)}")

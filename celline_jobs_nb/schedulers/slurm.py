@@ -54,6 +54,7 @@ from ._batch import (
     load_template,
     missing_update,
     optional,
+    poll_floor_override,
     read_unit_exit,
     summarise_array,
 )
@@ -665,15 +666,9 @@ class SlurmScheduler(SchedulerAdapter):
 
     def __init__(self, context: SchedulerContext) -> None:
         super().__init__(context)
-        floor = context.settings.get("slurm_min_poll_interval") or os.environ.get(MIN_POLL_ENV)
+        floor = poll_floor_override(context.settings, "slurm_min_poll_interval", MIN_POLL_ENV, "SLURM")
         if floor is not None:
-            try:
-                value = float(floor)
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"invalid SLURM min poll interval {floor!r}: use seconds, e.g. 30") from None
-            if value <= 0:
-                raise InvalidInputError(f"invalid SLURM min poll interval {floor!r}: must be more than 0")
-            self.min_poll_interval = value  # type: ignore[misc]  # per-instance override of the class floor
+            self.min_poll_interval = floor  # type: ignore[misc]  # per-instance override of the class floor
         self._accounting: str | None = None  # "slurmdbd", "jobcomp", "none"; None: not probed yet
         self._accounting_checked = 0.0
         self._usage_followups: dict[str, tuple[str, float]] = {}  # job id -> (native id, give up at)

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..core.models import JobInfo, JobStatus
+from ..core.timefmt import format_duration
 from ..core.usage import efficiency
 
 MAX_COMMAND_CHARS = 300
@@ -336,23 +337,6 @@ def eta_seconds(percent: float | None, start_ms: int | None, updated_ms: int | N
     if now_ms is not None and updated_ms is not None:
         remaining -= max(0.0, (now_ms - updated_ms) / 1000.0)
     return max(0.0, remaining)
-
-
-def format_duration(seconds: float | None) -> str:
-    """"45s", "3m 05s", "1h 02m", "2d 03h"."""
-    if seconds is None:
-        return ""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 def format_local_time(ms: int | None) -> str:
