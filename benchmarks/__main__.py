@@ -1,15 +1,18 @@
-"""``python -m benchmarks [--quick] [--only store logtail ...]``: run, print the table, write results."""
+"""``python -m benchmarks [--quick] [--only polling clients ...]``: run, print the table, write results."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+import time
 import traceback
 
 from .common import Row, write_results
 
-MODULES = ["store", "logtail", "cli"]
+#: In the issue's order: 1. calls per poll, 2. clients side by side, 3. in-kernel refresh, 4. log
+#: tail, 5. store, 6. CLI, 7. browser.
+MODULES = ["polling", "clients", "refresh", "logtail", "store", "cli", "browser"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,14 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows: list[Row] = []
     failed = []
+    started = time.monotonic()
     for name in args.only or MODULES:
         print(f"running {name} ...", file=sys.stderr, flush=True)
+        begun = time.monotonic()
         try:
             rows.extend(importlib.import_module(f"benchmarks.bench_{name}").run(args.quick))
         except Exception:
             traceback.print_exc()
             failed.append(name)
+        print(f"  {name}: {time.monotonic() - begun:.0f} s", file=sys.stderr, flush=True)
     print(write_results(rows, args.quick))
+    print(f"benchmarks took {time.monotonic() - started:.0f} s", file=sys.stderr)
     if failed:
         print(f"benchmarks that crashed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -17,6 +17,16 @@ def _python_floor() -> float:
     return timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 7)
 
 
+def _import_breakdown(command: list[str]) -> str:
+    """Where `celline-jobs list` spends its time importing (cumulative ms, ``python -X importtime``):
+    the package, the CLI module, the monitor (store, schedulers, settings) and rich (the table)."""
+    result = subprocess.run([command[0], "-X", "importtime", *command[1:]], capture_output=True, text=True)
+    wanted = ("celline_jobs_nb", "celline_jobs_nb.cli", "celline_jobs_nb.monitor", "rich.console", "rich.table")
+    found = {m.group(2): int(m.group(1)) / 1000 for m in re.finditer(r"\|\s+(\d+) \|\s+(\S+)$", result.stderr,
+                                                                     re.MULTILINE) if m.group(2) in wanted}
+    return ", ".join(f"{name} {found[name]:.0f} ms" for name in wanted if name in found)
+
+
 def run(quick: bool) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,6 +49,7 @@ def run(quick: bool) -> list[Row]:
         else:
             rows.append(Row("6. CLI", "`celline-jobs list` (20 jobs) minus interpreter start", (ours - floor) * 1000,
                             "ms", note="squeue not installed: no baseline"))
+        rows[-1].note += f"; imports (cumulative, nested ones overlap): {_import_breakdown(cli)}"
         result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import celline_jobs_nb.cli"],
                                 capture_output=True, text=True)
         cumulative = [int(m.group(1)) for m in re.finditer(r"\|\s+(\d+) \|\s+celline_jobs_nb\.cli$",

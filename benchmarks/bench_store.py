@@ -1,5 +1,9 @@
 """5. The store at 100,000 jobs: insert throughput, a filtered list_jobs, to_dataframe(), and
-inserts with 8 concurrent writers. Baseline: the seed's design, a jobs.json rewritten per change."""
+inserts with 8 concurrent writers. Baseline: the seed's design, a jobs.json rewritten per change.
+
+The jobs look like a real history: a resource request each, progress, and the usage record the
+pollers write (CPU time, peak memory; one job in ten ran locally and keeps its 60-sample history
+for the sparklines), so to_dataframe() reads what it would read in a real project."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import time
 from pathlib import Path
 
 from celline_jobs_nb.core.models import JobInfo, JobStatus, JobType, new_job_id
+from celline_jobs_nb.core.resources import Resources
 from celline_jobs_nb.store.sqlite import JobStore
 
 from .common import Row, timed
@@ -18,9 +23,26 @@ _TYPES = list(JobType)
 _STATUSES = [JobStatus.COMPLETED] * 8 + [JobStatus.FAILED, JobStatus.RUNNING]
 
 
+_RESOURCES = [Resources.parse(r) for r in ("cpus=4,mem=32G,time=4:00:00", "cpus=1,mem=4G", "cpus=8,mem=64G")]
+
+
+def _usage(i: int) -> dict[str, object]:
+    usage: dict[str, object] = {"cpu_seconds": 3600.0 + i % 997, "elapsed_seconds": 1200.0 + i % 389,
+                                "alloc_cpus": 4, "max_rss_bytes": (1 + i % 31) * 2**28, "req_mem_bytes": 32 * 2**30}
+    if i % 10 == 0:  # a local job: the poller's sample history stays in its record
+        usage["samples"] = [[1.8e9 + 2 * k, 95.5, (1 + k % 31) * 2**28] for k in range(60)]
+    return usage
+
+
 def _jobs(n: int, prefix: str = "") -> list[JobInfo]:
-    return [JobInfo(job_id=new_job_id(), name=f"{prefix}job{i}", command=f"bash run{i}.sh",
-                    status=_STATUSES[i % len(_STATUSES)], job_type=_TYPES[i % len(_TYPES)]) for i in range(n)]
+    jobs = []
+    for i in range(n):
+        status = _STATUSES[i % len(_STATUSES)]
+        jobs.append(JobInfo(job_id=new_job_id(), name=f"{prefix}job{i}", command=f"bash run{i}.sh", status=status,
+                            job_type=_TYPES[i % len(_TYPES)], resources=_RESOURCES[i % len(_RESOURCES)],
+                            progress={"percent": 100.0 if status.final else 40.0, "stage": "Aligning"},
+                            metadata={"usage": _usage(i)}))
+    return jobs
 
 
 def _writer(args: tuple[str, int, int]) -> None:
@@ -57,11 +79,19 @@ def run(quick: bool) -> list[Row]:
         query = timed(lambda: store.list([JobStatus.FAILED], job_types=[JobType.COUNT]), 5)
         rows.append(Row("5. store", f"list_jobs(status=failed, type=Count) of {total:,}", query * 1000, "ms",
                         target="< 50 ms", met=query < 0.05))
+        import pandas as pd
+
         from celline_jobs_nb.export import to_dataframe
 
-        frame_time = timed(lambda: to_dataframe(store, per="attempt"), 1)
-        rows.append(Row("5. store", f"to_dataframe() of {total:,} jobs", frame_time, "s", target="< 1 s",
-                        met=frame_time < 1.0))
+        frame_time = timed(lambda: to_dataframe(store), 3)
+        start_cpu = time.process_time()
+        attempt_time = timed(lambda: to_dataframe(store, per="attempt"), 3)
+        attempt_cpu = (time.process_time() - start_cpu) / 3
+        # The naive design: a frame of every JobInfo's dict (untyped, and no derived columns).
+        naive = timed(lambda: pd.DataFrame([job.to_dict() for job in store.list()]), 1)
+        rows.append(Row("5. store", f"to_dataframe() of {total:,} jobs", frame_time, "s", naive,
+                        "DataFrame of JobInfo dicts", target="< 1 s", met=frame_time < 1.0,
+                        note=f"median of 3; per='attempt': {attempt_time:.2f} s ({attempt_cpu:.2f} s CPU)"))
         root = str(Path(tmp) / "concurrent")
         JobStore(root)
         per_writer = 250 if quick else 1000

@@ -68,6 +68,8 @@ def machine() -> dict[str, Any]:
 def _fmt(value: float | None) -> str:
     if value is None:
         return ""
+    if value != value:  # NaN: the measurement failed (the row's note says why)
+        return "n/a"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.3g}"
@@ -96,3 +98,11 @@ def write_results(rows: list[Row], quick: bool) -> str:
     text = markdown(rows, info, quick)
     (RESULTS_DIR / f"{name}.md").write_text(text)
     return text
+
+
+def require_service(available: bool, reason: str) -> bool:
+    """Whether a service a benchmark needs is there. With CELLINE_JOBS_REQUIRE_SERVICES=1 (CI) a
+    missing one is an error, as it is for the tests: nothing may silently stop being measured."""
+    if not available and os.environ.get("CELLINE_JOBS_REQUIRE_SERVICES") == "1":
+        raise RuntimeError(f"{reason} (CELLINE_JOBS_REQUIRE_SERVICES=1)")
+    return available
