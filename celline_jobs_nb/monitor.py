@@ -457,8 +457,10 @@ class JobMonitor:
         ids = [self.store.resolve(j) for j in job_ids] if job_ids is not None else \
             [j.job_id for j in self.store.active()]
         deadline = None if timeout is None else time.monotonic() + timeout
+        jobs = self.store.get_many(ids)
         while True:
-            self.refresh()
+            # A cluster job's exit-code file says it ended before the next poll would: poll now.
+            self.refresh(force=self._ended_on_disk(jobs))
             jobs = self.store.get_many(ids)
             if all(j.status.final for j in jobs):
                 return jobs
@@ -471,6 +473,11 @@ class JobMonitor:
     def poller(self) -> Poller | None:
         """The background poller, while it runs."""
         return self._poller if self._poller is not None and self._poller.is_alive() else None
+
+    def _ended_on_disk(self, jobs: Iterable[JobInfo]) -> bool:
+        """Whether an active cluster job has written its exit-code file (a stat, no scheduler call)."""
+        return any(j.status.active and j.scheduler not in ("local", LEGACY_SCHEDULER)
+                   and self.paths.exit_file(j.job_id).exists() for j in jobs)
 
     def start_polling(self, interval: float | None = None) -> Poller:
         """Refresh in a background thread (idempotent: one poller per monitor)."""

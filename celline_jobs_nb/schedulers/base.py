@@ -71,6 +71,21 @@ class QueueEntry:
     tracked_job_id: str | None = None
 
 
+_found: dict[tuple[str, str | None], str] = {}
+
+
+def _which(program: str, path: str | None) -> str | None:
+    """shutil.which, remembered per PATH value once found (it scans every PATH directory per call);
+    a missing program is looked for again next time, so installing it needs no restart."""
+    key = (program, path)
+    if key not in _found:
+        found = shutil.which(program, path=path)
+        if found is None:
+            return None
+        _found[key] = found
+    return _found[key]
+
+
 class CommandRunner:
     """Runs scheduler commands with a timeout and counts them (a metric benchmarks and the widget read)."""
 
@@ -83,7 +98,7 @@ class CommandRunner:
     def run(self, args: Sequence[str], *, input_text: str | None = None, timeout: float | None = None,
             check: bool = True) -> subprocess.CompletedProcess[str]:
         program = args[0]
-        if shutil.which(program, path=(self.env or os.environ).get("PATH")) is None:
+        if _which(program, (self.env or os.environ).get("PATH")) is None:
             raise SchedulerError(f"`{program}` is not on PATH: is the scheduler's client installed here?")
         with self._lock:
             self.calls += 1

@@ -821,7 +821,7 @@ class PbsScheduler(SchedulerAdapter):
         flavour = self.flavour
         script = render_pbs_script(job, paths, flavour, self._pbs_server())
         path = paths.script_file(job.job_id)
-        atomic_write_text(path, script)
+        atomic_write_text(path, script, durable=False)  # qsub reads it at once; no fsync needed
         os.chmod(path, 0o700)  # it may hold the job's environment: readable by its owner only
         command = qsub_command(str(path), str(paths.log_file(job.job_id)), flavour)
         try:

@@ -684,7 +684,7 @@ class SlurmScheduler(SchedulerAdapter):
         paths.logs_dir.mkdir(parents=True, exist_ok=True)  # sbatch does not create --output's directory
         script = render_batch_script(job, paths)
         path = paths.script_file(job.job_id)
-        atomic_write_text(path, script)
+        atomic_write_text(path, script, durable=False)  # sbatch reads it at once; no fsync needed
         os.chmod(path, 0o700)  # it may hold the job's environment: readable by its owner only
         try:
             result = self.runner.run(["sbatch", "--parsable", str(path)], check=False)

@@ -64,6 +64,10 @@ MIGRATIONS: list[str] = [
         last_calls INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 2: "failed Count jobs" and the like are the common filtered reads of a long history
+    """
+    CREATE INDEX jobs_status_type ON jobs (status, job_type);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

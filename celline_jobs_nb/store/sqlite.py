@@ -9,6 +9,7 @@ Each write also bumps a global revision so readers can ask for "what changed sin
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -108,12 +109,30 @@ def _encode(column: str, value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _resources(text: str | None) -> Resources:
+    """Resources from their stored JSON. Requests repeat across jobs and Resources is immutable, so
+    each distinct text is parsed once (parsing "32G" and "1:30:00" dominated reading thousands of rows)."""
+    return Resources.from_dict(json.loads(text or "{}"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _progress_parts(text: str | None) -> Progress:
+    return Progress.from_dict(json.loads(text or "{}"))
+
+
+def _progress(text: str | None) -> Progress:
+    """Progress from its stored JSON; finished jobs share a few texts ("100 %, done"), so parsing is
+    cached and each job gets its own copy (Progress holds a mutable details dict)."""
+    cached = _progress_parts(text)
+    return Progress(cached.percent, cached.stage, dict(cached.details), cached.updated_at)
+
+
 def _row_to_job(row: Sequence[Any]) -> JobInfo:
     data = dict(zip(_COLUMNS, row[:len(_COLUMNS)], strict=True))
     for column in _TIME_COLUMNS:
         value = data[column]
         data[column] = to_utc(value) if value is not None else None
-    resources = json.loads(data["resources"] or "{}")
     return JobInfo(
         job_id=data["job_id"],
         name=data["name"],
@@ -123,21 +142,21 @@ def _row_to_job(row: Sequence[Any]) -> JobInfo:
         end_time=data["end_time"],
         log_file=data["log_file"],
         working_dir=data["working_dir"],
-        resources=Resources.from_dict(resources),
+        resources=_resources(data["resources"]),
         scheduler=data["scheduler"],
         native_id=data["native_id"],
-        job_type=JobType.parse(data["job_type"]),
+        job_type=JobType(data["job_type"]),  # stored in canonical form
         submit_time=data["submit_time"],
         exit_code=data["exit_code"],
         signal=data["signal"],
         reason=data["reason"],
         attempt=data["attempt"],
         retry_of=data["retry_of"],
-        depends_on=list(json.loads(data["depends_on"] or "[]")),
+        depends_on=[] if data["depends_on"] in (None, "[]") else list(json.loads(data["depends_on"])),
         dependency_kind=data["dependency_kind"],
         array_parent=data["array_parent"],
         array_index=data["array_index"],
-        progress=Progress.from_dict(json.loads(data["progress"] or "{}")),
+        progress=_progress(data["progress"]),
         created_at=data["created_at"],
         updated_at=data["updated_at"],
         metadata=dict(json.loads(data["metadata"] or "{}")),
@@ -560,18 +579,10 @@ class JobStore:
             raise JobNotFoundError(f"job id prefix {text!r} is ambiguous: type more characters")
         return rows[0][0]
 
-    def list(
-        self,
-        statuses: Iterable[JobStatus] | None = None,
-        *,
-        scheduler: str | None = None,
-        job_types: Iterable[JobType] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        array_parent: str | None = None,
-        limit: int | None = None,
-        newest_first: bool = False,
-    ) -> list[JobInfo]:
+    @staticmethod
+    def _filters(statuses: Iterable[JobStatus] | None, scheduler: str | None, job_types: Iterable[JobType] | None,
+                 since: datetime | None, until: datetime | None, array_parent: str | None) -> tuple[str, list[Any]]:
+        """The WHERE clause (with its parameters) of every filtered read."""
         where: list[str] = []
         params: list[Any] = []
         if statuses is not None:
@@ -594,12 +605,34 @@ class JobStore:
         if array_parent is not None:
             where.append("array_parent = ?")
             params.append(array_parent)
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+        return (" WHERE " + " AND ".join(where) if where else ""), params
+
+    def list(
+        self,
+        statuses: Iterable[JobStatus] | None = None,
+        *,
+        scheduler: str | None = None,
+        job_types: Iterable[JobType] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        array_parent: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[JobInfo]:
+        where, params = self._filters(statuses, scheduler, job_types, since, until, array_parent)
+        sql = _SELECT + where + (" ORDER BY seq DESC" if newest_first else " ORDER BY seq")
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
         return [_row_to_job(r) for r in self._read(sql, params)]
+
+    def select(self, columns_sql: str, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
+               job_types: Iterable[JobType] | None = None, since: datetime | None = None,
+               until: datetime | None = None) -> list[tuple[Any, ...]]:
+        """Raw rows of ``SELECT <columns_sql> FROM jobs`` with ``list``'s filters, in creation order:
+        for bulk readers (the DataFrame export) that would pay too much for a JobInfo per row."""
+        where, params = self._filters(statuses, scheduler, job_types, since, until, None)
+        return self._read(f"SELECT {columns_sql} FROM jobs{where} ORDER BY seq", params)
 
     def active(self, scheduler: str | None = None) -> list[JobInfo]:
         return self.list(ACTIVE_STATUSES, scheduler=scheduler)

@@ -147,3 +147,22 @@ def test_disk_usage_of_project_folders(project: Path):
     usage = JobMonitor(project).disk_usage()
     assert usage["folders"]["data"] == 5000 and usage["folders"]["resources"] == 300
     assert usage["free_bytes"] > 0 and usage["total_bytes"] >= usage["free_bytes"]
+
+
+def test_a_version_1_database_is_migrated_in_place(project: Path):
+    from celline_jobs_nb.store.schema import MIGRATIONS
+
+    db = project / ".celline" / "jobs.db"
+    db.parent.mkdir()
+    conn = sqlite3.connect(db)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO jobs (job_id, name, status, command, scheduler, job_type, created_at, updated_at, rev) "
+                 "VALUES ('old1', 'kept', 'completed', 'true', 'local', 'Count', 1, 1, 1)")
+    conn.commit()
+    conn.close()
+    store = JobStore(project)
+    assert store.get("old1").name == "kept"
+    indexes = {r[1] for r in sqlite3.connect(db).execute("PRAGMA index_list(jobs)")}
+    assert "jobs_status_type" in indexes
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
