@@ -44,13 +44,15 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from .core.errors import InvalidInputError, ResourceError, SchedulerError, SubmitError
+from .core.errors import InvalidInputError, ParseError, ResourceError, SchedulerError, SubmitError
 from .core.logs import read_tail_bytes
 from .core.models import JobInfo, JobStatus, JobType, to_utc, utcnow
 from .core.paths import ENV_JOB_ID
 from .core.resources import Resources
 from .core.settings import CellineExecution, read_toml
 from .schedulers.base import CommandRunner, PollResult, SchedulerAdapter, SchedulerContext
+from .schedulers.pbs import PbsRecord, PbsScheduler, parse_qstat_full
+from .schedulers.pbs import map_state as pbs_map_state
 from .store.sqlite import JobUpdate
 
 if TYPE_CHECKING:
@@ -497,44 +499,6 @@ def script_processes() -> dict[str, ScriptProcess]:
     return result
 
 
-#: PBS/Torque job states (one letter) of jobs still in the system.
-PBS_ACTIVE_STATES: dict[str, JobStatus] = {
-    "Q": JobStatus.QUEUED, "W": JobStatus.QUEUED, "T": JobStatus.QUEUED, "M": JobStatus.QUEUED,
-    "H": JobStatus.HELD,
-    "R": JobStatus.RUNNING, "E": JobStatus.RUNNING, "B": JobStatus.RUNNING, "S": JobStatus.RUNNING,
-    "U": JobStatus.UNKNOWN,
-}
-PBS_ENDED_STATES = frozenset({"C", "F", "X"})
-
-
-@dataclass(frozen=True)
-class PbsRecord:
-    """One job as ``qstat -f`` shows it (Torque, OpenPBS/PBS Pro, Slurm's Torque wrappers)."""
-
-    native_id: str
-    name: str
-    state: str
-    error_path: str | None = None
-    output_path: str | None = None
-    exit_status: int | None = None
-    queued_at: datetime | None = None
-    started_at: datetime | None = None
-
-    @property
-    def paths(self) -> set[str]:
-        return {p for p in (self.error_path, self.output_path) if p}
-
-
-def _qstat_time(value: str | None) -> datetime | None:
-    """"Sat Nov 28 20:42:21 2026" (local time) as UTC."""
-    if not value:
-        return None
-    try:
-        return to_utc(datetime.strptime(" ".join(value.split()), "%a %b %d %H:%M:%S %Y").astimezone())
-    except ValueError:
-        return None
-
-
 def _strip_host(path: str | None) -> str | None:
     """"host:/abs/path" -> "/abs/path" (celline's log names contain colons too, so only a prefix
     before the first "/" is a host)."""
@@ -544,51 +508,20 @@ def _strip_host(path: str | None) -> str | None:
     return rest if sep and "/" not in host and rest.startswith("/") else path
 
 
-def parse_qstat_full(text: str) -> list[PbsRecord]:
-    """Records from ``qstat -f`` text. Long values wrap onto tab-indented lines without " = "
-    (Torque and OpenPBS break them mid-word), so continuation lines are joined without a space."""
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] | None = None
-    last_key: str | None = None
-    for line in text.splitlines():
-        if line.startswith("Job Id:"):
-            current = {"id": line.split(":", 1)[1].strip()}
-            blocks.append(current)
-            last_key = None
-            continue
-        if current is None or not line.strip():
-            continue
-        match = re.match(r"^\s+([A-Za-z_][\w.]*) = (.*)$", line)
-        if match:
-            last_key = match.group(1)
-            current[last_key] = match.group(2).strip()
-        elif last_key is not None and line[:1].isspace():
-            current[last_key] += line.strip()
-    records = []
-    for block in blocks:
-        exit_text = block.get("exit_status", block.get("Exit_status"))
-        try:
-            exit_status = int(exit_text) if exit_text is not None else None
-        except ValueError:
-            exit_status = None
-        records.append(PbsRecord(
-            native_id=block["id"], name=block.get("Job_Name", ""), state=block.get("job_state", "").strip()[:1].upper(),
-            error_path=_strip_host(block.get("Error_Path")), output_path=_strip_host(block.get("Output_Path")),
-            exit_status=exit_status, queued_at=_qstat_time(block.get("qtime")),
-            started_at=_qstat_time(block.get("start_time") or block.get("stime")),
-        ))
-    return records
+def pbs_paths(record: PbsRecord) -> set[str]:
+    """The log paths qstat shows for a job, without their "host:" prefix."""
+    paths = (_strip_host(record.attributes.get(k)) for k in ("Error_Path", "Output_Path"))
+    return {p for p in paths if p}
 
 
 QSTAT_NOT_FOUND = 153  # Slurm's Torque wrappers: "nothing found", printed as no output at all
 
 
-def query_pbs(runner: CommandRunner) -> list[PbsRecord]:
+def query_pbs(runner: CommandRunner, flavour: str) -> list[PbsRecord]:
     """Every job PBS shows, from ONE ``qstat -f``.
 
-    The seam for the PBS adapter (``schedulers/pbs.py``): when it has its own query and parser,
-    make this call them and return ``PbsRecord``s; nothing else here runs PBS commands (``qdel``
-    in ``CellineScheduler.cancel`` aside).
+    Parsed by the PBS adapter's own ``qstat -f`` parser; nothing else here runs PBS commands
+    (``qdel`` in ``CellineScheduler.cancel`` aside).
     """
     result = runner.run(["qstat", "-f"], check=False)
     if result.returncode != 0:
@@ -596,7 +529,10 @@ def query_pbs(runner: CommandRunner) -> list[PbsRecord]:
             return []
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise SchedulerError(f"`qstat -f` exited {result.returncode}: {detail[-1] if detail else 'no output'}")
-    return parse_qstat_full(result.stdout)
+    try:
+        return parse_qstat_full(result.stdout, flavour)
+    except ParseError as exc:
+        raise SchedulerError(f"unexpected `qstat -f` output: {exc}") from None
 
 
 def _numeric(native_id: str) -> str:
@@ -612,14 +548,14 @@ def match_pbs(runs: Mapping[str, CellineRun], records: Sequence[PbsRecord],
     the log path, then a ``#PBS -N`` name that exactly one latest run and one path-less record share.
     """
     matched: dict[str, tuple[PbsRecord, str]] = {}
-    by_id = {_numeric(r.native_id): r for r in records}
+    by_id = {_numeric(r.job_id): r for r in records}
     for key, native in (known or {}).items():
         if key in runs and _numeric(native) in by_id:
             matched[key] = (by_id[_numeric(native)], "id")
     used = {id(record) for record, _ in matched.values()}
     by_path: dict[str, PbsRecord] = {}
     for record in records:
-        for path in record.paths:
+        for path in pbs_paths(record):
             by_path[os.path.normpath(path)] = record
     for key, run in runs.items():
         if key in matched or run.log is None:
@@ -630,8 +566,8 @@ def match_pbs(runs: Mapping[str, CellineRun], records: Sequence[PbsRecord],
             used.add(id(record))
     by_name: dict[str, list[PbsRecord]] = {}
     for record in records:
-        if id(record) not in used and not record.paths:
-            by_name.setdefault(record.name, []).append(record)
+        if id(record) not in used and not pbs_paths(record):
+            by_name.setdefault(record.name or "", []).append(record)
     candidates: dict[str, list[str]] = {}
     for key, run in runs.items():
         if key not in matched and run.latest and run.script.directives.name:
@@ -640,8 +576,8 @@ def match_pbs(runs: Mapping[str, CellineRun], records: Sequence[PbsRecord],
         records_named = by_name.get(name, [])
         if len(keys) == 1 and len(records_named) == 1:
             record, run = records_named[0], runs[keys[0]]
-            too_early = (record.queued_at is not None and run.submitted is not None
-                         and record.queued_at < run.submitted - timedelta(minutes=2))
+            too_early = (record.submit is not None and run.submitted is not None
+                         and record.submit < run.submitted - timedelta(minutes=2))
             if not too_early:  # a job queued before the script was rendered cannot run it
                 matched[keys[0]] = (record, "#PBS -N")
     return matched
@@ -661,23 +597,23 @@ class Assessment:
 def assess(run: CellineRun, *, process: ScriptProcess | None, pbs: PbsRecord | None, pbs_checked: bool,
            cancel_requested: bool = False) -> Assessment:
     """The status of a run from what is known now (see the module docstring for the order)."""
-    if pbs is not None and pbs.state in PBS_ACTIVE_STATES:
-        fields: dict[str, Any] = {"native_id": pbs.native_id, "reason": None}
-        if pbs.queued_at:
-            fields["submit_time"] = pbs.queued_at
-        if pbs.started_at:
-            fields["start_time"] = pbs.started_at
-        status = PBS_ACTIVE_STATES[pbs.state]
-        if status is JobStatus.UNKNOWN:
+    pbs_status, known_state = pbs_map_state(pbs.state) if pbs is not None else (None, False)
+    if pbs is not None and pbs_status is not None and (pbs_status.active or not known_state):
+        fields: dict[str, Any] = {"native_id": pbs.job_id, "reason": None}
+        if pbs.submit:
+            fields["submit_time"] = pbs.submit
+        if pbs.start:
+            fields["start_time"] = pbs.start
+        if not known_state:
             fields["reason"] = f"PBS reports state {pbs.state!r}"
-        return Assessment(status, fields)
+        return Assessment(pbs_status, fields)
     if process is not None and run.latest:
         return Assessment(JobStatus.RUNNING, {"start_time": to_utc(process.started), "reason": None,
                                               "metadata": {"pid": process.pid}})
     end = _mtime(run.log) if run.log is not None else None
     fields = {"end_time": to_utc(end) if end is not None else utcnow()}
     if pbs is not None:
-        fields["native_id"] = pbs.native_id
+        fields["native_id"] = pbs.job_id
     if cancel_requested:
         return Assessment(JobStatus.CANCELLED, {**fields, "reason": "cancelled by user"})
     if pbs is not None and pbs.exit_status is not None:
@@ -699,7 +635,7 @@ def assess(run: CellineRun, *, process: ScriptProcess | None, pbs: PbsRecord | N
                                                     "metadata": {"evidence": f"output: {path}"}})
     unknown: dict[str, Any] = {"reason": _no_evidence_reason(run, pbs, pbs_checked)}
     if pbs is not None:
-        unknown["native_id"] = pbs.native_id
+        unknown["native_id"] = pbs.job_id
     return Assessment(JobStatus.UNKNOWN, unknown)
 
 
@@ -824,6 +760,13 @@ class CellineScheduler(SchedulerAdapter):
     def __init__(self, context: SchedulerContext) -> None:
         super().__init__(context)
         self.execution = CellineExecution.parse(read_toml(context.paths.celline_settings).get("execution"))
+        self._pbs: PbsScheduler | None = None
+
+    def _pbs_flavour(self) -> str:
+        """Which PBS answers (the PBS adapter detects it once and remembers it in the store)."""
+        if self._pbs is None:
+            self._pbs = PbsScheduler(self.context)
+        return self._pbs.flavour
 
     def submit(self, job: JobInfo) -> JobUpdate:
         raise SubmitError("jobs of the `celline` scheduler are the ones celline starts itself: run the script "
@@ -835,7 +778,7 @@ class CellineScheduler(SchedulerAdapter):
         processes = script_processes() if any(run.latest for run in runs.values()) else {}
         records: list[PbsRecord] = []
         if self.execution.pbs and runs:
-            records = query_pbs(self.runner)
+            records = query_pbs(self.runner, self._pbs_flavour())
         by_key = {run.key: run for run in runs.values()}
         known = {runs[j.job_id].key: j.native_id for j in jobs if j.job_id in runs and j.native_id}
         matches = match_pbs(by_key, records, known) if records else {}

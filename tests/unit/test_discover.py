@@ -32,19 +32,19 @@ from celline_jobs_nb.discover import (
     CELLINE_SCHEDULER,
     CellineRun,
     CellineScript,
-    PbsRecord,
     discover,
     find_scripts,
     infer_job_type,
     log_verdict,
     match_pbs,
     parse_pbs_directives,
-    parse_qstat_full,
+    pbs_paths,
     resubmit,
     script_processes,
     script_spec,
 )
 from celline_jobs_nb.monitor import JobMonitor
+from celline_jobs_nb.schedulers.pbs import TORQUE, PbsRecord, parse_qstat_full
 from celline_jobs_nb.schedulers.slurm import render_batch_script
 
 SETTING = """[project]
@@ -295,6 +295,7 @@ def fake_pbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
     (bin_dir / "qstat.out").write_text("")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("CELLINE_JOBS_PBS_FLAVOUR", "torque-slurm")  # what the stand-ins imitate
     return bin_dir
 
 
@@ -574,17 +575,17 @@ def test_cancelling_a_job_with_nothing_running_just_records_it(celline_project: 
 
 def test_parse_qstat_full_of_the_torque_wrappers() -> None:
     records = parse_qstat_full(QSTAT_F_WRAPPER.format(state="Q"))
-    assert [(r.native_id, r.name, r.state) for r in records] == [("1147", "array", "C"), ("1148", "Count", "Q")]
-    assert records[1].paths == set() and records[1].exit_status is None
-    assert records[1].queued_at is not None
-    assert records[1].queued_at.timestamp() == datetime(2026, 11, 28, 22, 7, 50).timestamp()
+    assert [(r.job_id, r.name, r.state) for r in records] == [("1147", "array", "C"), ("1148", "Count", "Q")]
+    assert pbs_paths(records[1]) == set() and records[1].exit_status is None
+    assert records[1].submit is not None
+    assert records[1].submit.timestamp() == datetime(2026, 11, 28, 22, 7, 50).timestamp()
 
 
 def test_parse_qstat_full_joins_wrapped_paths_and_strips_the_host() -> None:
     log = "/home/alice/project/resources/GSE100/GSM001/logs/count_20261128_10:00:00.log"
-    records = parse_qstat_full(QSTAT_F_TORQUE.format(log_head=log[:40], log_tail=log[40:]))
-    assert records[0].error_path == log and records[0].exit_status == 0
-    assert records[0].started_at is not None and records[0].native_id == "4211.headnode.cluster"
+    records = parse_qstat_full(QSTAT_F_TORQUE.format(log_head=log[:40], log_tail=log[40:]), TORQUE)
+    assert pbs_paths(records[0]) == {log} and records[0].exit_status == 0
+    assert records[0].start is not None and records[0].job_id == "4211.headnode.cluster"
     assert records[1].state == "R"
 
 
@@ -596,20 +597,22 @@ def test_match_by_log_path_then_by_a_unique_name(tmp_path: Path) -> None:
     a = _run(tmp_path, "GSM001", "20261128_10:00:00")
     b = _run(tmp_path, "GSM002", "20261128_10:00:01")
     runs = {a.key: a, b.key: b}
-    by_path = PbsRecord("4211.h", "Count", "R", error_path=str(b.log))
-    other_project = PbsRecord("4212.h", "Count", "R", error_path="/elsewhere/logs/count_x.log")
-    nameless = PbsRecord("4213.h", "Count", "Q")
+    by_path = PbsRecord(job_id="4211.h", state="R", name="Count", attributes={"Error_Path": str(b.log)})
+    other_project = PbsRecord(job_id="4212.h", state="R", name="Count",
+                              attributes={"Error_Path": "/elsewhere/logs/count_x.log"})
+    nameless = PbsRecord(job_id="4213.h", state="Q", name="Count")
     matched = match_pbs(runs, [by_path, other_project, nameless])
     # b by its log path; a by name: the one path-less "Count" left, and a the one unmatched Count run.
-    assert {k: (r.native_id, how) for k, (r, how) in matched.items()} == {
+    assert {k: (r.job_id, how) for k, (r, how) in matched.items()} == {
         b.key: ("4211.h", "log path"), a.key: ("4213.h", "#PBS -N")}
     # Two path-less records (or two candidate runs) with the same name: never guessed.
-    assert match_pbs(runs, [nameless, PbsRecord("4214.h", "Count", "Q")]) == {}
+    assert match_pbs(runs, [nameless, PbsRecord(job_id="4214.h", state="Q", name="Count")]) == {}
     # A job queued before the script was rendered cannot be its run.
-    early = PbsRecord("4215.h", "Count", "Q", queued_at=datetime(2026, 11, 1).astimezone())
+    early = PbsRecord(job_id="4215.h", state="Q", name="Count", submit=datetime(2026, 11, 1).astimezone())
     assert match_pbs({a.key: a}, [early]) == {}
     # Once matched, the id holds even when the name becomes ambiguous.
-    assert match_pbs(runs, [nameless, PbsRecord("4216.h", "Count", "Q")], known={a.key: "4213"})[a.key][1] == "id"
+    twin = PbsRecord(job_id="4216.h", state="Q", name="Count")
+    assert match_pbs(runs, [nameless, twin], known={a.key: "4213"})[a.key][1] == "id"
 
 
 def test_pbs_mode_follows_qstat(project: Path, fake_pbs: Path) -> None:
