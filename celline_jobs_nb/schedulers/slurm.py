@@ -663,12 +663,15 @@ class SlurmScheduler(SchedulerAdapter):
     #: A job SLURM no longer lists, with no exit-code file and no accounting record, becomes
     #: UNKNOWN after this long (never "completed").
     missing_grace = MISSING_GRACE_SECONDS
+    #: Seconds between ``sstat`` samples of running jobs' memory and CPU.
+    usage_interval = 300.0
 
     def __init__(self, context: SchedulerContext) -> None:
         super().__init__(context)
         floor = poll_floor_override(context.settings, "slurm_min_poll_interval", MIN_POLL_ENV, "SLURM")
         if floor is not None:
             self.min_poll_interval = floor  # type: ignore[misc]  # per-instance override of the class floor
+        self._last_usage_sample = -float("inf")
         self._accounting: str | None = None  # "slurmdbd", "jobcomp", "none"; None: not probed yet
         self._accounting_checked = 0.0
         self._usage_followups: dict[str, tuple[str, float]] = {}  # job id -> (native id, give up at)
@@ -768,7 +771,27 @@ class SlurmScheduler(SchedulerAdapter):
             if update is not None:
                 updates.append(update)
         updates.extend(self._follow_up_usage(units, followups, late))
+        updates.extend(self._sample_running_usage(units))
         return PollResult(updates, self.runner.calls - calls_before)
+
+    def _sample_running_usage(self, units: Sequence[_Unit]) -> list[JobUpdate]:
+        """Memory and CPU of running jobs from one ``sstat``, at most every ``usage_interval``
+        seconds (sstat asks every node that runs them: far rarer than the status poll)."""
+        running = [u.job for u in units if u.job is not None and u.status is JobStatus.RUNNING]
+        if not running or time.monotonic() - self._last_usage_sample < self.usage_interval:
+            return []
+        self._last_usage_sample = time.monotonic()
+        try:
+            sampled = self.running_usage(running)
+        except SchedulerError as exc:  # usage is a nicety: a failed sstat never makes a poll stale
+            log.info("sstat failed, no resource use this time: %s", exc)
+            return []
+        updates = []
+        for job in running:
+            if job.job_id in sampled:
+                usage = {**(job.metadata.get("usage") or {}), **sampled[job.job_id], "sampled_at": time.time()}
+                updates.append(JobUpdate(job.job_id, None, {"metadata": {"usage": usage}}, source="poll"))
+        return updates
 
     def _follow_up_usage(self, units: Sequence[_Unit], asked: Mapping[str, tuple[str, float]],
                          late: Mapping[str, AccountingRecord]) -> list[JobUpdate]:

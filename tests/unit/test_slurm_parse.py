@@ -676,9 +676,12 @@ def test_resource_use_with_slurmdbd_is_fetched_as_jobs_end_and_followed_up(ctx):
               "12|12|N/A|12|RUNNING|None|2026-11-28T20:44:31|NONE|node01\n")
     ctx.store.set_meta(ACCOUNTING_META_KEY, f"slurmdbd@{time.time():.0f}")
     sacct_x = ref("dbd-sacct-X-final.txt")
-    adapter, runner = adapter_with(ctx, [(["squeue"], squeue, "", 0), (["sacct", "-P"], sacct_x, "", 0)])
+    adapter, runner = adapter_with(ctx, [(["squeue"], squeue, "", 0), (["sacct", "-P"], sacct_x, "", 0),
+                                         (["sstat"], "JobID|MaxRSS|AveCPU\n", "", 0)])
     result = adapter.poll([done, other])
-    assert result.calls == 2 and runner.commands[1][:4] == ["sacct", "-P", "-j", "10"]
+    # squeue, then sacct for the job that ended, then the (rare) sstat of the running one
+    assert result.calls == 3 and runner.commands[1][:4] == ["sacct", "-P", "-j", "10"]
+    assert runner.commands[2][:2] == ["sstat", "-a"]
     usage = apply(ctx, result)["job10"].fields["metadata"]["usage"]
     assert "max_rss_bytes" not in usage and usage["elapsed_seconds"] == 150  # the job line alone has no MaxRSS
 
@@ -690,6 +693,18 @@ def test_resource_use_with_slurmdbd_is_fetched_as_jobs_end_and_followed_up(ctx):
     assert ctx.store.get("job10").metadata["usage"]["max_rss_bytes"] == 95376 * 1024
     adapter.runner = Replay([(["squeue"], squeue, "", 0)])
     assert adapter.poll([ctx.store.get("job12")]).calls == 1  # done: no more follow-ups
+
+
+def test_running_jobs_memory_and_cpu_from_one_sstat_every_usage_interval(ctx):
+    running = tracked(ctx, "10", status=JobStatus.RUNNING, submitted="2026-11-28T20:44:20")
+    squeue = ("10|10|N/A|10|RUNNING|None|2026-11-28T20:44:26|NONE|node01\n", "", 0)
+    sstat = (["sstat"], ref("dbd-sstat-running-10-allsteps.txt"), "", 0)
+    adapter, runner = adapter_with(ctx, [(["squeue"], *squeue), sstat])
+    result = adapter.poll([running])
+    assert result.calls == 2 and runner.commands[1][:2] == ["sstat", "-a"]
+    usage = apply(ctx, result)["job10"].fields["metadata"]["usage"]
+    assert usage["max_rss_bytes"] > 80 * 1024**2  # the srun step holds 80 MiB
+    assert adapter.poll([ctx.store.get("job10")]).calls == 1  # no sstat again before usage_interval
 
 
 def test_submit_writes_the_script_and_reads_the_id(ctx):
