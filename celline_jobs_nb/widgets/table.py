@@ -1,22 +1,32 @@
 """JobTable: the live table of a project's jobs.
 
-Wire protocol (two synced dict traits, see js/src/rows.js):
+Wire protocol (synced dict traits, see js/src/rows.js):
 
-- ``snapshot`` = ``{"gen", "rows", "meta"}``: every row. Sent when the widget is created and again
-  only at a compaction (below).
-- ``delta`` = ``{"gen", "seq", "rows", "meta"}``: every row changed since that snapshot, plus
-  ``meta`` (poll time, staleness, the project's disk usage). Set once per poller tick: one comm
-  message per tick, whatever the number of jobs. Because the delta is cumulative, any view — a
-  second display, a reloaded page, a notebook saved by nbclient — rebuilds the same table from
-  the two traits.
+- ``snapshot`` = ``{"gen", "seq", "rows", "meta"}``: every row. Sent when the widget is created and
+  again only at a compaction (below).
+- ``delta`` = ``{"gen", "seq", "base", "rows", "meta"}``: every row changed after tick ``base`` (up
+  to tick ``seq``), plus ``meta`` (poll time, staleness, the project's disk usage). Set once per
+  poller tick: one comm message per tick, whatever the number of jobs. While ``base`` is the
+  snapshot's ``seq`` the delta is cumulative, so any view rebuilds the table from the two traits.
+- ``pending`` = ``{"gen", "seq", "rows"}``: every row changed since the snapshot, as of tick
+  ``seq``. Only needed once ``base`` has moved past the snapshot (below); it is not sent per tick
+  but put in the full state a view gets on (re)load, and sent once at the end of each cell run
+  (so a notebook saved by nbclient holds the whole table).
 - ``detail`` = the selected job's usage figures and its last samples (sparklines): sent for that
   one job only, in the same message as the tick's delta.
 
-When the snapshot is replaced, both traits go in one message (``hold_sync``). The snapshot is
-replaced when the diff carries many rows that did not change in this tick ("stale" rows, more
-than ``compact_min`` and ``compact_fraction`` of the table): rows that change on every tick — the
-running jobs, whose CPU and memory are sampled each poll — never force a compaction, since a new
-snapshot would not make the next diff any smaller.
+Each tick the diff's "stale" rows (in the diff but not changed in this tick) are counted:
+
+- more than ``max(compact_min, compact_fraction * rows)``, or more than ``fold_fraction`` of the
+  table changed since the snapshot: a new snapshot, sent with an empty delta in one message
+  (``hold_sync``);
+- else more than ``compact_min`` (large tables only): ``base`` moves to the previous tick and the
+  delta carries this tick's rows only. A live view applies deltas in order; a view that lacks
+  ticks up to ``base`` (a new display of a live widget) asks for them with a custom
+  ``{"type": "resync"}`` message and gets ``{"type": "rows", "gen", "seq", "rows"}``.
+
+Rows that change on every tick — the running jobs, whose CPU and memory are sampled each poll —
+never force a compaction, since a new snapshot would not make the next diff any smaller.
 
 Toasts for jobs that end while the table is shown are the view's job (js/src/notify.js): it sees
 every status change in the diffs it applies.
@@ -59,20 +69,26 @@ class JobTable(CellineWidget):
     title = traitlets.Unicode("").tag(sync=True)
     snapshot = traitlets.Dict().tag(sync=True)
     delta = traitlets.Dict().tag(sync=True)
+    pending = traitlets.Dict().tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     detail = traitlets.Dict().tag(sync=True)
 
     def __init__(self, project: Any, *, poll: bool = True, interval: float | None = None,
                  title: str | None = None, compact_min: int = 100, compact_fraction: float = 0.1,
+                 fold_fraction: float = 0.5,
                  disk_interval: float | None = DISK_REFRESH_SECONDS, **kwargs: Any) -> None:
         self.monitor = monitor_for(project)
         self.compact_min = compact_min
         self.compact_fraction = compact_fraction
+        self.fold_fraction = fold_fraction
         self.disk_interval = disk_interval
         self._rows: dict[str, dict[str, Any]] = {}
-        self._delta_ids: set[str] = set()
+        self._delta_ids: set[str] = set()  # changed after tick ``_base_seq``
+        self._since_snapshot: set[str] = set()  # changed after tick ``_snap_seq``
         self._gen = 0
         self._seq = 0
+        self._snap_seq = 0
+        self._base_seq = 0
         self._rev = 0
         self._error: str | None = None
         self._last_ok = _now_ms()
@@ -87,6 +103,7 @@ class JobTable(CellineWidget):
         super().__init__(snapshot=snapshot, delta=delta,
                          title=title if title is not None else f"Jobs of {self.monitor.paths.root}", **kwargs)
         self.on_msg(self._handle_custom)
+        self._hook_cell_runs()
         if poll:
             self._start_ticks(self.monitor, interval)
             self._publish(full=False)  # meta now says "live"
@@ -108,9 +125,10 @@ class JobTable(CellineWidget):
         self._rows = {job.job_id: job_row(job) for job in jobs}
         self._rev = rev
         self._gen, self._seq = 1, 1
+        self._snap_seq = self._base_seq = self._seq
         meta = self._meta()
-        return ({"gen": self._gen, "rows": list(self._rows.values()), "meta": meta},
-                {"gen": self._gen, "seq": self._seq, "rows": [], "meta": meta})
+        return ({"gen": self._gen, "seq": self._seq, "rows": list(self._rows.values()), "meta": meta},
+                {"gen": self._gen, "seq": self._seq, "base": self._base_seq, "rows": [], "meta": meta})
 
     def refresh_view(self) -> bool:
         """Read the jobs written since the last call and send them (one update)."""
@@ -130,12 +148,22 @@ class JobTable(CellineWidget):
                 if self._rows.get(job.job_id) != row:
                     self._rows[job.job_id] = row
                     self._delta_ids.add(job.job_id)
+                    self._since_snapshot.add(job.job_id)
                     changed_now.add(job.job_id)
                 if selected and job.job_id == selected:
                     self._stage_detail(job_detail(job))
             self._rev = rev
+            stale = len(self._delta_ids - changed_now)
             threshold = max(self.compact_min, int(len(self._rows) * self.compact_fraction))
-            self._publish(full=len(self._delta_ids - changed_now) > threshold)
+            # Once the delta no longer repeats them, rows changed since the snapshot cost nothing per
+            # tick; a new snapshot when they are a big part of the table keeps resyncs and saved state small.
+            folded = self._base_seq != self._snap_seq
+            full = stale > threshold or (folded and len(self._since_snapshot) > self.fold_fraction * len(self._rows))
+            if not full and stale > self.compact_min:
+                # Large table, many rows changed once: stop re-sending them (the views have them).
+                self._base_seq = self._seq
+                self._delta_ids = changed_now
+            self._publish(full=full)
             return True
 
     # -- the selected job's detail (usage samples for the sparklines) ---------------------------
@@ -224,17 +252,79 @@ class JobTable(CellineWidget):
             if full:
                 self._gen += 1
                 self._delta_ids.clear()
-                self.snapshot = {"gen": self._gen, "rows": list(self._rows.values()), "meta": meta}
-            self.delta = {"gen": self._gen, "seq": self._seq, "rows": [self._rows[i] for i in self._delta_ids],
-                          "meta": meta}
+                self._since_snapshot.clear()
+                self._snap_seq = self._base_seq = self._seq
+                self.snapshot = {"gen": self._gen, "seq": self._seq, "rows": list(self._rows.values()), "meta": meta}
+            self.delta = {"gen": self._gen, "seq": self._seq, "base": self._base_seq,
+                          "rows": [self._rows[i] for i in self._delta_ids], "meta": meta}
             detail, self._pending_detail = self._pending_detail, None
             if detail is not None and detail.get("id") == self.selected:
                 self.detail = detail
         self.messages_sent += 1
 
+    # -- views that join late, reloads and saved notebooks ----------------------------------------
+
+    def _pending_state(self) -> dict[str, Any]:
+        """Every row changed since the snapshot (empty while the delta itself carries them)."""
+        with self._lock:
+            if self._base_seq == self._snap_seq:
+                return {}
+            return {"gen": self._gen, "seq": self._seq, "rows": [self._rows[i] for i in self._since_snapshot]}
+
+    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+        with self._lock:
+            state = super().get_state(key, drop_defaults)
+            if key is None and "_rows" in self.__dict__:  # the whole state (a view (re)loads): complete it
+                state["pending"] = self._pending_state()
+            return state
+
+    def _hook_cell_runs(self) -> None:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+        self._shell = shell
+        if shell is not None and hasattr(shell, "events"):
+            shell.events.register("post_run_cell", self._after_cell)
+
+    def _after_cell(self, *_args: Any) -> None:
+        """At the end of each cell run (before the kernel goes idle, so nbclient records it): make
+        the synced state complete, in one message, if the delta no longer is."""
+        with self._lock:
+            if self._closed:
+                return
+            pending = self._pending_state()
+            if pending and pending != self.pending:
+                self.pending = pending
+
+    def close(self) -> None:
+        shell = getattr(self, "_shell", None)
+        if shell is not None:
+            try:
+                shell.events.unregister("post_run_cell", self._after_cell)
+            except ValueError:
+                pass
+            self._shell = None
+        super().close()
+
+    def _send_rows(self) -> None:
+        """Answer a view's resync: every row changed since the snapshot, as of the current tick."""
+        with self._lock:
+            reply = {"type": "rows", "gen": self._gen, "seq": self._seq,
+                     "rows": [self._rows[i] for i in self._since_snapshot]}
+            try:
+                self.send(reply)
+            except Exception:  # the comm may be gone
+                log.debug("could not send the rows for a resync", exc_info=True)
+
     # -- actions from the view ------------------------------------------------------------------
 
     def _handle_custom(self, _widget: Any, content: Any, _buffers: Any = None) -> None:
+        if isinstance(content, dict) and content.get("type") == "resync":
+            self._send_rows()
+            return
         if not isinstance(content, dict) or content.get("action") not in ("cancel", "retry", "refresh"):
             return
         # Cancelling waits for the job to end and a refresh may query a cluster: never block the kernel.

@@ -30,10 +30,14 @@ export const COLUMNS = [
 ];
 
 /**
- * The rows as the kernel sent them. The kernel keeps two traits: `snapshot` ({gen, rows}: the full
- * table, sent once and again only after compaction) and `delta` ({gen, seq, rows, removed, meta}:
- * every row changed since that snapshot). Applying is idempotent, so any view — a second display
- * of the widget, a reloaded page, a saved notebook — rebuilds the same table from the two traits.
+ * The rows as the kernel sent them. The kernel keeps three traits: `snapshot` ({gen, seq, rows}:
+ * the full table, sent once and again only after compaction), `delta` ({gen, seq, base, rows,
+ * removed, meta}: every row changed after tick `base`, up to tick `seq`; `base` absent = since the
+ * snapshot) and `pending` ({gen, seq, rows}: every row changed since the snapshot, as of tick
+ * `seq`; filled in the state a view loads and at the end of each cell run). Applying is
+ * idempotent, so any view — a second display of the widget, a reloaded page, a saved notebook —
+ * rebuilds the same table from the traits. When a delta starts after the ticks a view has
+ * (`base` past them), `gap` is set: the view asks the kernel for the rows (`applyRows`).
  *
  * After each sync, `ended` lists the rows that became completed/failed/cancelled in it (or that
  * appeared already ended). The first sync is the baseline: jobs that had ended before the view
@@ -46,13 +50,22 @@ export class RowStore {
     this.rows = new Map();
     this.version = 0;
     this.ended = [];
+    this.gap = false;
   }
 
   /** Bring the store up to date; returns true when rows changed. */
-  sync(snapshot, delta) {
+  sync(snapshot, delta, pending = null) {
     let changed = false;
     const baseline = this.gen === null;
     const ended = [];
+    const put = (row) => {
+      const old = this.rows.get(row.id);
+      if (!old || !shallowEqual(old, row)) {
+        this.rows.set(row.id, row);
+        changed = true;
+        if (!baseline && isEnding(old, row)) ended.push(row);
+      }
+    };
     if (snapshot && snapshot.gen !== undefined && snapshot.gen !== this.gen) {
       const before = this.rows;
       this.rows = new Map();
@@ -61,18 +74,19 @@ export class RowStore {
         if (!baseline && isEnding(before.get(row.id), row)) ended.push(row);
       }
       this.gen = snapshot.gen;
-      this.seq = null;
+      this.seq = snapshot.seq ?? null;
+      this.gap = false;
       changed = true;
     }
-    if (delta && delta.gen === this.gen && delta.seq !== this.seq) {
-      for (const row of delta.rows || []) {
-        const old = this.rows.get(row.id);
-        if (!old || !shallowEqual(old, row)) {
-          this.rows.set(row.id, row);
-          changed = true;
-          if (!baseline && isEnding(old, row)) ended.push(row);
-        }
-      }
+    if (pending && pending.gen === this.gen && pending.seq !== undefined && (this.seq === null || pending.seq > this.seq)) {
+      for (const row of pending.rows || []) put(row);
+      this.seq = pending.seq;
+      this.gap = false;
+    }
+    if (delta && delta.gen === this.gen && delta.seq !== this.seq && (this.seq === null || !(delta.seq < this.seq))) {
+      const base = delta.base ?? null;
+      if (base !== null && base > (this.seq ?? 0)) this.gap = true; // ticks (this.seq, base] are missing
+      for (const row of delta.rows || []) put(row);
       for (const id of delta.removed || []) {
         if (this.rows.delete(id)) changed = true;
       }
@@ -80,6 +94,23 @@ export class RowStore {
     }
     if (changed) this.version++;
     this.ended = ended;
+    return changed;
+  }
+
+  /** The kernel's answer to a resync ({gen, seq, rows}: every row changed since the snapshot). */
+  applyRows(msg) {
+    if (!msg || msg.gen !== this.gen || (this.seq !== null && msg.seq < this.seq)) return false;
+    let changed = false;
+    for (const row of msg.rows || []) {
+      const old = this.rows.get(row.id);
+      if (!old || !shallowEqual(old, row)) {
+        this.rows.set(row.id, row);
+        changed = true;
+      }
+    }
+    this.gap = false;
+    this.seq = msg.seq;
+    if (changed) this.version++;
     return changed;
   }
 }

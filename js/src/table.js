@@ -42,7 +42,7 @@ export function renderTable({ model, el }) {
     sortKey: "submit", sortDir: "desc", statuses: new Set(), text: "", expanded: new Set(),
     selected: model.get("selected") || "", view: { items: [], matched: 0, total: 0 },
     lastUpdate: null, skew: 0, meta: {}, reqSeq: 0, panel: null, result: null, busy: false,
-    retryText: "", actionsKey: null, runtimeCells: [], countdownCells: [], detailKey: null,
+    retryText: "", actionsKey: null, runtimeCells: [], countdownCells: [], detailKey: null, resyncAsked: false,
   };
   const now = () => Date.now() - st.skew;
 
@@ -495,6 +495,16 @@ export function renderTable({ model, el }) {
   }
 
   function onCustom(msg) {
+    if (msg && msg.type === "rows") {
+      st.resyncAsked = false;
+      if (store.applyRows(msg)) {
+        renderChips();
+        recompute();
+        renderActions();
+        renderDetail();
+      }
+      return;
+    }
     if (!msg || msg.type !== "reply" || !String(msg.req || "").startsWith(`${token}-`)) return;
     st.busy = false;
     if (msg.action === "refresh") {
@@ -544,7 +554,16 @@ export function renderTable({ model, el }) {
   function syncFromModel(live) {
     const snapshot = model.get("snapshot");
     const delta = model.get("delta");
-    const changed = store.sync(snapshot, delta);
+    const changed = store.sync(snapshot, delta, model.get("pending"));
+    if (store.gap && !st.resyncAsked) {
+      // This view lacks rows the kernel no longer re-sends in each delta: ask for them.
+      st.resyncAsked = true;
+      try {
+        model.send({ type: "resync" });
+      } catch (_err) {
+        // no kernel (a saved notebook): the saved traits are complete
+      }
+    }
     st.meta = (delta && delta.meta) || (snapshot && snapshot.meta) || {};
     if (store.ended.length) {
       const summary = summarizeEnded(store.ended);
@@ -589,6 +608,7 @@ export function renderTable({ model, el }) {
   const onTitle = () => { title.textContent = model.get("title") || ""; };
   model.on("change:snapshot", onChange);
   model.on("change:delta", onChange);
+  model.on("change:pending", onChange);
   model.on("change:selected", onSelected);
   model.on("change:detail", onDetail);
   model.on("change:title", onTitle);
@@ -606,6 +626,7 @@ export function renderTable({ model, el }) {
     clearTimeout(searchTimer);
     model.off("change:snapshot", onChange);
     model.off("change:delta", onChange);
+    model.off("change:pending", onChange);
     model.off("change:selected", onSelected);
     model.off("change:detail", onDetail);
     model.off("change:title", onTitle);

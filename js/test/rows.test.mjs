@@ -131,3 +131,35 @@ test("5,000 jobs: building the view stays fast", () => {
   const elapsed = performance.now() - start;
   assert.ok(elapsed < 1000, `4 sorts+filters of 5,000 rows took ${elapsed.toFixed(0)} ms`);
 });
+
+test("RowStore: deltas that start after a later base, pending rows and resync", () => {
+  const snapshot = { gen: 1, seq: 1, rows: rows.slice(0, 2) };
+  const live = new RowStore();
+  live.sync(snapshot, { gen: 1, seq: 1, base: 1, rows: [] });
+  live.sync(snapshot, { gen: 1, seq: 2, base: 1, rows: [rows[2]] });
+  // The kernel stopped re-sending rows[2]: the delta holds this tick's row only.
+  live.sync(snapshot, { gen: 1, seq: 3, base: 2, rows: [rows[3]] });
+  assert.equal(live.gap, false);
+  assert.equal(live.rows.size, 4);
+  // A view that joins now sees only the traits: it knows rows are missing.
+  const late = new RowStore();
+  late.sync(snapshot, { gen: 1, seq: 3, base: 2, rows: [rows[3]] });
+  assert.equal(late.gap, true);
+  assert.equal(late.rows.has("a3"), false);
+  assert.equal(late.applyRows({ gen: 1, seq: 3, rows: [rows[2], rows[3]] }), true);
+  assert.equal(late.gap, false);
+  assert.deepEqual([...late.rows.entries()].sort(), [...live.rows.entries()].sort());
+  // A reply for another generation is ignored.
+  assert.equal(late.applyRows({ gen: 2, seq: 9, rows: [] }), false);
+  // Saved state (snapshot + pending + an older delta): complete, the old delta is skipped.
+  const saved = new RowStore();
+  const pending = { gen: 1, seq: 3, rows: [rows[2], rows[3]] };
+  saved.sync(snapshot, { gen: 1, seq: 2, base: 1, rows: [{ ...rows[2], status: "queued" }] }, pending);
+  assert.equal(saved.gap, false);
+  assert.deepEqual([...saved.rows.entries()].sort(), [...live.rows.entries()].sort());
+  // pending + a newer delta starting at pending's tick: no gap.
+  const reloaded = new RowStore();
+  reloaded.sync(snapshot, { gen: 1, seq: 4, base: 3, rows: [] }, pending);
+  assert.equal(reloaded.gap, false);
+  assert.equal(reloaded.rows.size, 4);
+});

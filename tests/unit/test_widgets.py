@@ -173,6 +173,81 @@ def test_new_jobs_appear_and_rows_only_change_when_shown_fields_change(monitor: 
     table.close()
 
 
+def rebuild(state: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], bool]:
+    """What js/src/rows.js RowStore does with snapshot, pending and delta: (rows, gap)."""
+    snapshot, pending, delta = state["snapshot"], state.get("pending") or {}, state["delta"]
+    rows = {r["id"]: r for r in snapshot["rows"]}
+    seq, gap = snapshot.get("seq", 0), False
+    if pending.get("gen") == snapshot["gen"] and pending["seq"] > seq:
+        rows.update({r["id"]: r for r in pending["rows"]})
+        seq = pending["seq"]
+    if delta.get("gen") == snapshot["gen"] and delta["seq"] >= seq:
+        gap = delta.get("base", 0) > seq
+        rows.update({r["id"]: r for r in delta["rows"]})
+    return rows, gap
+
+
+def test_rows_changed_once_are_not_resent_and_late_views_still_get_every_row(
+        monitor: JobMonitor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A different 20 rows of 1,000 change each tick: the delta stops repeating earlier ticks' rows
+    (one small message per tick); a view that joins later gets them from the full state, a resync
+    or the ``pending`` trait sent at the end of a cell run; a new snapshot comes once half of the
+    table changed."""
+    monitor.store.insert_many(make_jobs(1000, JobStatus.PENDING, scheduler="imported"))
+    table = JobTable(monitor, poll=False, compact_min=10, compact_fraction=0.5)
+    sent = record(table, monkeypatch)
+    current = lambda: {r["id"]: r for r in table.rows}  # noqa: E731
+    tick = 0
+
+    def step() -> dict[str, Any]:
+        nonlocal tick
+        for i in range(tick * 20, tick * 20 + 20):
+            monitor.store.update(f"job{i:05d}", JobStatus.QUEUED, source="test")
+        tick += 1
+        before = len(sent.messages)
+        table.refresh_view()
+        assert len(sent.messages) == before + 1, "one message per tick"
+        return sent.updates()[-1]
+
+    for _ in range(10):
+        update = step()
+        assert set(update) == {"delta"} and len(update["delta"]["rows"]) <= 20 * 2
+    # The live view applied every delta: nothing missing. The traits alone now lack rows.
+    rows, gap = rebuild({"snapshot": table.snapshot, "delta": table.delta})
+    assert gap and rows != current()
+    # A (re)loaded view gets the full state: complete.
+    rows, gap = rebuild(table.get_state())
+    assert not gap and rows == current()
+    # A view that joins asks for the rows it lacks.
+    table._handle_custom(table, {"type": "resync"})
+    reply = sent.customs()[-1]
+    assert reply["type"] == "rows" and reply["gen"] == table.snapshot["gen"] and reply["seq"] == table.delta["seq"]
+    rows = {r["id"]: r for r in table.snapshot["rows"]} | {r["id"]: r for r in reply["rows"]}
+    assert rows == current()
+    # The end of a cell run completes the synced traits (what nbclient saves), once.
+    before = len(sent.messages)
+    table._after_cell()
+    assert len(sent.messages) == before + 1 and set(sent.updates()[-1]) == {"pending"}
+    table._after_cell()
+    assert len(sent.messages) == before + 1
+    rows, gap = rebuild({"snapshot": table.snapshot, "pending": table.pending, "delta": table.delta})
+    assert not gap and rows == current()
+    # Later ticks on top of that saved state stay complete.
+    step()
+    rows, gap = rebuild({"snapshot": table.snapshot, "pending": table.pending, "delta": table.delta})
+    assert not gap and rows == current()
+    # Once more than half of the table changed since the snapshot: a new one, in the tick's message.
+    while True:
+        update = step()
+        if "snapshot" in update:
+            break
+        assert set(update) == {"delta"}
+    assert tick == 26 and update["delta"]["rows"] == [] and len(update["snapshot"]["rows"]) == 1000
+    assert replay(table.snapshot, table.delta) == current()
+    assert rebuild(table.get_state()) == (current(), False) and table.get_state()["pending"] == {}
+    table.close()
+
+
 def test_stale_poll_is_reported_with_its_error(monitor: JobMonitor) -> None:
     monitor.store.insert_many(make_jobs(1, JobStatus.QUEUED, scheduler="slurm"))
     monitor.store.record_poll("slurm", False, "`squeue` did not answer within 30 s", 1)
