@@ -64,9 +64,14 @@ MIGRATIONS: list[str] = [
         last_calls INTEGER NOT NULL DEFAULT 0
     );
     """,
-    # 2: "failed Count jobs" and the like are the common filtered reads of a long history
+    # 2: "failed Count jobs" and the like are the common filtered reads of a long history; and the
+    # failed jobs whose retry is undecided, which every poll tick asks for (without this index
+    # that reads every failed row's metadata: 16 ms per tick at 100,000 jobs)
     """
     CREATE INDEX jobs_status_type ON jobs (status, job_type);
+    CREATE INDEX jobs_retry_undecided ON jobs (seq) WHERE status = 'failed'
+        AND json_extract(metadata, '$.retry_policy') IS NOT NULL
+        AND json_extract(metadata, '$.retry_checked') IS NULL;
     """,
 ]
 

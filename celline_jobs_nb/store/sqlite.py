@@ -474,8 +474,11 @@ class JobStore:
 
     def failed_awaiting_retry(self) -> list[JobInfo]:
         """Failed jobs with a retry policy whose retry has not been decided yet."""
+        # The partial index holds exactly these rows; the planner would otherwise pick jobs_status
+        # and read the metadata of every failed job, on every poll tick.
         rows = self._read(
-            f"{_SELECT} WHERE status = 'failed' AND json_extract(metadata, '$.retry_policy') IS NOT NULL "
+            f"{_SELECT} INDEXED BY jobs_retry_undecided WHERE status = 'failed' "
+            "AND json_extract(metadata, '$.retry_policy') IS NOT NULL "
             "AND json_extract(metadata, '$.retry_checked') IS NULL ORDER BY seq"
         )
         return [_row_to_job(r) for r in rows]

@@ -7,7 +7,6 @@ silently stop being tested.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,21 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import require_service
 
 from celline_jobs_nb.core.models import JobStatus
 from celline_jobs_nb.monitor import JobMonitor
 
 REPO = Path(__file__).resolve().parents[2]
 START_SLURM = REPO / "scripts" / "start-slurm.sh"
-
-
-def require_service(available: bool, reason: str) -> None:
-    """Skip when a service is missing; fail instead when CELLINE_JOBS_REQUIRE_SERVICES=1."""
-    if available:
-        return
-    if os.environ.get("CELLINE_JOBS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (CELLINE_JOBS_REQUIRE_SERVICES=1: this must not be skipped)", pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclass(frozen=True)

@@ -7,30 +7,24 @@ The node has 2 CPUs (and other test files use it too): the jobs here are few and
 
 from __future__ import annotations
 
-import os
+import functools
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import final, require_service
+from support import poll_until as poll_scheduler_until
 
 from celline_jobs_nb.core.models import JobStatus
 from celline_jobs_nb.monitor import JobMonitor
 from celline_jobs_nb.schedulers.pbs import TORQUE_SLURM, _sniff_wrapper
 
+poll_until = functools.partial(poll_scheduler_until, scheduler="pbs")
+
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(240)]
-
-
-def require_service(available: bool, reason: str) -> None:
-    """As conftest.require_service: skip when missing, FAIL with CELLINE_JOBS_REQUIRE_SERVICES=1."""
-    if available:
-        return
-    if os.environ.get("CELLINE_JOBS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (CELLINE_JOBS_REQUIRE_SERVICES=1: this must not be skipped)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -51,25 +45,6 @@ def pbs_monitor(pbs_wrappers: object, monkeypatch: pytest.MonkeyPatch, project: 
     native = [j.native_id for j in mon.store.list(scheduler="pbs") if j.native_id and j.status.active]
     if native:  # leave no job of this project on the 2-CPU node
         subprocess.run(["qdel", *dict.fromkeys(n.split("_")[0] for n in native)], capture_output=True, timeout=60)
-
-
-def poll_until(mon: JobMonitor, done: Callable[[], bool], timeout: float = 60, every: float = 0.5,
-               calls: list[int] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        mon.refresh(force=True)
-        if calls is not None:
-            calls.append(mon.poll_states()["pbs"].last_calls)
-        if done():
-            return
-        if time.monotonic() > deadline:
-            jobs = [(j.job_id, j.name, j.status.value, j.reason) for j in mon.list_jobs()]
-            raise AssertionError(f"timed out after {timeout} s: {jobs}")
-        time.sleep(every)
-
-
-def final(mon: JobMonitor, *job_ids: str) -> Callable[[], bool]:
-    return lambda: all(mon.get_job(j).status.final for j in job_ids)
 
 
 def qstat_full(native_id: str) -> str:

@@ -9,35 +9,15 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import final, poll_until
 
 from celline_jobs_nb.core.models import JobStatus
 from celline_jobs_nb.monitor import JobMonitor
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(180)]
-
-
-def poll_until(mon: JobMonitor, done: Callable[[], bool], timeout: float = 60, every: float = 0.5,
-               calls: list[int] | None = None) -> None:
-    """Force a poll every ``every`` s until ``done()``; records each poll's scheduler calls."""
-    deadline = time.monotonic() + timeout
-    while True:
-        mon.refresh(force=True)
-        if calls is not None:
-            calls.append(mon.poll_states()["slurm"].last_calls)
-        if done():
-            return
-        if time.monotonic() > deadline:
-            jobs = [(j.job_id, j.name, j.status.value, j.reason) for j in mon.list_jobs()]
-            raise AssertionError(f"timed out after {timeout} s: {jobs}")
-        time.sleep(every)
-
-
-def final(mon: JobMonitor, *job_ids: str) -> Callable[[], bool]:
-    return lambda: all(mon.get_job(j).status.final for j in job_ids)
 
 
 def transitions(mon: JobMonitor, job_id: str) -> list[JobStatus]:

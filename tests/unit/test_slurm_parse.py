@@ -7,15 +7,14 @@ real, only their delivery is canned (the real cluster runs in tests/integration/
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import Replay
 
 from celline_jobs_nb.core.errors import ParseError, SchedulerError, SubmitError
 from celline_jobs_nb.core.jobfiles import write_exit_file
@@ -23,7 +22,7 @@ from celline_jobs_nb.core.models import JobInfo, JobStatus
 from celline_jobs_nb.core.paths import ProjectPaths
 from celline_jobs_nb.core.resources import Resources
 from celline_jobs_nb.core.usage import efficiency
-from celline_jobs_nb.schedulers.base import CommandRunner, SchedulerContext
+from celline_jobs_nb.schedulers.base import SchedulerContext
 from celline_jobs_nb.schedulers.slurm import (
     ACCOUNTING_META_KEY,
     SLURM_STATES,
@@ -366,25 +365,6 @@ def test_state_map_total(states):
 
 
 # -- poll decisions on replayed real outputs --------------------------------------------------
-
-class Replay(CommandRunner):
-    """Answers commands with recorded outputs: (argv prefix, stdout, stderr, exit status)."""
-
-    def __init__(self, answers: Sequence[tuple[Sequence[str], str, str, int]]) -> None:
-        super().__init__()
-        self.answers = list(answers)
-        self.commands: list[list[str]] = []
-
-    def run(self, args, *, input_text=None, timeout=None, check=True):
-        self.calls += 1
-        self.commands.append(list(args))
-        for prefix, out, err, code in self.answers:
-            if list(args[:len(prefix)]) == list(prefix):
-                if check and code:
-                    raise SchedulerError(f"`{' '.join(args[:2])}` exited {code}: {err.strip()}")
-                return subprocess.CompletedProcess(list(args), code, out, err)
-        raise AssertionError(f"unexpected command {args}")
-
 
 @pytest.fixture
 def ctx(tmp_path):
