@@ -297,7 +297,7 @@ class JobMonitor:
         step = max([0.1] + [self.adapter(n).fast_poll_interval or 0.1 for n in by_scheduler
                             if n not in ("local", LEGACY_SCHEDULER)])
         while pending and time.monotonic() < deadline:
-            self.refresh(force=True)
+            self.refresh(force=True, only=by_scheduler)  # other schedulers keep their own pace
             pending = [j.job_id for j in self.store.get_many(pending) if j.status.active]
             if pending:
                 time.sleep(min(step, max(0.0, deadline - time.monotonic())))
@@ -346,12 +346,13 @@ class JobMonitor:
 
     # -- polling -----------------------------------------------------------------------------
 
-    def refresh(self, force: bool = False) -> list[str]:
+    def refresh(self, force: bool = False, *, only: Iterable[str] | None = None) -> list[str]:
         """Poll every scheduler that has active jobs (if its turn has come, or ``force``) and
-        record what changed. Returns the ids of changed jobs."""
+        record what changed; ``only`` limits it to those schedulers. Returns the ids of changed jobs."""
         changed: list[str] = []
+        wanted = None if only is None else set(only)
         for name in self.store.active_schedulers():
-            if name == LEGACY_SCHEDULER:
+            if name == LEGACY_SCHEDULER or (wanted is not None and name not in wanted):
                 continue
             try:
                 adapter = self.adapter(name)

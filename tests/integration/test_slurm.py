@@ -240,3 +240,14 @@ def test_queue_shows_foreign_jobs_and_attach_tracks_one(slurm_monitor: JobMonito
     # No exit-code file for a job we did not write: the exit code comes from accounting.
     assert (job.status, job.exit_code) == (JobStatus.FAILED, 5), job
 
+
+
+def test_cancelling_a_local_job_does_not_poll_slurm(slurm_monitor: JobMonitor) -> None:
+    mon = slurm_monitor
+    mon.submit_job("held", "true", {"extra": ["--hold"]}, scheduler="slurm")
+    local = mon.submit_job("local sleeper", "sleep 60")
+    poll_until(mon, lambda: mon.get_job(local).status is JobStatus.RUNNING)
+    before = mon.adapter("slurm").calls
+    assert mon.cancel_job(local, wait=3)
+    assert mon.get_job(local).status is JobStatus.CANCELLED
+    assert mon.adapter("slurm").calls == before  # the cancel's wait polled only the local executor
