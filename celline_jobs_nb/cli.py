@@ -20,18 +20,21 @@ from .core.errors import CellineJobsError, InvalidInputError
 from .core.models import JobInfo, JobStatus, to_utc, utcnow
 from .core.resources import Resources
 from .core.timefmt import format_duration
+from .textable import Column, Styled, Table, colour_enabled, escape, output_width, paint
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table
+    from rich.console import Console, ConsoleOptions, RenderResult
 
     from .monitor import JobMonitor
 
 EXIT_USAGE = 2
+# ANSI SGR parameters: pending grey, queued cyan, held magenta, running bold blue, completed green,
+# failed bold red, cancelled yellow, unknown bold magenta.
 STATUS_STYLE = {
-    "pending": "grey62", "queued": "cyan", "held": "magenta", "running": "bold blue",
-    "completed": "green", "failed": "bold red", "cancelled": "yellow", "unknown": "bold magenta",
+    "pending": "90", "queued": "36", "held": "35", "running": "1;34",
+    "completed": "32", "failed": "1;31", "cancelled": "33", "unknown": "1;35",
 }
+WARNING_STYLE = "33"  # yellow
 
 
 class UsageError(CellineJobsError):
@@ -168,47 +171,73 @@ def _progress_text(job: JobInfo) -> str:
 
 
 def _console() -> Console:
+    """The rich console of the live displays (watch, demo), colouring by the same rule as `list`."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, no_color=not colour_enabled())
 
 
-_WIDE_COLUMNS = ("Scheduler", "Submitted", "Resources")  # shown when the terminal has room
+class _ConsoleTable(Table):
+    """A table rich draws too: watch's Live and the demo show the very lines `list` prints."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.text import Text
+
+        # The live display is a screen: fit it. Colour codes become rich styles; the console
+        # drops them when colour is off.
+        yield Text.from_ansi("\n".join(self.render(width=options.max_width, colour=True)), no_wrap=True)
 
 
-def _jobs_table(jobs: Sequence[JobInfo], title: str | None = None, width: int | None = None) -> Table:
-    from rich.table import Table
-    from rich.text import Text
+_WIDE_TERMINAL = 150  # Scheduler, Submitted and Resources need this many columns on a terminal
+_JOB_COLUMNS = (
+    Column("Job ID"), Column("Name", flexible=True), Column("Type"),
+    Column("Scheduler", min_terminal_width=_WIDE_TERMINAL), Column("Status"), Column("Progress", flexible=True),
+    Column("Runtime"), Column("Submitted", min_terminal_width=_WIDE_TERMINAL), Column("Exit"),
+    Column("Resources", flexible=True, min_terminal_width=_WIDE_TERMINAL), Column("Reason", flexible=True),
+)
 
-    wide = (width or _console().width) >= 150
-    table = Table(title=title, header_style="bold", expand=False, pad_edge=False)
-    columns = [c for c in ("Job ID", "Name", "Type", "Scheduler", "Status", "Progress", "Runtime", "Submitted",
-                           "Exit", "Resources", "Reason") if wide or c not in _WIDE_COLUMNS]
-    for column in columns:
-        table.add_column(column, overflow="fold", no_wrap=column in ("Job ID", "Status", "Exit", "Runtime"),
-                         min_width=13 if column == "Job ID" else None)
+
+def _status_cell(status: JobStatus) -> Styled:
+    return Styled(status.value, STATUS_STYLE[status.value])
+
+
+def _jobs_table(jobs: Sequence[JobInfo], title: str | None = None) -> _ConsoleTable:
+    """The one jobs table: list, queue, history, discover, watch and the demo all show this."""
+    table = _ConsoleTable(_JOB_COLUMNS, title=title)
     for job in jobs:
         exit_text = "" if job.exit_code is None else str(job.exit_code)
         if job.signal:
             exit_text = f"sig {job.signal}"
-        cells = {
-            "Job ID": Text(job.job_id), "Name": Text(job.name), "Type": Text(job.job_type.value),
-            "Scheduler": Text(job.scheduler),
-            "Status": Text(job.status.value, style=STATUS_STYLE[job.status.value]),
-            "Progress": Text(_progress_text(job)), "Runtime": Text(format_duration(job.runtime_seconds)),
-            "Submitted": Text(_local(job.submit_time or job.created_at)), "Exit": Text(exit_text),
-            "Resources": Text(job.resources.summary()), "Reason": Text(job.reason or ""),
-        }
-        table.add_row(*(cells[c] for c in columns))
+        table.add_row(
+            job.job_id, job.name, job.job_type.value, job.scheduler, _status_cell(job.status), _progress_text(job),
+            format_duration(job.runtime_seconds), _local(job.submit_time or job.created_at), exit_text,
+            job.resources.summary(), job.reason or "",
+        )
     return table
 
 
+def _print_lines(lines: Sequence[str]) -> None:
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+def _print_table(table: Table) -> None:
+    """Fitted to the terminal; full values, every column, when piped or redirected."""
+    _print_lines(table.render(width=output_width(), colour=colour_enabled()))
+
+
+def _print_warnings(lines: Sequence[str]) -> None:
+    colour = colour_enabled()
+    for line in lines:
+        print(paint(line, WARNING_STYLE, colour))
+
+
 def _stale_lines(monitor: JobMonitor) -> list[str]:
+    """One warning per scheduler whose data is stale; escaped, as the error text is the scheduler's."""
     lines = []
     for name, state in monitor.poll_states().items():
         if state.stale:
             when = _local(state.last_success) or "never"
-            lines.append(f"warning: {name} data is stale (last good poll {when}): {state.error}")
+            lines.append(escape(f"warning: {name} data is stale (last good poll {when}): {state.error}"))
     return lines
 
 
@@ -253,13 +282,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([j.to_dict() for j in jobs])
         return 0
-    console = _console()
-    for line in _stale_lines(monitor):
-        console.print(line, style="yellow", markup=False)
+    _print_warnings(_stale_lines(monitor))
     if not jobs:
-        console.print("no jobs" + (" match" if statuses or args.job_type else " yet: try `celline-jobs submit`"))
+        print("no jobs" + (" match" if statuses or args.job_type else " yet: try `celline-jobs submit`"))
         return 0
-    console.print(_jobs_table(jobs))
+    _print_table(_jobs_table(jobs))
     return 0
 
 
@@ -273,15 +300,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             {"time": e.time.isoformat(), "from": e.from_status.value if e.from_status else None,
              "to": e.to_status.value, "reason": e.reason, "source": e.source} for e in events]})
         return 0
-    from rich.table import Table
-    from rich.text import Text
-
-    console = _console()
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    rows = [
-        ("Job ID", job.job_id), ("Name", job.name), ("Status", job.status.value), ("Type", job.job_type.value),
+    rows: list[tuple[str, str | Styled]] = [
+        ("Job ID", job.job_id), ("Name", job.name), ("Status", _status_cell(job.status)), ("Type", job.job_type.value),
         ("Scheduler", job.scheduler + (f" (id {job.native_id})" if job.native_id else "")),
         ("Command", job.command), ("Working dir", job.working_dir or ""), ("Log", str(monitor.log_path(job.job_id))),
         ("Resources", job.resources.summary() or "scheduler defaults"), ("Submitted", _local(job.submit_time)),
@@ -292,15 +312,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         ("Attempt", str(job.attempt) + (f" (retry of {job.retry_of})" if job.retry_of else "")),
         ("Depends on", ", ".join(job.depends_on)),
     ]
+    details = Table((Column("Label"), Column("Value")), show_header=False)
     for label, value in rows:
-        if value:
-            style = STATUS_STYLE.get(value, "") if label == "Status" else ""
-            grid.add_row(label, Text(value, style=style))
-    console.print(grid)
-    console.print()
+        if value:  # a Styled status is never empty
+            details.add_row(label, value)
+    # Never cut: the whole command and path are the point of this view.
+    _print_lines(details.render(width=None, colour=colour_enabled()))
+    print()
     for event in events:
         change = f"{event.from_status.value if event.from_status else '-'} -> {event.to_status.value}"
-        console.print(Text(f"  {_local(event.time)}  {change:<22} {event.reason or ''}"))
+        print(f"  {_local(event.time)}  {change:<22} {escape(event.reason or '')}".rstrip())
     return 0
 
 
@@ -411,26 +432,24 @@ def cmd_queue(args: argparse.Namespace) -> int:
         if args.json:
             _print_json([e.__dict__ for e in entries])
             return 0
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(header_style="bold")
-        for column in ("Native ID", "Name", "State", "User", "Reason", "Tracked as"):
-            table.add_column(column)
+        # Everyone's jobs, as the scheduler reports them: every cell is escaped like our own.
+        table = Table((Column("Native ID"), Column("Name", flexible=True), Column("State"), Column("User"),
+                       Column("Reason", flexible=True), Column("Tracked as")))
         for e in entries:
-            table.add_row(*(Text(x or "") for x in (e.native_id, e.name, e.state, e.user, e.reason,
-                                                    e.tracked_job_id or "not tracked")))
-        _console().print(table)
+            table.add_row(*(x or "" for x in (e.native_id, e.name, e.state, e.user, e.reason,
+                                              e.tracked_job_id or "not tracked")))
+        _print_table(table)
         return 0
     monitor.refresh()
     jobs = monitor.list_jobs([s for s in JobStatus if s.active])
     if args.json:
         _print_json([j.to_dict() for j in jobs])
         return 0
-    console = _console()
-    for line in _stale_lines(monitor):
-        console.print(line, style="yellow", markup=False)
-    console.print(_jobs_table(jobs) if jobs else "nothing is waiting or running")
+    _print_warnings(_stale_lines(monitor))
+    if jobs:
+        _print_table(_jobs_table(jobs))
+    else:
+        print("nothing is waiting or running")
     return 0
 
 
@@ -449,7 +468,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             return 0
         for e in events:
             print(f"{_local(e.time)}  {e.job_id}  {e.from_status.value if e.from_status else '-':>9} -> "
-                  f"{e.to_status.value:<9}  {e.reason or ''}")
+                  f"{e.to_status.value:<9}  {escape(e.reason or '')}")
         return 0
     statuses = [JobStatus.parse(s) for s in args.status] if args.status else None
     jobs = monitor.list_jobs(statuses, job_type=args.job_type, scheduler=args.scheduler, since=since, until=until)
@@ -457,7 +476,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([j.to_dict() for j in jobs])
         return 0
-    _console().print(_jobs_table(jobs, title=f"{len(jobs)} jobs") if jobs else "no jobs in that range")
+    if jobs:
+        _print_table(_jobs_table(jobs, title=f"{len(jobs)} job" + ("" if len(jobs) == 1 else "s")))
+    else:
+        print("no jobs in that range")
     return 0
 
 
@@ -511,7 +533,7 @@ def watch(monitor: JobMonitor, *, interval: float = 1.0, job_ids: Sequence[str] 
             counts[job.status.value] = counts.get(job.status.value, 0) + 1
         summary = "  ".join(f"{k}: {v}" for k, v in counts.items())
         parts: list[Any] = [_jobs_table(jobs), Text(summary)]
-        parts.extend(Text(line, style="yellow") for line in _stale_lines(monitor))
+        parts.extend(Text(line, style="yellow") for line in _stale_lines(monitor))  # escaped already
         return Group(*parts)
 
     try:
@@ -596,13 +618,11 @@ def cmd_discover(args: argparse.Namespace) -> int:
     mode = execution.system + (f" on {execution.pbs_server}" if execution.pbs else "")
     if execution.configured_system != execution.system:
         mode += f' (setting.toml says "{execution.configured_system}" but has no pbs_server)'
-    console = _console()
-    console.print(f"celline runs its jobs with: {mode}", markup=False)
-    console.print(f"{found.scripts} scripts, {len(jobs)} runs, {len(found.new_ids)} new", markup=False)
-    for line in _stale_lines(monitor):
-        console.print(line, style="yellow", markup=False)
+    print(f"celline runs its jobs with: {escape(mode)}")  # setting.toml's words: data
+    print(f"{found.scripts} scripts, {len(jobs)} runs, {len(found.new_ids)} new")
+    _print_warnings(_stale_lines(monitor))
     if jobs:
-        console.print(_jobs_table(jobs))
+        _print_table(_jobs_table(jobs))
     return 0
 
 

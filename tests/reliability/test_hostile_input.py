@@ -4,6 +4,7 @@ outside the project, and every string comes back as the same characters."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,14 +31,24 @@ def test_job_names_are_data(monitor: JobMonitor, name: str):
     listed = subprocess.run([sys.executable, "-m", "celline_jobs_nb", "--project", str(monitor.paths.root),
                              "list", "--json"], capture_output=True, text=True)
     assert [j["name"] for j in json.loads(listed.stdout)] == [name]
+    # The tables show it escaped: one line per job, nothing that moves the cursor or recolours.
+    shown = name.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r").replace("\x1b", "\\x1b")
+    env = {**os.environ, "FORCE_COLOR": "", "NO_COLOR": ""}
+    for command in ("list", "history"):
+        table = subprocess.run([sys.executable, "-m", "celline_jobs_nb", "--project", str(monitor.paths.root),
+                                command], capture_output=True, text=True, env=env).stdout
+        *_, header, row = table.splitlines()  # history has a title line
+        assert header.startswith("Job ID         Name") and row.startswith(f"{job_id}  {shown}  Custom  ")
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in table.replace("\n", ""))
+    status = subprocess.run([sys.executable, "-m", "celline_jobs_nb", "--project", str(monitor.paths.root),
+                             "status", job_id], capture_output=True, text=True, env=env).stdout
+    assert f"Name         {shown}" in status.splitlines()
 
 
 def test_commands_run_exactly_as_given(monitor: JobMonitor):
     tricky = "printf '%s\\n' \"$HOME\" '$HOME' \"a'b\" 'c\"d'"
     job_id = monitor.submit_job("quoting", tricky)
     monitor.wait([job_id], timeout=30)
-    import os
-
     assert monitor.logs(job_id).splitlines() == [os.environ["HOME"], "$HOME", "a'b", 'c"d']
 
 
