@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .models import validate_job_id
@@ -28,41 +29,42 @@ ENV_PROGRESS_FILE = "CELLINE_JOBS_PROGRESS_FILE"
 
 @dataclass(frozen=True)
 class ProjectPaths:
+    # The directories are cached: every submit and poll asks for them several times per job.
     root: Path
 
     @classmethod
     def of(cls, project: str | os.PathLike[str]) -> ProjectPaths:
         return cls(Path(project).expanduser().resolve())
 
-    @property
+    @cached_property
     def state_dir(self) -> Path:
         return self.root / ".celline"
 
-    @property
+    @cached_property
     def db(self) -> Path:
         return self.state_dir / "jobs.db"
 
-    @property
+    @cached_property
     def legacy_json(self) -> Path:
         return self.state_dir / "jobs.json"
 
-    @property
+    @cached_property
     def backups_dir(self) -> Path:
         return self.state_dir / "backups"
 
-    @property
+    @cached_property
     def scripts_dir(self) -> Path:
         return self.state_dir / "scripts"
 
-    @property
+    @cached_property
     def jobs_settings(self) -> Path:
         return self.state_dir / "jobs.toml"
 
-    @property
+    @cached_property
     def celline_settings(self) -> Path:
         return self.root / "setting.toml"
 
-    @property
+    @cached_property
     def logs_dir(self) -> Path:
         return self.root / "logs"
 
@@ -84,17 +86,15 @@ class ProjectPaths:
         return self
 
 
-def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
-    """Write ``text`` so readers see the old file or the new one, never a half-written one.
-    ``durable=False`` skips the fsync, for files consumed at once (a batch script sbatch copies)."""
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` so readers see the old file or the new one, never a half-written one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -102,3 +102,22 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_job_script(path: Path, text: str) -> None:
+    """A batch script for the scheduler, readable by its owner only (it may hold the job's
+    environment). Written in place, not atomically: it is named by its job's id and read only by
+    the submit command, after it is closed; no fsync either, as that command reads it at once."""
+    data = text.encode("utf-8")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o700)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o700)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)

@@ -52,7 +52,7 @@ from typing import Any
 from ..core.errors import InvalidInputError, ParseError, SchedulerError, SettingsError, SubmitError
 from ..core.jobfiles import read_job_progress
 from ..core.models import JobInfo, JobStatus, new_job_id, utcnow
-from ..core.paths import ENV_JOB_ID, ProjectPaths, atomic_write_text
+from ..core.paths import ENV_JOB_ID, ProjectPaths, write_job_script
 from ..core.resources import Resources
 from ..core.settings import read_toml
 from ..store.sqlite import JobUpdate
@@ -817,12 +817,12 @@ class PbsScheduler(SchedulerAdapter):
 
     def submit(self, job: JobInfo) -> JobUpdate:
         paths = self.context.paths
-        paths.logs_dir.mkdir(parents=True, exist_ok=True)  # neither PBS nor sbatch creates it
+        if not paths.logs_dir.is_dir():  # neither PBS nor sbatch creates it
+            paths.logs_dir.mkdir(parents=True, exist_ok=True)
         flavour = self.flavour
         script = render_pbs_script(job, paths, flavour, self._pbs_server())
         path = paths.script_file(job.job_id)
-        atomic_write_text(path, script, durable=False)  # qsub reads it at once; no fsync needed
-        os.chmod(path, 0o700)  # it may hold the job's environment: readable by its owner only
+        write_job_script(path, script)
         command = qsub_command(str(path), str(paths.log_file(job.job_id)), flavour)
         try:
             result = self.runner.run(command, check=False)

@@ -25,7 +25,6 @@ The parse functions at the top are pure functions over command output; they rais
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shlex
 import shutil
@@ -38,7 +37,7 @@ from typing import Any
 from ..core.errors import InvalidInputError, ParseError, SchedulerError, SubmitError
 from ..core.jobfiles import ExitRecord, read_job_progress
 from ..core.models import JobInfo, JobStatus, new_job_id, utcnow
-from ..core.paths import ENV_JOB_ID, ProjectPaths, atomic_write_text
+from ..core.paths import ENV_JOB_ID, ProjectPaths, write_job_script
 from ..core.resources import Resources, format_memory, format_walltime
 from ..store.sqlite import JobUpdate
 from ._batch import (
@@ -684,11 +683,11 @@ class SlurmScheduler(SchedulerAdapter):
 
     def submit(self, job: JobInfo) -> JobUpdate:
         paths = self.context.paths
-        paths.logs_dir.mkdir(parents=True, exist_ok=True)  # sbatch does not create --output's directory
+        if not paths.logs_dir.is_dir():  # sbatch does not create --output's directory
+            paths.logs_dir.mkdir(parents=True, exist_ok=True)
         script = render_batch_script(job, paths)
         path = paths.script_file(job.job_id)
-        atomic_write_text(path, script, durable=False)  # sbatch reads it at once; no fsync needed
-        os.chmod(path, 0o700)  # it may hold the job's environment: readable by its owner only
+        write_job_script(path, script)
         try:
             result = self.runner.run(["sbatch", "--parsable", str(path)], check=False)
         except SchedulerError as exc:

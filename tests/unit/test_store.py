@@ -166,3 +166,28 @@ def test_a_version_1_database_is_migrated_in_place(project: Path):
     indexes = {r[1] for r in sqlite3.connect(db).execute("PRAGMA index_list(jobs)")}
     assert "jobs_status_type" in indexes
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [j.job_id for j in store.list([JobStatus.COMPLETED])] == ["old1"]  # (status, type) serves it
+
+
+def test_the_wal_is_checkpointed_in_the_background(project: Path):
+    """A checkpoint's fsync stalled the commit that triggered it (SQLite's own automatic checkpoint,
+    every 1,000 WAL pages): writes are copied into the database file by a thread of the store's."""
+    import threading
+    import time
+
+    from celline_jobs_nb.store.sqlite import AUTOCHECKPOINT_PAGES, CHECKPOINT_EVERY_COMMITS
+
+    store = JobStore(project)
+    db = store.path
+    before = db.stat().st_size
+    jobs = [JobInfo(job_id=new_job_id(), name=f"j{i}", command="true") for i in range(CHECKPOINT_EVERY_COMMITS * 2)]
+    for job in jobs:  # one commit each, far fewer WAL pages than SQLite's own threshold
+        store.insert(job)
+    wal_pages = (db.with_name(db.name + "-wal").stat().st_size) // 4096
+    assert wal_pages < AUTOCHECKPOINT_PAGES
+    deadline = time.monotonic() + 10
+    while db.stat().st_size == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert db.stat().st_size > before  # the jobs reached the database file itself
+    assert [t.name for t in threading.enumerate()].count("celline-jobs-checkpoint") >= 1
+    assert len(store.list()) == len(jobs)
