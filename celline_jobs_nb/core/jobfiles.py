@@ -21,6 +21,10 @@ from .models import Progress, to_utc, utcnow
 from .paths import ProjectPaths, atomic_write_text
 
 MAX_SMALL_FILE = 1024 * 1024  # exit and progress files are tiny; anything larger is not ours
+#: Metadata key of a cluster job whose end was read from its exit-code file before its scheduler
+#: had it as ended (the value: when, epoch seconds). The next polls still read the scheduler's own
+#: record of it (start, nodes, resource use) and then clear the key.
+RECONCILE_META_KEY = "reconcile"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class ExitRecord:
     exit_code: int | None
     signal: int | None
     end_time: datetime | None
+    start_time: datetime | None = None  # batch scripts record when the command started
 
 
 def format_exit_record(exit_code: int | None, signal: int | None, end_time: datetime | None = None) -> str:
@@ -36,7 +41,8 @@ def format_exit_record(exit_code: int | None, signal: int | None, end_time: date
 
 
 def parse_exit_record(text: str) -> ExitRecord:
-    """``{"exit_code": 3, "signal": null, "end_time": 1764355200}`` (end_time may be ISO)."""
+    """``{"exit_code": 3, "signal": null, "end_time": 1764355200}`` (times may be ISO); batch
+    scripts add ``"start_time"``."""
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -47,14 +53,19 @@ def parse_exit_record(text: str) -> ExitRecord:
     signal = _optional_int(data.get("signal"), "signal")
     if exit_code is None and signal is None:
         raise ParseError("exit-code file has neither exit_code nor signal")
-    try:
-        end_time = to_utc(data.get("end_time"))
-    except (InvalidInputError, OverflowError, OSError, ValueError):
-        raise ParseError(f"exit-code file has a bad end_time {data.get('end_time')!r}") from None
+    end_time = _optional_time(data, "end_time")
+    start_time = _optional_time(data, "start_time")
     if exit_code is not None and exit_code > 128 and signal is None and data.get("shell"):
         # A shell's $? of 128+N means the command died of signal N.
         signal, exit_code = exit_code - 128, None
-    return ExitRecord(exit_code, signal, end_time)
+    return ExitRecord(exit_code, signal, end_time, start_time)
+
+
+def _optional_time(data: dict[str, Any], name: str) -> datetime | None:
+    try:
+        return to_utc(data.get(name))
+    except (InvalidInputError, OverflowError, OSError, ValueError):
+        raise ParseError(f"exit-code file has a bad {name} {data.get(name)!r}") from None
 
 
 def _optional_int(value: Any, name: str) -> int | None:

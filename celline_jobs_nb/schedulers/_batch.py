@@ -9,6 +9,9 @@ between them lives here, so a fix reaches every scheduler:
   executor's rule: a cancel request means cancelled, 0 means completed, else failed); with no
   evidence at all it is kept as it is, marked ``missing_since``, and becomes UNKNOWN with a
   reason only after a grace period ("missing" never means "completed");
+- when an exit-code file settles a job without asking the scheduler at all (``settle``: a plain
+  exit status, or any end after a cancel request), and how the scheduler's later record of a job
+  settled that way is merged in (``reconciled``);
 - how an array's parent row is summarised from its task rows.
 """
 
@@ -29,10 +32,11 @@ from importlib import resources as importlib_resources
 from typing import Any
 
 from ..core.errors import InvalidInputError, ParseError, SubmitError
-from ..core.jobfiles import ExitRecord, read_exit_file
+from ..core.jobfiles import RECONCILE_META_KEY, ExitRecord, read_exit_file
 from ..core.models import JobInfo, JobStatus, utcnow
 from ..core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
 from ..store.sqlite import JobStore, JobUpdate
+from .base import SchedulerContext
 from .local import final_update_from_exit
 
 log = logging.getLogger("celline.job")
@@ -167,6 +171,75 @@ def exit_file_verdict(unit: BatchUnit, record: ExitRecord) -> tuple[JobStatus, s
     base = final_update_from_exit(stand_in, record)
     assert base.status is not None
     return base.status, base.fields.get("reason")
+
+
+def task_identity(unit: BatchUnit) -> dict[str, Any]:
+    """The fields that make an array task's update insert (or find) its own row."""
+    if unit.parent is None:
+        return {}
+    return {"array_parent": unit.parent.job_id, "array_index": unit.index, "native_id": unit.native_id}
+
+
+def conclusive_exit(unit: BatchUnit) -> bool:
+    """Whether the unit's exit-code file alone says how the job ended: a plain exit status, or any
+    end after a cancel request. A signal nobody asked for needs the scheduler to say what sent it
+    (the time limit, the memory limit, a preemption, an administrator)."""
+    return unit.exit is not None and (unit.exit.signal is None or unit.cancel_requested)
+
+
+def exit_settlement(unit: BatchUnit) -> JobUpdate:
+    """The final update a conclusive exit-code file implies, marked for reconciling: the scheduler
+    has not said yet that the job ended, and its record adds the start, nodes and resource use."""
+    record = unit.exit
+    assert record is not None
+    status, reason = exit_file_verdict(unit, record)
+    fields: dict[str, Any] = {"exit_code": record.exit_code, "signal": record.signal, "reason": reason,
+                              "end_time": record.end_time or utcnow(),
+                              "metadata": {RECONCILE_META_KEY: unit.metadata.get(RECONCILE_META_KEY) or time.time()}}
+    if record.start_time is not None and (unit.job is None or unit.job.start_time is None):
+        fields["start_time"] = record.start_time
+    return JobUpdate(unit.job_id, status, fields, source="exit-file")
+
+
+def settle_from_exit_files(context: SchedulerContext, job_ids: Sequence[str]) -> list[JobUpdate]:
+    """Final updates for the submitted active jobs ``job_ids`` whose exit-code files are conclusive,
+    without any scheduler call: one stat per job, and a read of the files that exist. A job's end
+    is then seen as soon as its batch script has written the file, not at the next poll."""
+    paths, store = context.paths, context.store
+    ended = [job_id for job_id in job_ids if paths.exit_file(job_id).exists()]
+    if not ended:
+        return []
+    jobs = store.get_many(ended)
+    parents = {p.job_id: p for p in store.get_many(list({j.array_parent for j in jobs if j.array_parent}))}
+    updates = []
+    for job in jobs:
+        if not job.status.active or not job.native_id:
+            continue
+        unit = BatchUnit(job.job_id, job.native_id, job, parents.get(job.array_parent or ""), job.array_index)
+        read_unit_exit(unit, paths)
+        if conclusive_exit(unit):
+            updates.append(exit_settlement(unit))
+    return updates
+
+
+def reconciled(unit: BatchUnit, update: JobUpdate | None, scheduler_done: bool) -> JobUpdate | None:
+    """``update`` as it may be applied to the unit's job. A job the store already has as ended (an
+    exit-code file settled it) keeps its status, exit status, end time and reason: the poll adds
+    only what the scheduler knows besides them (its start, nodes, resource use, its own state
+    name), once the scheduler has the job as ended too (``scheduler_done``); then the reconcile
+    mark is cleared. While the scheduler still lists it as running or completing, nothing."""
+    job = unit.job
+    if job is None or not job.status.final:
+        return update
+    if update is None or not scheduler_done:
+        return None
+    fields: dict[str, Any] = {k: v for k, v in update.fields.items() if k == "start_time"}
+    meta = {k: v for k, v in (update.fields.get("metadata") or {}).items() if k != "missing_since"}
+    if RECONCILE_META_KEY in job.metadata:
+        meta[RECONCILE_META_KEY] = None
+    if meta:
+        fields["metadata"] = meta
+    return JobUpdate(unit.job_id, None, fields, source="reconcile") if fields else None
 
 
 def missing_update(unit: BatchUnit, grace: float, explain: Callable[[float], str]) -> JobUpdate | None:

@@ -6,7 +6,7 @@ returns ``JobUpdate``s and the monitor applies them (through the one transition 
 
 Politeness rules every adapter follows:
 - ``poll`` makes ONE batched status query for all the jobs it is given (plus, at most, one more
-  to resolve jobs that just left the queue);
+  to resolve jobs that just left the queue); ``settle`` makes none;
 - every command has a timeout; a failure raises ``SchedulerError``, which the monitor records
   as "stale" and never turns into a failed job;
 - ``min_poll_interval`` is a floor the monitor never goes below.
@@ -147,6 +147,12 @@ class SchedulerAdapter(ABC):
     @abstractmethod
     def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
         """The current state of ``jobs`` (all active, all of this scheduler) in one batched query."""
+
+    def settle(self, job_ids: Sequence[str]) -> list[JobUpdate]:
+        """Final updates for those of the submitted active jobs ``job_ids`` whose end is already
+        certain from the files they leave, WITHOUT any scheduler command (the monitor asks at
+        every refresh, between polls). Cluster adapters read exit-code files; others have none."""
+        return []
 
     @abstractmethod
     def cancel(self, jobs: Sequence[JobInfo]) -> list[JobUpdate]:

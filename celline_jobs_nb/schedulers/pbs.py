@@ -60,17 +60,22 @@ from ._batch import (
     DEPENDENCY_KINDS,
     BatchUnit,
     collect_units,
+    conclusive_exit,
     current_user,
     env_exports,
     error_line,
     exit_file_verdict,
+    exit_settlement,
     export_line,
     load_template,
     missing_update,
     one_line,
     poll_floor_override,
     read_unit_exit,
+    reconciled,
+    settle_from_exit_files,
     summarise_array,
+    task_identity,
 )
 from .base import PollResult, QueueEntry, SchedulerAdapter, SchedulerContext
 from .local import signal_name
@@ -852,6 +857,9 @@ class PbsScheduler(SchedulerAdapter):
 
     # -- poll --------------------------------------------------------------------------------
 
+    def settle(self, job_ids: Sequence[str]) -> list[JobUpdate]:
+        return settle_from_exit_files(self.context, job_ids)
+
     def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
         """The state of ``jobs`` from ONE qstat call (+ on the Slurm wrapper, at most one scontrol).
 
@@ -967,6 +975,31 @@ class PbsScheduler(SchedulerAdapter):
     # -- deciding ----------------------------------------------------------------------------
 
     def _decide(self, unit: _Unit, flavour: str) -> JobUpdate | None:
+        listed_unfinished = unit.record is not None and unit.record.state not in FINISHED_STATES
+        if listed_unfinished and conclusive_exit(unit):
+            update: JobUpdate | None = self._settled_while_listed(unit)
+        else:
+            update = self._judge(unit, flavour)
+        return reconciled(unit, update, scheduler_done=not listed_unfinished)
+
+    def _settled_while_listed(self, unit: _Unit) -> JobUpdate:
+        """The command has ended and its exit-code file says how, while qstat still lists the job
+        (E: exiting, stage-out, the epilogue): it has ended for the user now."""
+        assert unit.record is not None
+        update = exit_settlement(unit)
+        record = unit.record
+        update.fields["metadata"]["pbs_state"] = record.state
+        if record.exec_host:
+            update.fields["metadata"]["exec_host"] = record.exec_host
+        if record.start is not None:
+            update.fields["start_time"] = record.start
+        update.fields.update(task_identity(unit))
+        unit.status, unit.fields = update.status, update.fields
+        return update
+
+    def _judge(self, unit: _Unit, flavour: str) -> JobUpdate | None:
+        """What this poll's evidence says of a job: qstat's record of a job not yet finished, else
+        its exit-code file, else the exit status PBS kept, else Slurm's (wrapper flavour)."""
         record, exit_record, acct = unit.record, unit.exit, unit.acct
         fields: dict[str, Any] = {}
         meta: dict[str, Any] = {}
@@ -1039,7 +1072,7 @@ class PbsScheduler(SchedulerAdapter):
             return self._missing(unit, record)
         if unit.metadata.get("missing_since") is not None:
             meta["missing_since"] = None  # found again
-        start = record.start if record is not None else None
+        start = (record.start if record is not None else None) or (exit_record.start_time if exit_record else None)
         if start is not None and (status is JobStatus.RUNNING or status.final):
             fields["start_time"] = start
         elif status is JobStatus.RUNNING and "start_time" not in fields and unit.job is not None \
@@ -1061,8 +1094,7 @@ class PbsScheduler(SchedulerAdapter):
         fields["reason"] = reason
         if meta:
             fields["metadata"] = meta
-        if unit.parent is not None:
-            fields.update(array_parent=unit.parent.job_id, array_index=unit.index, native_id=unit.native_id)
+        fields.update(task_identity(unit))
         unit.status, unit.fields = status, fields
         return JobUpdate(unit.job_id, status, fields, source="poll")
 

@@ -45,17 +45,22 @@ from ._batch import (
     DEPENDENCY_KINDS,
     BatchUnit,
     collect_units,
+    conclusive_exit,
     current_user,
     env_exports,
     error_line,
     exit_file_verdict,
+    exit_settlement,
     export_line,
     load_template,
     missing_update,
     optional,
     poll_floor_override,
     read_unit_exit,
+    reconciled,
+    settle_from_exit_files,
     summarise_array,
+    task_identity,
 )
 from .base import PollResult, QueueEntry, SchedulerAdapter, SchedulerContext
 from .local import signal_name
@@ -718,6 +723,9 @@ class SlurmScheduler(SchedulerAdapter):
 
     # -- poll --------------------------------------------------------------------------------
 
+    def settle(self, job_ids: Sequence[str]) -> list[JobUpdate]:
+        return settle_from_exit_files(self.context, job_ids)
+
     def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
         """The state of ``jobs`` from ONE squeue call (+ at most one resolution call).
 
@@ -955,6 +963,32 @@ class SlurmScheduler(SchedulerAdapter):
     # -- deciding ----------------------------------------------------------------------------
 
     def _decide(self, unit: _Unit) -> JobUpdate | None:
+        listed_unfinished = unit.record is not None and not map_state(unit.record.state)[0].final
+        if listed_unfinished and conclusive_exit(unit):
+            update: JobUpdate | None = self._settled_while_listed(unit)
+        else:
+            update = self._judge(unit)
+        return reconciled(unit, update, scheduler_done=not listed_unfinished)
+
+    def _settled_while_listed(self, unit: _Unit) -> JobUpdate:
+        """The command has ended and its exit-code file says how, while squeue still lists the job
+        (COMPLETING: the epilog, the I/O flush): it has ended for the user now."""
+        assert unit.record is not None
+        update = exit_settlement(unit)
+        record = unit.record
+        meta = update.fields["metadata"]
+        meta.update(slurm_state=record.state, raw_id=record.raw_id)
+        if record.nodes:
+            meta["nodes"] = record.nodes
+        if record.start is not None:
+            update.fields["start_time"] = record.start
+        update.fields.update(task_identity(unit))
+        unit.status, unit.fields = update.status, update.fields
+        return update
+
+    def _judge(self, unit: _Unit) -> JobUpdate | None:
+        """What this poll's evidence says of a job: squeue's record first, else its exit-code file,
+        else accounting, else missing."""
         record, exit_record, acct = unit.record, unit.exit, unit.acct
         meta: dict[str, Any] = {}
         fields: dict[str, Any] = {}
@@ -984,9 +1018,10 @@ class SlurmScheduler(SchedulerAdapter):
             meta["slurm_state"] = slurm_state
         if unit.metadata.get("missing_since") is not None:
             meta["missing_since"] = None  # found again
-        # Times: SLURM's start; the exit file's end (the real one: after an outage SLURM records
-        # the moment it heard about the end).
-        start = (record.start if record else None) or (acct.start if acct else None)
+        # Times: SLURM's start (else the batch script's); the exit file's end (the real one: after
+        # an outage SLURM records the moment it heard about the end).
+        start = ((record.start if record else None) or (acct.start if acct else None)
+                 or (exit_record.start_time if exit_record else None))
         # A job cancelled while pending shows the cancel time as its start: only a job that got a
         # node has really started.
         source = record if record is not None else acct
@@ -1017,8 +1052,7 @@ class SlurmScheduler(SchedulerAdapter):
         fields["reason"] = reason
         if meta:
             fields["metadata"] = meta
-        if unit.parent is not None:
-            fields.update(array_parent=unit.parent.job_id, array_index=unit.index, native_id=unit.native_id)
+        fields.update(task_identity(unit))
         unit.status, unit.fields = status, fields
         return JobUpdate(unit.job_id, status, fields, source="poll")
 

@@ -8,7 +8,6 @@ metadata), unknown statuses become ``unknown``, and nothing in it is ever run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -122,7 +121,7 @@ def import_legacy_json(store: JobStore) -> int:
     except OSError as exc:
         log.warning("cannot read %s: %s", path, exc)
         return 0
-    digest = hashlib.sha256(data).hexdigest()
+    digest = _sha256(data)
     if store.get_meta(IMPORTED_META_KEY) == digest:
         return 0
     try:
@@ -147,5 +146,11 @@ def export_legacy_json(store: JobStore, path: Path | None = None) -> Path:
         payload[job.job_id] = {**{k: record[k] for k in _SEED_FIELDS}, **record}
     atomic_write_text(Path(target), json.dumps(payload, indent=2, default=str) + "\n")
     if Path(target).resolve() == store.paths.legacy_json.resolve():
-        store.set_meta(IMPORTED_META_KEY, hashlib.sha256(Path(target).read_bytes()).hexdigest())
+        store.set_meta(IMPORTED_META_KEY, _sha256(Path(target).read_bytes()))
     return Path(target)
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib  # loads OpenSSL: only when there is a jobs.json (every monitor imports this module)
+
+    return hashlib.sha256(data).hexdigest()

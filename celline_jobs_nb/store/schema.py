@@ -73,6 +73,13 @@ MIGRATIONS: list[str] = [
         AND json_extract(metadata, '$.retry_policy') IS NOT NULL
         AND json_extract(metadata, '$.retry_checked') IS NULL;
     """,
+    # 3: cluster jobs settled from their exit-code files whose scheduler record is still to be read
+    # (every refresh asks: the partial index holds exactly those rows); and jobs_status goes, as
+    # (status, job_type) serves every status-only read too and each index costs every write
+    """
+    CREATE INDEX jobs_reconcile ON jobs (scheduler) WHERE json_extract(metadata, '$.reconcile') IS NOT NULL;
+    DROP INDEX jobs_status;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -526,8 +526,8 @@ class JobStore:
 
     def failed_awaiting_retry(self) -> list[JobInfo]:
         """Failed jobs with a retry policy whose retry has not been decided yet."""
-        # The partial index holds exactly these rows; the planner would otherwise pick jobs_status
-        # and read the metadata of every failed job, on every poll tick.
+        # The partial index holds exactly these rows; the planner would otherwise pick a status
+        # index and read the metadata of every failed job, on every poll tick.
         rows = self._read(
             f"{_SELECT} INDEXED BY jobs_retry_undecided WHERE status = 'failed' "
             "AND json_extract(metadata, '$.retry_policy') IS NOT NULL "
@@ -694,6 +694,29 @@ class JobStore:
 
     def active(self, scheduler: str | None = None) -> list[JobInfo]:
         return self.list(ACTIVE_STATUSES, scheduler=scheduler)
+
+    def submitted_active_ids(self, scheduler: str) -> list[str]:
+        """Ids of the active jobs of ``scheduler`` that it has been given (they have a native id)."""
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        rows = self._read(f"SELECT job_id FROM jobs WHERE scheduler = ? AND status IN ({marks}) "
+                          "AND native_id IS NOT NULL ORDER BY seq", [scheduler, *(s.value for s in ACTIVE_STATUSES)])
+        return [r[0] for r in rows]
+
+    def reconciling(self, scheduler: str) -> list[JobInfo]:
+        """Jobs of ``scheduler`` settled from their exit-code files whose scheduler record is still
+        to be read (``core.jobfiles.RECONCILE_META_KEY``)."""
+        rows = self._read(f"{_SELECT} INDEXED BY jobs_reconcile WHERE scheduler = ? "
+                          "AND json_extract(metadata, '$.reconcile') IS NOT NULL ORDER BY seq", (scheduler,))
+        return [_row_to_job(r) for r in rows]
+
+    def schedulers_to_poll(self) -> list[str]:
+        """Schedulers with active jobs, or with ended jobs still to be reconciled."""
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        rows = self._read(
+            f"SELECT DISTINCT scheduler FROM jobs WHERE status IN ({marks}) UNION "
+            "SELECT DISTINCT scheduler FROM jobs INDEXED BY jobs_reconcile "
+            "WHERE json_extract(metadata, '$.reconcile') IS NOT NULL", [s.value for s in ACTIVE_STATUSES])
+        return sorted(r[0] for r in rows)
 
     def active_schedulers(self) -> list[str]:
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)

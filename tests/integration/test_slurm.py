@@ -191,6 +191,9 @@ def test_controller_outage_is_stale_then_recovers(slurm_monitor: JobMonitor, slu
         deadline = time.monotonic() + 30
         while not all(mon.paths.exit_file(j).exists() for j in (ok, bad)) and time.monotonic() < deadline:
             time.sleep(0.5)  # the jobs end while nobody can ask SLURM about them
+        mon.refresh()  # ... and their exit-code files say so: seen without the controller
+        assert mon.get_job(ok).status is JobStatus.COMPLETED
+        assert (mon.get_job(bad).status, mon.get_job(bad).exit_code) == (JobStatus.FAILED, 4)
     finally:
         slurm_cluster.start()
     poll_until(mon, final(mon, ok, bad))
@@ -198,6 +201,36 @@ def test_controller_outage_is_stale_then_recovers(slurm_monitor: JobMonitor, slu
     assert mon.get_job(ok).status is JobStatus.COMPLETED
     job = mon.get_job(bad)
     assert (job.status, job.exit_code) == (JobStatus.FAILED, 4)
+
+
+def test_ends_are_read_from_exit_files_between_polls_then_reconciled(slurm_monitor: JobMonitor,
+                                                                      project: Path) -> None:
+    mon = slurm_monitor
+    ok = mon.submit_job("ends well", "sleep 2", scheduler="slurm")
+    bad = mon.submit_job("ends badly", "sleep 2; exit 4", scheduler="slurm")
+    poll_until(mon, lambda: all(mon.get_job(j).status is JobStatus.RUNNING for j in (ok, bad)))
+    # Another watcher of the project (a second notebook) whose SLURM poll turns are all taken for
+    # an hour: only the jobs' own exit-code files can tell it that they ended.
+    watcher = JobMonitor(project)
+    watcher.store.reset_poll_due("slurm")
+    assert watcher.store.claim_poll("slurm", 3600)
+    deadline = time.monotonic() + 60
+    while not all(watcher.get_job(j).status.final for j in (ok, bad)):
+        assert time.monotonic() < deadline, [watcher.get_job(j) for j in (ok, bad)]
+        watcher.refresh()
+        time.sleep(0.2)
+    assert watcher.scheduler_calls.get("slurm", 0) == 0
+    done, failed = watcher.get_job(ok), watcher.get_job(bad)
+    assert (done.status, done.exit_code, done.reason) == (JobStatus.COMPLETED, 0, None)
+    assert (failed.status, failed.exit_code, failed.reason) == (JobStatus.FAILED, 4, "exit code 4")
+    assert done.start_time and done.end_time and done.end_time >= done.start_time
+    assert {j.job_id for j in watcher.store.reconciling("slurm")} == {ok, bad}
+    # The next polls read SLURM's own record of them (it keeps ended jobs for MinJobAge).
+    poll_until(mon, lambda: not mon.store.reconciling("slurm"))
+    assert mon.get_job(ok).metadata["slurm_state"] == "COMPLETED"
+    assert mon.get_job(bad).metadata["slurm_state"] == "FAILED"
+    assert (mon.get_job(ok).status, mon.get_job(bad).exit_code) == (JobStatus.COMPLETED, 4)
+    assert [e.to_status for e in mon.store.events(ok)].count(JobStatus.COMPLETED) == 1
 
 
 def test_scheduler_calls_per_poll_stay_one_for_1_and_100_jobs(slurm_monitor: JobMonitor) -> None:

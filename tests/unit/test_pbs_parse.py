@@ -712,3 +712,24 @@ def test_attach_reads_qstat(ctx):
         adapter.attach("999999")
     with pytest.raises(InvalidInputError, match="invalid PBS job id"):
         adapter.attach("1; rm")
+
+
+def test_an_exit_file_ends_a_job_qstat_still_lists_running_then_pbs_reconciles(ctx):
+    run = tracked(ctx, IDS[2], status=JobStatus.RUNNING)
+    write_exit_file(ctx.paths.exit_file(run.job_id), 4, None)
+    adapter, runner = adapter_with(ctx, [])  # settling asks PBS nothing
+    [settled] = adapter.settle([run.job_id])
+    assert runner.commands == []
+    assert (settled.status, settled.fields["exit_code"], settled.fields["reason"]) == \
+        (JobStatus.FAILED, 4, "exit code 4")
+    adapter, _ = adapter_with(ctx, [QSTAT_T2])  # a poll that comes first decides the same
+    [update] = adapter.poll([run]).updates
+    assert (update.status, update.fields["exit_code"]) == (JobStatus.FAILED, 4)
+    assert update.fields["metadata"]["pbs_state"] == "R" and update.fields["metadata"]["reconcile"]
+    ctx.store.apply([update])
+    adapter, _ = adapter_with(ctx, [QSTAT_T2])  # still listed R: nothing to add yet, the mark stays
+    assert adapter.poll([ctx.store.get(run.job_id)]).updates == []
+    adapter, _ = adapter_with(ctx, [(["qstat"], "", "", 153)])  # forgotten by PBS: reconciled
+    ctx.store.apply(adapter.poll([ctx.store.get(run.job_id)]).updates)
+    job = ctx.store.get(run.job_id)
+    assert (job.status, job.exit_code) == (JobStatus.FAILED, 4) and job.metadata.get("reconcile") is None

@@ -705,3 +705,85 @@ def test_submit_refused_is_a_submit_error_with_slurms_words(ctx):
     adapter, _ = adapter_with(ctx, [(["sbatch"], "", ref("sbatch-invalid-partition.stderr.txt"), 1)])
     with pytest.raises(SubmitError, match="Batch job submission failed: Invalid partition name specified"):
         adapter.submit(job)
+
+
+# -- ends read from exit-code files between polls, reconciled with SLURM's record after --------
+
+def exit_file(ctx, job_id: str, text: str) -> None:
+    """What the batch-script template writes (a shell's $?, so 128+N is signal N)."""
+    path = ctx.paths.exit_file(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_settle_reads_exit_files_and_asks_slurm_nothing(ctx):
+    ok, failed, killed, cancelled, running = (tracked(ctx, n, status=JobStatus.RUNNING)
+                                              for n in ("41", "42", "43", "44", "45"))
+    ctx.store.update(cancelled.job_id, None, metadata={"cancel_requested": True})
+    exit_file(ctx, ok.job_id, '{"exit_code": 0, "signal": null, "start_time": 1796000000, "end_time": 1796000060, '
+                              '"shell": true}\n')
+    exit_file(ctx, failed.job_id, '{"exit_code": 4, "signal": null, "end_time": 1796000061, "shell": true}\n')
+    exit_file(ctx, killed.job_id, '{"exit_code": 137, "signal": null, "end_time": 1796000062, "shell": true}\n')
+    exit_file(ctx, cancelled.job_id, '{"exit_code": 143, "signal": null, "end_time": 1796000063, "shell": true}\n')
+    adapter, runner = adapter_with(ctx, [])  # any command would fail the test
+    updates = {u.job_id: u for u in adapter.settle(ctx.store.submitted_active_ids("slurm"))}
+    assert runner.commands == []
+    assert set(updates) == {ok.job_id, failed.job_id, cancelled.job_id}  # SIGKILL: SLURM must say who sent it
+    assert (updates[ok.job_id].status, updates[ok.job_id].fields["exit_code"]) == (JobStatus.COMPLETED, 0)
+    assert updates[ok.job_id].fields["start_time"] == datetime.fromtimestamp(1796000000, timezone.utc)
+    assert updates[ok.job_id].fields["end_time"] == datetime.fromtimestamp(1796000060, timezone.utc)
+    assert (updates[failed.job_id].status, updates[failed.job_id].fields["reason"]) == (JobStatus.FAILED, "exit code 4")
+    assert (updates[cancelled.job_id].status, updates[cancelled.job_id].fields["reason"]) == \
+        (JobStatus.CANCELLED, "cancelled by user")
+    ctx.store.apply(list(updates.values()))
+    assert {j.job_id for j in ctx.store.reconciling("slurm")} == set(updates)
+    assert ctx.store.get(running.job_id).status is JobStatus.RUNNING
+    assert ctx.store.submitted_active_ids("slurm") == [killed.job_id, running.job_id]
+
+
+def test_an_exit_file_ends_a_job_squeue_still_lists_as_running(ctx):
+    job = tracked(ctx, "25", status=JobStatus.RUNNING)
+    write_exit_file(ctx.paths.exit_file(job.job_id), 0, None)
+    adapter, _ = adapter_with(ctx, [(["squeue"], rec("squeue-poll-t1-mixed.txt"), "", 0)])
+    result = adapter.poll([job])
+    assert result.calls == 1  # the end needs no accounting call
+    [update] = result.updates
+    assert update.status is JobStatus.COMPLETED and update.fields["exit_code"] == 0
+    assert update.fields["start_time"] == local("2026-11-28T21:45:48")  # SLURM's start
+    assert update.fields["metadata"]["slurm_state"] == "RUNNING" and update.fields["metadata"]["reconcile"]
+
+
+def test_a_settled_job_is_reconciled_once_slurm_has_it_ended(ctx):
+    job = tracked(ctx, "25", status=JobStatus.RUNNING)
+    write_exit_file(ctx.paths.exit_file(job.job_id), 0, None)
+    adapter, _ = adapter_with(ctx, [])
+    ctx.store.apply(adapter.settle([job.job_id]))
+    settled = ctx.store.get(job.job_id)
+    assert settled.status is JobStatus.COMPLETED and settled.metadata["reconcile"]
+    # While squeue still lists it running, a poll changes nothing and keeps the mark.
+    adapter, _ = adapter_with(ctx, [(["squeue"], rec("squeue-poll-t1-mixed.txt"), "", 0)])
+    assert adapter.poll([settled]).updates == []
+    # Once SLURM has it as ended: its start and nodes come in, our status, exit and end stay.
+    adapter, _ = adapter_with(ctx, [SQUEUE_T2])
+    ctx.store.set_meta(ACCOUNTING_META_KEY, f"jobcomp@{time.time():.0f}")
+    ctx.store.apply(adapter.poll([settled]).updates)
+    job = ctx.store.get(job.job_id)
+    assert (job.status, job.exit_code, job.end_time) == (JobStatus.COMPLETED, 0, settled.end_time)
+    assert job.start_time == local("2026-11-28T21:45:48") and job.metadata["slurm_state"] == "COMPLETED"
+    assert job.metadata.get("reconcile") is None and ctx.store.reconciling("slurm") == []
+
+
+def test_slurm_cannot_turn_a_settled_job_into_another_end(ctx):
+    job = tracked(ctx, "25", status=JobStatus.RUNNING)
+    write_exit_file(ctx.paths.exit_file(job.job_id), 0, None)
+    adapter, _ = adapter_with(ctx, [])
+    ctx.store.apply(adapter.settle([job.job_id]))
+    text = rec("squeue-poll-t2-final.txt").replace("|25|N/A|25|COMPLETED|None", "|25|N/A|25|OUT_OF_MEMORY|None")
+    assert "OUT_OF_MEMORY" in text
+    adapter, _ = adapter_with(ctx, [(["squeue"], text, "", 0), (["sacct"], "", "", 1)])
+    ctx.store.set_meta(ACCOUNTING_META_KEY, f"jobcomp@{time.time():.0f}")
+    ctx.store.apply(adapter.poll([ctx.store.get(job.job_id)]).updates)
+    job = ctx.store.get(job.job_id)
+    # The command's own exit status decided (as for local jobs); SLURM's word is kept beside it.
+    assert job.status is JobStatus.COMPLETED and job.metadata["slurm_state"] == "OUT_OF_MEMORY"
+    assert job.metadata.get("reconcile") is None

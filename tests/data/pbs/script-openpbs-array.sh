@@ -27,6 +27,7 @@ celline_exit_file="${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.exitcode"
 trap 'celline_terminated=1' TERM
 
 # PBS starts a job in the home directory (Slurm's wrapper: where qsub ran): enter the job's own.
+celline_started="$(date +%s)"
 if cd -- '/home/user/my project 100%'; then
   /bin/bash -c 'celline run count --sample $CELLINE_ARRAY_TASK_INDEX'
   celline_rc=$?
@@ -39,6 +40,7 @@ fi
 # status at all, and PBS forgets finished jobs. It is written atomically; "shell": true says a
 # status above 128 means "killed by signal status-128".
 celline_tmp="${celline_exit_file}.tmp.$$"
-printf '{"exit_code": %d, "signal": null, "end_time": %s, "shell": true}\n' "$celline_rc" "$(date +%s)" \
+printf '{"exit_code": %d, "signal": null, "start_time": %s, "end_time": %s, "shell": true}\n' \
+  "$celline_rc" "$celline_started" "$(date +%s)" \
   >"$celline_tmp" && mv -f -- "$celline_tmp" "$celline_exit_file"
 exit "$celline_rc"
