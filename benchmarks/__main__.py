@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             failed.append(name)
         print(f"  {name}: {time.monotonic() - begun:.0f} s", file=sys.stderr, flush=True)
-    print(write_results(rows, args.quick))
+    print(write_results(rows, args.quick, partial=bool(args.only)))
     print(f"benchmarks took {time.monotonic() - started:.0f} s", file=sys.stderr)
     if failed:
         print(f"benchmarks that crashed: {', '.join(failed)}", file=sys.stderr)

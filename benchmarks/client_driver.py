@@ -24,21 +24,22 @@ def _command(folder: Path, index: int) -> str:
 
 
 def run_ours(count: int, folder: Path, name: str) -> dict[str, Any]:
-    from celline_jobs_nb.monitor import JobMonitor
+    from celline_jobs_nb.monitor import WAIT_LOOK_SECONDS, JobMonitor
 
     project = folder / "project"
     project.mkdir()
     monitor = JobMonitor(project)  # the defaults a notebook gets: fast polls after a submit, then 30 s
+    adapter = monitor.adapter("slurm")  # set up before the clock, like psij's executor and submitit's
     start = time.time()
     ids = [monitor.submit_job(name, _command(folder, i), scheduler="slurm") for i in range(count)]
     submitted = time.time()
     jobs = monitor.wait(ids, timeout=WAIT_LIMIT)
     noticed = time.time()
     bad = [f"{j.job_id}:{j.status.value}" for j in jobs if j.status.value != "completed" or j.exit_code != 0]
-    adapter = monitor.adapter("slurm")
     settled = max(adapter.min_poll_interval, adapter.default_poll_interval)
     return {"submit_start": start, "submit_end": submitted, "noticed": noticed, "bad": bad,
-            "poll_interval": f"{adapter.fast_poll_interval:g} s for a minute after a submit, then {settled:g} s"}
+            "poll_interval": f"exit-code files every {WAIT_LOOK_SECONDS:g} s; squeue "
+                             f"{adapter.fast_poll_interval:g} s for a minute after a submit, then {settled:g} s"}
 
 
 def run_submitit(count: int, folder: Path, name: str) -> dict[str, Any]:

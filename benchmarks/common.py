@@ -88,10 +88,12 @@ def markdown(rows: list[Row], info: dict[str, Any], quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(rows: list[Row], quick: bool) -> str:
+def write_results(rows: list[Row], quick: bool, partial: bool = False) -> str:
+    """Write the table as results/latest.{json,md}: a full run's; quick.* and partial.* (a run of
+    only some benchmarks) are kept apart, so they never replace the full table README quotes."""
     info = machine()
     RESULTS_DIR.mkdir(exist_ok=True)
-    name = "quick" if quick else "latest"
+    name = "quick" if quick else "partial" if partial else "latest"
     payload = {"machine": info, "quick": quick, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "rows": [{**asdict(r), "ratio": r.ratio} for r in rows]}
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
