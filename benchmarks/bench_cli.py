@@ -45,10 +45,12 @@ def _cached_bytecode_env(cache: Path) -> dict[str, str]:
 
 
 def _list_command(project: Path) -> list[str]:
-    """What a user types: the `celline-jobs` console script when it is installed, else `-m`."""
-    script = shutil.which("celline-jobs")
-    if script is not None:
-        return [script, "--project", str(project), "list"]
+    """What a user types: this interpreter's `celline-jobs` console script (pip puts it next to the
+    interpreter; a PATH lookup could find a version manager's shim, which adds its own start-up),
+    else ``python -m celline_jobs_nb``."""
+    script = Path(sys.executable).with_name("celline-jobs")
+    if script.is_file():
+        return [str(script), "--project", str(project), "list"]
     return [sys.executable, "-m", "celline_jobs_nb", "--project", str(project), "list"]
 
 

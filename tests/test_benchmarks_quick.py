@@ -77,3 +77,12 @@ def test_the_counting_wrapper_counts_calls_from_inside_job_scripts(tmp_path: Pat
         calls = counter.calls("probe")
         assert [(c.command, c.in_job) for c in calls] == [("sbatch", False), ("squeue", True)]
         assert counter.count("someone-else") == 0
+
+
+def test_a_partial_run_never_replaces_the_full_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    full = [Row("1. demo", "full", 1.0, "ms")]
+    common.write_results(full, quick=False)
+    common.write_results([Row("2. demo", "some", 2.0, "ms")], quick=False, partial=True)
+    assert [r["metric"] for r in json.loads((tmp_path / "latest.json").read_text())["rows"]] == ["full"]
+    assert [r["metric"] for r in json.loads((tmp_path / "partial.json").read_text())["rows"]] == ["some"]
