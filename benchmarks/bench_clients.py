@@ -122,7 +122,7 @@ def _median(runs: list[ClientRun], attribute: str) -> float:
 def run(quick: bool) -> list[Row]:
     if not require_service(cluster_ready(), NO_CLUSTER):
         return [Row(BENCH, "clients side by side", 0, "", met=False, note="skipped: no SLURM cluster")]
-    count, array, rounds = (10, 20, 1) if quick else (100, 1000, 3)
+    count, array, rounds = (10, 20, 1) if quick else (100, 1000, 5)
     clients = ["ours"] + [c for c, module in CLIENT_PACKAGES.items() if importlib.util.find_spec(module)]
     missing = [NAMES[c] for c in CLIENT_PACKAGES if c not in clients]
     timeout = 900.0 if quick else 2400.0
