@@ -2,7 +2,10 @@
 
 Which job endings have been announced is one cursor in the store (the last status event looked
 at), advanced with compare-and-set: whichever process refreshes first sends each message, once,
-and a project opened for the first time does not announce its whole past. Sending happens on a
+and a project opened for the first time does not announce its whole past. The cursor also holds
+where the current batch began (the first ending announced while other jobs still ran), so the one
+summary sent when the last active job ends covers every ending of the batch, however many
+refreshes announced them. Sending happens on a
 background thread with retries and backoff; a failing notifier is logged and never affects a job.
 The notebook toast is the widget's: it watches the same transitions in its table diffs.
 """
@@ -130,22 +133,25 @@ class Notifier:
 
     def collect(self) -> list[Message]:
         """Messages for the job endings no process has announced yet (claimed with compare-and-set)."""
-        cursor = self.store.get_meta(CURSOR_KEY) or "0"
+        claimed = self.store.get_meta(CURSOR_KEY) or "0"
+        cursor_text, _, batch_text = claimed.partition(":")  # "<cursor>[:<where the batch began>]"
+        cursor = int(cursor_text)
         upto = self.store.last_event_id()
-        if upto <= int(cursor) or not self.store.compare_and_set_meta(CURSOR_KEY, cursor, str(upto)):
+        if upto <= cursor:
             return []
-        events = self.store.final_events_after(int(cursor), upto)
-        if not events:
+        # A rescan of celline's old runs records their endings too: those are history, not news.
+        events = [(i, e) for i, e in self.store.final_events_after(cursor, upto) if e.source != "discover"]
+        batch_from = int(batch_text) if batch_text else (cursor if events else None)
+        idle = self.store.count([s for s in JobStatus if s.active]) == 0
+        advanced = str(upto) if idle or batch_from is None else f"{upto}:{batch_from}"
+        if not self.store.compare_and_set_meta(CURSOR_KEY, claimed, advanced) or not events:
             return []
         jobs = {j.job_id: j for j in self.store.get_many(sorted({e.job_id for _, e in events}))}
-        # A rescan of celline's old runs records their endings too: those are history, not news.
-        events = [(i, e) for i, e in events if e.source != "discover"]
-        if not events:
-            return []
         messages = [job_message(jobs[e.job_id], self.project) for _, e in events
                     if e.to_status.value in self.settings.on and e.job_id in jobs]
-        if self.settings.batch and self.store.count([s for s in JobStatus if s.active]) == 0:
-            messages.append(batch_message(list(jobs.values()), self.project))
+        if self.settings.batch and idle and batch_from is not None:
+            ended = {e.job_id for _, e in self.store.final_events_after(batch_from, upto) if e.source != "discover"}
+            messages.append(batch_message(self.store.get_many(sorted(ended)), self.project))
         return messages
 
     def notify(self) -> int:
