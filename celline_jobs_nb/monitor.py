@@ -424,10 +424,8 @@ class JobMonitor:
         return created
 
     def _settle(self, adapter: SchedulerAdapter) -> list[str]:
-        """Jobs whose end their own files already tell (no scheduler call): recorded now. (The
-        local executor's wrapper records its job's end itself: its adapter settles nothing.)"""
-        job_ids = self.store.submitted_active_ids(adapter.name)
-        updates = adapter.settle(job_ids) if job_ids else []
+        """Jobs whose end their own files already tell (no scheduler call): recorded now."""
+        updates = adapter.settle()
         return self.store.apply(updates) if updates else []
 
     def _reconciling(self, name: str) -> list[JobInfo]:
@@ -435,13 +433,14 @@ class JobMonitor:
         than the reconcile window are dropped instead."""
         from .core.jobfiles import RECONCILE_META_KEY
 
-        jobs = self.store.reconciling(name)
         cutoff = time.time() - RECONCILE_WINDOW_SECONDS
-        expired = [j for j in jobs if not float(j.metadata.get(RECONCILE_META_KEY) or 0) >= cutoff]
+        fresh, expired = [], []
+        for job in self.store.reconciling(name):
+            (fresh if float(job.metadata.get(RECONCILE_META_KEY) or 0) >= cutoff else expired).append(job)
         if expired:
             self.store.apply([JobUpdate(j.job_id, None, {"metadata": {RECONCILE_META_KEY: None}}, "reconcile")
                               for j in expired])
-        return [j for j in jobs if j not in expired]
+        return fresh
 
     def _poll(self, name: str, adapter: SchedulerAdapter) -> list[str]:
         calls_before = adapter.calls

@@ -164,11 +164,16 @@ def read_unit_exit(unit: BatchUnit, paths: ProjectPaths) -> None:
         unit.exit = None
 
 
-def exit_file_verdict(unit: BatchUnit, record: ExitRecord) -> tuple[JobStatus, str | None]:
+def _final_update(unit: BatchUnit, record: ExitRecord) -> JobUpdate:
     """The local executor's rule (cancel requested -> cancelled, 0 -> completed, else failed); a
     stand-in row carries the cancel mark of the task or of its array."""
     stand_in = JobInfo(job_id=unit.job_id, name="", metadata={"cancel_requested": unit.cancel_requested})
-    base = final_update_from_exit(stand_in, record)
+    return final_update_from_exit(stand_in, record)
+
+
+def exit_file_verdict(unit: BatchUnit, record: ExitRecord) -> tuple[JobStatus, str | None]:
+    """The status and reason the exit-code file ``record`` implies (``_final_update``'s rule)."""
+    base = _final_update(unit, record)
     assert base.status is not None
     return base.status, base.fields.get("reason")
 
@@ -192,21 +197,32 @@ def exit_settlement(unit: BatchUnit) -> JobUpdate:
     has not said yet that the job ended, and its record adds the start, nodes and resource use."""
     record = unit.exit
     assert record is not None
-    status, reason = exit_file_verdict(unit, record)
-    fields: dict[str, Any] = {"exit_code": record.exit_code, "signal": record.signal, "reason": reason,
-                              "end_time": record.end_time or utcnow(),
-                              "metadata": {RECONCILE_META_KEY: unit.metadata.get(RECONCILE_META_KEY) or time.time()}}
+    update = _final_update(unit, record)
+    update.fields["metadata"] = {RECONCILE_META_KEY: unit.metadata.get(RECONCILE_META_KEY) or time.time()}
     if record.start_time is not None and (unit.job is None or unit.job.start_time is None):
-        fields["start_time"] = record.start_time
-    return JobUpdate(unit.job_id, status, fields, source="exit-file")
+        update.fields["start_time"] = record.start_time
+    return update
 
 
-def settle_from_exit_files(context: SchedulerContext, job_ids: Sequence[str]) -> list[JobUpdate]:
-    """Final updates for the submitted active jobs ``job_ids`` whose exit-code files are conclusive,
-    without any scheduler call: one stat per job, and a read of the files that exist. A job's end
-    is then seen as soon as its batch script has written the file, not at the next poll."""
+def settled_while_listed(unit: BatchUnit, start: datetime | None, facts: Mapping[str, Any]) -> JobUpdate:
+    """The command has ended and its exit-code file says how, while the scheduler still lists the
+    job (completing, exiting: the epilogue, the I/O flush): it has ended for the user now. ``start``
+    and ``facts`` (its state name, nodes) are what the scheduler's listing adds."""
+    update = exit_settlement(unit)
+    update.fields["metadata"].update(facts)
+    if start is not None:
+        update.fields["start_time"] = start
+    update.fields.update(task_identity(unit))
+    unit.status, unit.fields = update.status, update.fields
+    return update
+
+
+def settle_from_exit_files(context: SchedulerContext, scheduler: str) -> list[JobUpdate]:
+    """Final updates for the submitted active jobs of ``scheduler`` whose exit-code files are
+    conclusive, without any scheduler call: one stat per job, and a read of the files that exist.
+    A job's end is then seen as soon as its batch script has written the file, not at the next poll."""
     paths, store = context.paths, context.store
-    ended = [job_id for job_id in job_ids if paths.exit_file(job_id).exists()]
+    ended = [job_id for job_id in store.submitted_active_ids(scheduler) if paths.exit_file(job_id).exists()]
     if not ended:
         return []
     jobs = store.get_many(ended)

@@ -148,10 +148,11 @@ class SchedulerAdapter(ABC):
     def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
         """The current state of ``jobs`` (all active, all of this scheduler) in one batched query."""
 
-    def settle(self, job_ids: Sequence[str]) -> list[JobUpdate]:
-        """Final updates for those of the submitted active jobs ``job_ids`` whose end is already
-        certain from the files they leave, WITHOUT any scheduler command (the monitor asks at
-        every refresh, between polls). Cluster adapters read exit-code files; others have none."""
+    def settle(self) -> list[JobUpdate]:
+        """Final updates for this scheduler's submitted active jobs whose end is already certain
+        from the files they leave, WITHOUT any scheduler command (the monitor asks at every
+        refresh, between polls). Cluster adapters read exit-code files; the local executor's
+        wrapper records its job's end itself, so by default there is nothing to read."""
         return []
 
     @abstractmethod

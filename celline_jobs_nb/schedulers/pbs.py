@@ -65,7 +65,6 @@ from ._batch import (
     env_exports,
     error_line,
     exit_file_verdict,
-    exit_settlement,
     export_line,
     load_template,
     missing_update,
@@ -74,6 +73,7 @@ from ._batch import (
     read_unit_exit,
     reconciled,
     settle_from_exit_files,
+    settled_while_listed,
     summarise_array,
     task_identity,
 )
@@ -857,8 +857,8 @@ class PbsScheduler(SchedulerAdapter):
 
     # -- poll --------------------------------------------------------------------------------
 
-    def settle(self, job_ids: Sequence[str]) -> list[JobUpdate]:
-        return settle_from_exit_files(self.context, job_ids)
+    def settle(self) -> list[JobUpdate]:
+        return settle_from_exit_files(self.context, self.name)
 
     def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
         """The state of ``jobs`` from ONE qstat call (+ on the Slurm wrapper, at most one scontrol).
@@ -977,25 +977,15 @@ class PbsScheduler(SchedulerAdapter):
     def _decide(self, unit: _Unit, flavour: str) -> JobUpdate | None:
         listed_unfinished = unit.record is not None and unit.record.state not in FINISHED_STATES
         if listed_unfinished and conclusive_exit(unit):
-            update: JobUpdate | None = self._settled_while_listed(unit)
+            record = unit.record
+            assert record is not None
+            facts = {"pbs_state": record.state}
+            if record.exec_host:
+                facts["exec_host"] = record.exec_host
+            update: JobUpdate | None = settled_while_listed(unit, record.start, facts)
         else:
             update = self._judge(unit, flavour)
         return reconciled(unit, update, scheduler_done=not listed_unfinished)
-
-    def _settled_while_listed(self, unit: _Unit) -> JobUpdate:
-        """The command has ended and its exit-code file says how, while qstat still lists the job
-        (E: exiting, stage-out, the epilogue): it has ended for the user now."""
-        assert unit.record is not None
-        update = exit_settlement(unit)
-        record = unit.record
-        update.fields["metadata"]["pbs_state"] = record.state
-        if record.exec_host:
-            update.fields["metadata"]["exec_host"] = record.exec_host
-        if record.start is not None:
-            update.fields["start_time"] = record.start
-        update.fields.update(task_identity(unit))
-        unit.status, unit.fields = update.status, update.fields
-        return update
 
     def _judge(self, unit: _Unit, flavour: str) -> JobUpdate | None:
         """What this poll's evidence says of a job: qstat's record of a job not yet finished, else

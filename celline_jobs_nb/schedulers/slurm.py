@@ -50,7 +50,6 @@ from ._batch import (
     env_exports,
     error_line,
     exit_file_verdict,
-    exit_settlement,
     export_line,
     load_template,
     missing_update,
@@ -59,6 +58,7 @@ from ._batch import (
     read_unit_exit,
     reconciled,
     settle_from_exit_files,
+    settled_while_listed,
     summarise_array,
     task_identity,
 )
@@ -723,8 +723,8 @@ class SlurmScheduler(SchedulerAdapter):
 
     # -- poll --------------------------------------------------------------------------------
 
-    def settle(self, job_ids: Sequence[str]) -> list[JobUpdate]:
-        return settle_from_exit_files(self.context, job_ids)
+    def settle(self) -> list[JobUpdate]:
+        return settle_from_exit_files(self.context, self.name)
 
     def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
         """The state of ``jobs`` from ONE squeue call (+ at most one resolution call).
@@ -965,26 +965,15 @@ class SlurmScheduler(SchedulerAdapter):
     def _decide(self, unit: _Unit) -> JobUpdate | None:
         listed_unfinished = unit.record is not None and not map_state(unit.record.state)[0].final
         if listed_unfinished and conclusive_exit(unit):
-            update: JobUpdate | None = self._settled_while_listed(unit)
+            record = unit.record
+            assert record is not None
+            facts = {"slurm_state": record.state, "raw_id": record.raw_id}
+            if record.nodes:
+                facts["nodes"] = record.nodes
+            update: JobUpdate | None = settled_while_listed(unit, record.start, facts)
         else:
             update = self._judge(unit)
         return reconciled(unit, update, scheduler_done=not listed_unfinished)
-
-    def _settled_while_listed(self, unit: _Unit) -> JobUpdate:
-        """The command has ended and its exit-code file says how, while squeue still lists the job
-        (COMPLETING: the epilog, the I/O flush): it has ended for the user now."""
-        assert unit.record is not None
-        update = exit_settlement(unit)
-        record = unit.record
-        meta = update.fields["metadata"]
-        meta.update(slurm_state=record.state, raw_id=record.raw_id)
-        if record.nodes:
-            meta["nodes"] = record.nodes
-        if record.start is not None:
-            update.fields["start_time"] = record.start
-        update.fields.update(task_identity(unit))
-        unit.status, unit.fields = update.status, update.fields
-        return update
 
     def _judge(self, unit: _Unit) -> JobUpdate | None:
         """What this poll's evidence says of a job: squeue's record first, else its exit-code file,

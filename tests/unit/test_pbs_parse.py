@@ -718,7 +718,7 @@ def test_an_exit_file_ends_a_job_qstat_still_lists_running_then_pbs_reconciles(c
     run = tracked(ctx, IDS[2], status=JobStatus.RUNNING)
     write_exit_file(ctx.paths.exit_file(run.job_id), 4, None)
     adapter, runner = adapter_with(ctx, [])  # settling asks PBS nothing
-    [settled] = adapter.settle([run.job_id])
+    [settled] = adapter.settle()
     assert runner.commands == []
     assert (settled.status, settled.fields["exit_code"], settled.fields["reason"]) == \
         (JobStatus.FAILED, 4, "exit code 4")

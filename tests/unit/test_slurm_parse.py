@@ -726,7 +726,7 @@ def test_settle_reads_exit_files_and_asks_slurm_nothing(ctx):
     exit_file(ctx, killed.job_id, '{"exit_code": 137, "signal": null, "end_time": 1796000062, "shell": true}\n')
     exit_file(ctx, cancelled.job_id, '{"exit_code": 143, "signal": null, "end_time": 1796000063, "shell": true}\n')
     adapter, runner = adapter_with(ctx, [])  # any command would fail the test
-    updates = {u.job_id: u for u in adapter.settle(ctx.store.submitted_active_ids("slurm"))}
+    updates = {u.job_id: u for u in adapter.settle()}
     assert runner.commands == []
     assert set(updates) == {ok.job_id, failed.job_id, cancelled.job_id}  # SIGKILL: SLURM must say who sent it
     assert (updates[ok.job_id].status, updates[ok.job_id].fields["exit_code"]) == (JobStatus.COMPLETED, 0)
@@ -757,7 +757,7 @@ def test_a_settled_job_is_reconciled_once_slurm_has_it_ended(ctx):
     job = tracked(ctx, "25", status=JobStatus.RUNNING)
     write_exit_file(ctx.paths.exit_file(job.job_id), 0, None)
     adapter, _ = adapter_with(ctx, [])
-    ctx.store.apply(adapter.settle([job.job_id]))
+    ctx.store.apply(adapter.settle())
     settled = ctx.store.get(job.job_id)
     assert settled.status is JobStatus.COMPLETED and settled.metadata["reconcile"]
     # While squeue still lists it running, a poll changes nothing and keeps the mark.
@@ -777,7 +777,7 @@ def test_slurm_cannot_turn_a_settled_job_into_another_end(ctx):
     job = tracked(ctx, "25", status=JobStatus.RUNNING)
     write_exit_file(ctx.paths.exit_file(job.job_id), 0, None)
     adapter, _ = adapter_with(ctx, [])
-    ctx.store.apply(adapter.settle([job.job_id]))
+    ctx.store.apply(adapter.settle())
     text = rec("squeue-poll-t2-final.txt").replace("|25|N/A|25|COMPLETED|None", "|25|N/A|25|OUT_OF_MEMORY|None")
     assert "OUT_OF_MEMORY" in text
     adapter, _ = adapter_with(ctx, [(["squeue"], text, "", 0), (["sacct"], "", "", 1)])
