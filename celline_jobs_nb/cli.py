@@ -11,12 +11,12 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core.errors import CellineJobsError, InvalidInputError
+from .core.errors import CellineJobsError, InvalidInputError, ParseError
 from .core.models import JobInfo, JobStatus, to_utc, utcnow
 from .core.resources import Resources
 from .core.timefmt import format_duration
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id")
     p.add_argument("--tail", "-n", type=int, default=50, metavar="N", help="lines to show (default 50)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the job ends")
+    p.add_argument("--raw", action="store_true",
+                   help="print the log's bytes as they are (by default terminal control sequences are shown escaped)")
 
     p = add("cancel", "cancel jobs", json_flag=True)
     p.add_argument("job_ids", nargs="+", metavar="JOB_ID")
@@ -102,11 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", "-t", dest="job_type", metavar="TYPE")
     p.add_argument("--scheduler", metavar="NAME")
     p.add_argument("--events", action="store_true", help="one line per status change instead of per job")
-    p.add_argument("--csv", metavar="PATH", help="write the rows to a CSV file instead of printing them")
-    p.add_argument("--parquet", metavar="PATH", help="write the rows to a Parquet file (needs pyarrow)")
+    p.add_argument("--csv", metavar="PATH",
+                   help="write the rows to a CSV file instead of printing them (- for standard output)")
+    p.add_argument("--parquet", metavar="PATH",
+                   help="write the rows to a Parquet file (needs pyarrow; - for standard output)")
 
     p = add("report", "write a self-contained HTML report (job table, timeline, summary, failed jobs' logs)")
-    p.add_argument("--out", "-o", default="report.html", metavar="PATH", help="default: report.html")
+    p.add_argument("--out", "-o", default="report.html", metavar="PATH",
+                   help="default: report.html (- for standard output)")
     p.add_argument("--since", metavar="WHEN", help="only jobs created since, e.g. 7d, 2026-11-01")
 
     p = add("watch", "a live table until every job has ended (Ctrl-C stops watching, not the jobs)")
@@ -125,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("backup", "recover", "check"))
 
     p = add("export-json", "write every job to a jobs.json file (the seed's format)")
-    p.add_argument("path", nargs="?", help="default: .celline/jobs.json")
+    p.add_argument("path", nargs="?", help="default: .celline/jobs.json (- for standard output)")
 
     add("discover", "find the jobs celline started itself (its scripts and logs under resources/, data/, "
         "reference/) and track them", json_flag=True)
@@ -330,9 +335,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
     job = monitor.get_job(args.job_id)
     if args.tail < 0:
         raise InvalidInputError(f"invalid --tail {args.tail}: use a number >= 0")
+    show = _log_text if not args.raw else str
     text = monitor.logs(job.job_id, tail=args.tail)
     if text:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(show(text) + "\n")
     if not args.follow:
         return 0
     from .core.logs import LogFollower
@@ -341,17 +347,25 @@ def cmd_logs(args: argparse.Namespace) -> int:
     follower.read_new()  # skip what was printed above
     while True:
         chunk = follower.read_new()
+        if chunk.error:
+            raise ParseError(f"cannot follow the log of {job.job_id}: {chunk.error}")
         if chunk.reset:
             sys.stdout.write("[log was truncated or replaced]\n")
         if chunk.text:
-            sys.stdout.write(chunk.text)
+            sys.stdout.write(show(chunk.text))
             sys.stdout.flush()
         monitor.refresh()
         if monitor.get_job(job.job_id).status.final and not chunk.text:
             final = follower.read_new()  # the last lines written just before the end
-            sys.stdout.write(final.text)
+            sys.stdout.write(show(final.text))
             return 0
         time.sleep(0.25)
+
+
+def _log_text(text: str) -> str:
+    """Log text with everything that could act on the terminal (title changes, clearing the
+    screen, cursor moves) shown escaped, as in the tables; lines and tabs stay as they are."""
+    return "\n".join("\t".join(escape(part) for part in line.split("\t")) for line in text.split("\n"))
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -492,18 +506,37 @@ def _export_history(monitor: JobMonitor, args: argparse.Namespace, since: dateti
                          status=args.status, job_type=args.job_type, scheduler=args.scheduler)
     # Parquet first: when pyarrow is missing nothing is written at all.
     for path, write in ((args.parquet, write_parquet), (args.csv, write_csv)):
-        if path:
+        if path == "-":  # standard output: the data only, no "wrote" line mixed into it
+            _write_stdout(lambda tmp, write=write: write(frame, tmp))
+        elif path:
             print(f"wrote {len(frame)} rows to {write(frame, path)}")
     return 0
+
+
+def _write_stdout(write: Callable[[Path], object]) -> None:
+    """Run a writer that wants a file path, sending the bytes to standard output."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "out"
+        write(path)
+        sys.stdout.flush()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     monitor = _monitor(args)
+    since = _parse_when(args.since) if args.since else None
     monitor.refresh()
-    path = write_report(monitor, args.out, since=_parse_when(args.since) if args.since else None)
-    print(f"wrote {path}")
+    if args.out == "-":
+        _write_stdout(lambda tmp: write_report(monitor, tmp, since=since))
+        return 0
+    print(f"wrote {write_report(monitor, args.out, since=since)}")
     return 0
 
 
@@ -575,6 +608,9 @@ def cmd_export_json(args: argparse.Namespace) -> int:
     from .store.legacy import export_legacy_json
 
     monitor = _monitor(args)
+    if args.path == "-":
+        _write_stdout(lambda tmp: export_legacy_json(monitor.store, tmp))
+        return 0
     print(export_legacy_json(monitor.store, Path(args.path) if args.path else None))
     return 0
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .core.errors import CellineJobsError, InvalidInputError
 from .core.models import JobInfo, JobStatus, JobType, to_utc
+from .core.paths import write_output
 from .core.resources import Resources
 from .store.sqlite import Event, JobStore
 
@@ -122,9 +123,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     for column in [c for c in out.columns if pd.api.types.is_timedelta64_dtype(out[c])]:
         out[column] = out[column].dt.total_seconds()
         out = out.rename(columns={column: f"{column}_seconds"})
-    target = Path(path).expanduser()
-    _atomic(target, lambda tmp: out.to_csv(tmp, index=False))
-    return target
+    return write_output(path, lambda tmp: out.to_csv(tmp, index=False))
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -136,9 +135,7 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             "Parquet export needs pyarrow: pip install pyarrow (or pip install 'celline_jobs_nb[report]'), "
             "or export CSV instead"
         ) from None
-    target = Path(path).expanduser()
-    _atomic(target, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
-    return target
+    return write_output(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
 
 
 # -- filters -------------------------------------------------------------------------------------
@@ -509,14 +506,3 @@ def _event_frame(store: JobStore, statuses: list[JobStatus] | None, types: list[
     })
     frame["time_in_previous"] = frame["time"] - frame.pop("previous_time")
     return frame[list(EVENT_COLUMNS)]
-
-
-def _atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Readers of ``target`` see the old file or the whole new one, never a half-written file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

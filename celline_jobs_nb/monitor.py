@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .core.dependencies import Verdict, check_kind, dependency_verdict
 from .core.errors import InvalidInputError, SchedulerError, SubmitError
-from .core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow
+from .core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow, validate_env
 from .core.paths import ProjectPaths
 from .core.resources import Resources
 from .core.settings import MAX_PARALLEL_META_KEY, JobsSettings
@@ -177,7 +177,7 @@ class JobMonitor:
             raise InvalidInputError(f"working directory {workdir} does not exist: create it or pass another")
         meta = dict(metadata or {})
         if env:
-            meta["env"] = {str(k): str(v) for k, v in env.items()}
+            meta["env"] = validate_env(env)
         if array:
             meta["array"] = _check_array_spec(array)
         job_id = new_job_id()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .analytics import STATUS_COLOURS, format_duration, runtime_by_type_svg, summary, timeline_svg
 from .core.models import JobStatus, utcnow
-from .core.paths import atomic_write_text
+from .core.paths import output_target, write_output
 from .core.resources import format_memory, format_walltime
 from .export import to_dataframe
 
@@ -36,9 +36,9 @@ FAILED_LIMIT = 50  # failed jobs shown with their log (newest first); the table 
 def write_report(monitor: JobMonitor, path: str | os.PathLike[str], *, since: datetime | None = None,
                  log_lines: int = LOG_LINES, now: datetime | None = None) -> Path:
     """Write the report of ``monitor``'s project (jobs created since ``since``) to ``path``."""
-    target = Path(path).expanduser().resolve()
-    atomic_write_text(target, render_report(monitor, since=since, log_lines=log_lines, now=now))
-    return target
+    output_target(path)  # a bad target is reported before the work, not after
+    html = render_report(monitor, since=since, log_lines=log_lines, now=now)
+    return write_output(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
 
 def render_report(monitor: JobMonitor, *, since: datetime | None = None, log_lines: int = LOG_LINES,

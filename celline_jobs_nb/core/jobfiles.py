@@ -19,8 +19,14 @@ from .errors import InvalidInputError, ParseError
 from .logs import read_tail_bytes
 from .models import Progress, to_utc, utcnow
 from .paths import ProjectPaths, atomic_write_text
+from .safeio import loads_checked, read_bounded
 
-MAX_SMALL_FILE = 1024 * 1024  # exit and progress files are tiny; anything larger is not ours
+MAX_EXIT_FILE = 4096  # an exit record is one short JSON line
+MAX_PROGRESS_FILE = 256 * 1024  # progress with its details; anything larger is not a progress report
+#: The values an exit record may hold: a shell's $? (0-255; PBS adds 256+signal and negative codes
+#: for jobs it could not run) and a signal number.
+EXIT_CODE_RANGE = (-1024, 1024)
+SIGNAL_RANGE = (1, 255)
 #: Metadata key of a cluster job whose end was read from its exit-code file before its scheduler
 #: had it as ended (the value: when, epoch seconds). The next polls still read the scheduler's own
 #: record of it (start, nodes, resource use) and then clear the key.
@@ -43,14 +49,11 @@ def format_exit_record(exit_code: int | None, signal: int | None, end_time: date
 def parse_exit_record(text: str) -> ExitRecord:
     """``{"exit_code": 3, "signal": null, "end_time": 1764355200}`` (times may be ISO); batch
     scripts add ``"start_time"``."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ParseError(f"exit-code file is not JSON: {exc}") from None
+    data = loads_checked(text, what="exit-code file")
     if not isinstance(data, dict):
         raise ParseError("exit-code file must hold a JSON object")
-    exit_code = _optional_int(data.get("exit_code"), "exit_code")
-    signal = _optional_int(data.get("signal"), "signal")
+    exit_code = _optional_int(data.get("exit_code"), "exit_code", EXIT_CODE_RANGE)
+    signal = _optional_int(data.get("signal"), "signal", SIGNAL_RANGE)
     if exit_code is None and signal is None:
         raise ParseError("exit-code file has neither exit_code nor signal")
     end_time = _optional_time(data, "end_time")
@@ -68,27 +71,28 @@ def _optional_time(data: dict[str, Any], name: str) -> datetime | None:
         raise ParseError(f"exit-code file has a bad {name} {data.get(name)!r}") from None
 
 
-def _optional_int(value: Any, name: str) -> int | None:
+def _optional_int(value: Any, name: str, bounds: tuple[int, int]) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ParseError(f"exit-code file has a bad {name} {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value != int(value)):
+        raise ParseError(f"exit-code file has a bad {name} {str(value)[:40]!r}: expected a whole number")
+    low, high = bounds
+    if not low <= value <= high:
+        raise ParseError(f"exit-code file has an out-of-range {name} {str(value)[:40]}: expected {low} to {high}")
     return int(value)
 
 
-def _read_small(path: Path) -> str | None:
-    """A small job file's text, or None when it is missing or empty (not written yet)."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SMALL_FILE)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        return None
-    return data.decode("utf-8", errors="replace") if data.strip() else None
+def _read_small(path: Path, max_bytes: int, what: str) -> str | None:
+    """A small job file's text, or None when it is missing or empty (not written yet). A FIFO, a
+    device, a symbolic link or an oversized file is a ``ParseError`` (``UnsafeFileError``)."""
+    data = read_bounded(path, max_bytes, what=what)
+    return data.decode("utf-8", errors="replace") if data and data.strip() else None
 
 
 def read_exit_file(path: Path) -> ExitRecord | None:
     """The record, or None while the job has not ended (file missing, empty or half-written)."""
-    text = _read_small(path)
+    text = _read_small(path, MAX_EXIT_FILE, "exit-code file")
     return None if text is None else parse_exit_record(text)
 
 
@@ -110,10 +114,7 @@ def format_progress(percent: float, stage: str | None, details: dict[str, Any]) 
 
 
 def parse_progress(text: str) -> Progress:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ParseError(f"progress file is not JSON: {exc}") from None
+    data = loads_checked(text, what="progress file")
     if not isinstance(data, dict):
         raise ParseError("progress file must hold a JSON object")
     percent = data.get("progress", data.get("percent"))
@@ -124,6 +125,8 @@ def parse_progress(text: str) -> Progress:
     if not isinstance(details, dict):
         raise ParseError("progress file 'details' must be an object")
     stage = data.get("stage")
+    if stage is not None and not isinstance(stage, (str, int, float)):
+        raise ParseError("progress file 'stage' must be text")
     try:
         updated = to_utc(data.get("timestamp"))
     except (InvalidInputError, OverflowError, OSError, ValueError):
@@ -137,7 +140,7 @@ def parse_progress(text: str) -> Progress:
 
 
 def read_progress_file(path: Path) -> Progress | None:
-    text = _read_small(path)
+    text = _read_small(path, MAX_PROGRESS_FILE, "progress file")
     return None if text is None else parse_progress(text)
 
 

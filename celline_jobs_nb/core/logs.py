@@ -1,36 +1,39 @@
-"""Reading logs without ever loading a whole file: the last lines, and following new bytes."""
+"""Reading logs without ever loading a whole file: the last lines, and following new bytes.
+
+A log is written by the job, so it is untrusted: it is opened through ``safeio.open_regular``
+(never blocks on a FIFO, never follows a symbolic link the job put in its place)."""
 
 from __future__ import annotations
 
 import codecs
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from .safeio import UnsafeFileError, open_regular, read_tail
 
 TAIL_BLOCK = 64 * 1024
 
 
 def read_tail_bytes(path: Path, max_bytes: int = TAIL_BLOCK) -> bytes:
-    """The last ``max_bytes`` of a file (b"" when it does not exist)."""
+    """The last ``max_bytes`` of a file (b"" when it does not exist or is not a regular file:
+    callers use this for hints such as a tqdm line, where nothing is the safe answer)."""
     try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
-            return handle.read(max_bytes)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return read_tail(path, max_bytes)[0]
+    except UnsafeFileError:
         return b""
 
 
 def tail_lines(path: Path, lines: int = 50, max_bytes: int = 8 * 1024 * 1024) -> list[str]:
-    """The last ``lines`` lines, reading backwards in blocks; never more than ``max_bytes``."""
+    """The last ``lines`` lines, reading backwards in blocks; never more than ``max_bytes``.
+    [] when the file does not exist; ``UnsafeFileError`` when it is a FIFO, device or symlink."""
     if lines <= 0:
         return []
-    try:
-        handle = path.open("rb")
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    fd = open_regular(path)
+    if fd is None:
         return []
-    with handle:
+    with os.fdopen(fd, "rb") as handle:
         handle.seek(0, os.SEEK_END)
         end = handle.tell()
         position, chunks, newlines = end, [], 0
@@ -56,6 +59,7 @@ class LogChunk:
     text: str
     bytes_read: int
     reset: bool  # the file was truncated or replaced: earlier text is gone
+    error: str | None = None  # the file cannot be followed (a FIFO, a symbolic link...): why
 
 
 FINGERPRINT_BYTES = 64
@@ -80,13 +84,19 @@ class LogFollower:
 
     def read_new(self) -> LogChunk:
         try:
-            stat = self.path.stat()
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            fd = open_regular(self.path)
+        except UnsafeFileError as exc:
+            return LogChunk("", 0, False, str(exc))
+        if fd is None:
             if self.offset is not None:  # deleted while followed: start again when it comes back
                 self.offset, self.inode = None, None
                 self._decoder.reset()
                 return LogChunk("", 0, True)
             return LogChunk("", 0, False)
+        with os.fdopen(fd, "rb") as handle:
+            return self._read_from(handle, os.fstat(fd))
+
+    def _read_from(self, handle: io.BufferedReader, stat: os.stat_result) -> LogChunk:
         reset = False
         if self.offset is None:
             self.offset = max(0, stat.st_size - self.start_tail)
@@ -96,17 +106,16 @@ class LogFollower:
         if not reset and self.offset and stat.st_size == self.offset and self._fingerprint:
             return LogChunk("", 0, False)  # nothing new: no read at all
         try:
-            with self.path.open("rb") as handle:
-                if not reset and self._fingerprint:
-                    handle.seek(self.offset - len(self._fingerprint))
-                    if handle.read(len(self._fingerprint)) != self._fingerprint:
-                        reset = True
-                if reset:
-                    self.offset, self.inode, self._fingerprint = 0, stat.st_ino, b""
-                    self._decoder.reset()
-                handle.seek(self.offset)
-                data = handle.read(min(self.max_read, max(0, stat.st_size - self.offset)))
-        except (FileNotFoundError, PermissionError):
+            if not reset and self._fingerprint:
+                handle.seek(self.offset - len(self._fingerprint))
+                if handle.read(len(self._fingerprint)) != self._fingerprint:
+                    reset = True
+            if reset:
+                self.offset, self.inode, self._fingerprint = 0, stat.st_ino, b""
+                self._decoder.reset()
+            handle.seek(self.offset)
+            data = handle.read(min(self.max_read, max(0, stat.st_size - self.offset)))
+        except OSError:
             return LogChunk("", 0, reset)
         self._fingerprint = (self._fingerprint + data)[-FINGERPRINT_BYTES:]
         self.offset += len(data)

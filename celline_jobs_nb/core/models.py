@@ -6,6 +6,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
@@ -148,10 +149,31 @@ def new_job_id() -> str:
     return _b32(ms, 9) + _b32(int.from_bytes(os.urandom(3), "big") & 0xFFFFF, 4)
 
 
+#: A name a POSIX shell can assign (``export NAME=...``), the only kind a job's environment may hold.
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
+MAX_ENV_VALUE = 128 * 1024
+
+
+def validate_env(env: Mapping[str, Any]) -> dict[str, str]:
+    """A job's extra environment, checked at submit: a name like ``A=B`` or a NUL byte would make
+    the job's wrapper die before the command runs, with nothing in its log to say why."""
+    checked = {}
+    for key, value in env.items():
+        name, text = str(key), str(value)
+        if not ENV_NAME_RE.fullmatch(name):
+            raise InvalidInputError(f"invalid environment variable name {name[:60]!r}: use letters, digits and _, "
+                                    "not starting with a digit")
+        if "\0" in text or len(text) > MAX_ENV_VALUE:
+            raise InvalidInputError(f"invalid value for environment variable {name}: no NUL bytes, "
+                                    f"at most {MAX_ENV_VALUE} characters")
+        checked[name] = text
+    return checked
+
+
 def validate_job_id(job_id: str) -> str:
     """``job_id`` if it is safe as a file name (no path parts, no ``..``), else a clear error."""
     text = str(job_id)
-    if not _JOB_ID_RE.match(text) or ".." in text:
+    if not _JOB_ID_RE.fullmatch(text) or ".." in text:  # fullmatch: "$" would let "id\n" through
         raise InvalidInputError(
             f"invalid job id {job_id!r}: ids are letters, digits, '_', '-' and '.', at most 64 characters"
         )

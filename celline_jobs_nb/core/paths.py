@@ -15,11 +15,14 @@ A project directory holds (seed paths kept):
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from .errors import InvalidInputError
 from .models import validate_job_id
 
 ENV_JOB_ID = "CELLINE_JOB_ID"
@@ -86,22 +89,77 @@ class ProjectPaths:
         return self
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` so readers see the old file or the new one, never a half-written one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def current_umask() -> int:
+    """The process umask, without changing it (``os.umask`` can only be read by setting it, which
+    races with other threads creating files)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` so readers see the old file or the new one, never a half-written one. The file
+    gets the mode any new file gets (0666 less the umask): a group-shared project stays shared."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), fsync=True)
+
+
+def _replace_atomically(target: Path, write: Callable[[Path], object], *, fsync: bool = False) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        os.close(fd)
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it 0600
+        if fsync:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp, target)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def output_target(path: str | os.PathLike[str]) -> Path:
+    """The file an output the user named (a report, an export) will replace, checked first: a
+    regular file or a new name in an existing directory. A symbolic link is written through to its
+    target. A device, FIFO, socket or directory, or a missing directory, is an error naming the fix:
+    writing there would replace ``/dev/null`` or create directories nobody asked for."""
+    given = Path(path).expanduser()
+    target = given.resolve() if given.is_symlink() else given.absolute()
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {str(given)[:200]!r}: {exc.strerror}; choose another file") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise InvalidInputError(f"{str(given)[:200]!r} is {kind}, not a file: give a file name to write to "
+                                "(or - for standard output)")
+    if not target.parent.is_dir():
+        raise InvalidInputError(f"cannot write {str(given)[:200]!r}: directory {str(target.parent)[:200]!r} "
+                                "does not exist; create it first or choose another path")
+    return target
+
+
+def write_output(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Write an output file the user named: checked (``output_target``), atomically (a temporary
+    file next to it, then rename), honouring the umask. ``write`` gets the temporary path."""
+    target = output_target(path)
+    try:
+        _replace_atomically(target, write)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {str(path)[:200]!r}: {exc.strerror or exc}; "
+                                "choose another file") from None
+    return target
 
 
 def write_job_script(path: Path, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 from .errors import ResourceError
 
 _MEM_UNITS = {"": 1024**2, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
-_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
-_BYTES_RE = re.compile(r"^\s*(\d+)\s*b\s*$", re.IGNORECASE)
-_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
+# ASCII digits only: "\d" alone also matches full-width and other scripts' digits, which no
+# scheduler accepts. Numbers are at most 18 digits: anything longer is a typo, not a request.
+_MEM_RE = re.compile(r"^\s*(\d{1,18}(?:\.\d{1,9})?)\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE | re.ASCII)
+_DURATION_PART_RE = re.compile(r"(\d{1,18}(?:\.\d{1,9})?)\s*(d|h|m|s)", re.IGNORECASE | re.ASCII)
+_DIGITS_RE = re.compile(r"\d{1,18}", re.ASCII)
 
 _KEY_ALIASES = {
     "cpus": "cpus", "cpu": "cpus", "ncpus": "cpus", "ppn": "cpus", "threads": "cpus", "nthread": "cpus",
@@ -28,17 +31,21 @@ def parse_memory(value: str | int | float) -> int:
     if isinstance(value, bool):
         raise ResourceError(f"invalid memory {value!r}: use a size like 32G or 512M")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ResourceError(f"invalid memory {value!r}: use a size like 32G or 512M")
         number, unit = float(value), ""
     else:
         text = str(value)
-        m = _BYTES_RE.match(text)
-        if m:
-            number, unit = float(m.group(1)), "b"
-        else:
-            m = _MEM_RE.match(text)
-            if not m:
-                raise ResourceError(f"invalid memory {value!r}: use a size like 32G, 32gb or 512M")
-            number, unit = float(m.group(1)), m.group(2).lower()
+        m = _MEM_RE.match(text)
+        if not m:
+            raise ResourceError(f"invalid memory {text[:40]!r}: use a size like 32G, 32gb or 512M")
+        number, unit = float(m.group(1)), m.group(2).lower()
+        if not unit and m.group(3):  # "512b": bytes, which are whole
+            if "." in m.group(1):
+                raise ResourceError(f"invalid memory {text[:40]!r}: bytes are whole numbers; write e.g. 1536M")
+            unit = "b"
+    if number * _MEM_UNITS[unit] > MAX_MEMORY_BYTES:
+        raise ResourceError(f"invalid memory {str(value)[:40]!r}: must be more than 0 and at most 64P")
     size = int(number * _MEM_UNITS[unit])
     if size <= 0 or size > MAX_MEMORY_BYTES:
         raise ResourceError(f"invalid memory {value!r}: must be more than 0 and at most 64P")
@@ -58,19 +65,21 @@ def parse_walltime(value: str | int | float) -> int:
     if isinstance(value, bool):
         raise ResourceError(f"invalid walltime {value!r}: use H:MM:SS, D-HH:MM:SS or 2h30m")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value) or not 0 < value <= MAX_WALLTIME_SECONDS / 60:
+            raise ResourceError(f"invalid walltime {value!r}: must be more than 0 and at most 366 days")
         seconds = int(float(value) * 60)
     else:
         seconds = _parse_walltime_text(str(value).strip())
     if seconds <= 0 or seconds > MAX_WALLTIME_SECONDS:
-        raise ResourceError(f"invalid walltime {value!r}: must be more than 0 and at most 366 days")
+        raise ResourceError(f"invalid walltime {str(value)[:40]!r}: must be more than 0 and at most 366 days")
     return seconds
 
 
 def _parse_walltime_text(text: str) -> int:
-    error = ResourceError(f"invalid walltime {text!r}: use H:MM:SS, D-HH:MM:SS, 2h30m or minutes")
-    if not text:
+    error = ResourceError(f"invalid walltime {text[:40]!r}: use H:MM:SS, D-HH:MM:SS, 2h30m or minutes")
+    if not text or not text.isascii():
         raise error
-    if re.fullmatch(r"\d+", text):
+    if _DIGITS_RE.fullmatch(text):
         return int(text) * 60  # Slurm and Torque read a bare number as minutes
     if _DURATION_PART_RE.match(text):
         total, consumed = 0.0, 0
@@ -83,16 +92,16 @@ def _parse_walltime_text(text: str) -> int:
             raise error
         return int(total)
     days = 0
-    m = re.fullmatch(r"(\d+)-(.+)", text)
+    m = re.fullmatch(r"(\d{1,18})-(.+)", text, re.ASCII)
     if m:
         days, text = int(m.group(1)), m.group(2)
         parts = text.split(":")
-        if not all(p.isdigit() for p in parts) or len(parts) > 3:
+        if not all(_DIGITS_RE.fullmatch(p) for p in parts) or len(parts) > 3:
             raise error
         hms = [int(p) for p in parts] + [0] * (3 - len(parts))  # D-HH, D-HH:MM, D-HH:MM:SS
     else:
         parts = text.split(":")
-        if not all(p.isdigit() for p in parts) or not 2 <= len(parts) <= 3:
+        if not all(_DIGITS_RE.fullmatch(p) for p in parts) or not 2 <= len(parts) <= 3:
             raise error
         numbers = [int(p) for p in parts]
         if any(n >= 60 for n in numbers[1:]):  # the leading field may exceed 59 (90:00 is 90 minutes)
@@ -115,10 +124,11 @@ def format_walltime(seconds: int) -> str:
 
 
 def _positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
-    try:
-        number = int(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError:
-        number = None
+    text = str(value).strip()
+    if isinstance(value, bool) or not _DIGITS_RE.fullmatch(text):
+        number = None  # int() would take "１２" (full-width) and "1_0"; schedulers take neither
+    else:
+        number = int(text)
     if number is None or number < (0 if allow_zero else 1) or number > 100_000:
         low = 0 if allow_zero else 1
         raise ResourceError(f"invalid {name} {value!r}: use a whole number from {low} to 100000")
@@ -165,7 +175,9 @@ class Resources:
                 continue
             key, sep, value = part.partition("=")
             if not sep or not value:
-                raise ResourceError(f"invalid resource {part!r}: write key=value, e.g. mem=32G")
+                raise ResourceError(f"invalid resource {part[:60]!r}: write key=value, e.g. mem=32G")
+            if key.strip() in items:
+                raise ResourceError(f"resource {key.strip()[:40]!r} is given twice: keep one")
             items[key.strip()] = value.strip()
         return cls.from_dict(items)
 
@@ -174,13 +186,17 @@ class Resources:
         if not data:
             return cls()
         kwargs: dict[str, Any] = {}
+        given: dict[str, str] = {}
         for raw_key, value in data.items():
             key = _KEY_ALIASES.get(str(raw_key).strip().lower().replace("-", "_"))
             if key is None:
                 valid = "cpus, mem, time, partition/queue, gpus, account, nodes, extra"
-                raise ResourceError(f"unknown resource {raw_key!r}: use {valid}")
+                raise ResourceError(f"unknown resource {str(raw_key)[:40]!r}: use {valid}")
             if value is None or value == "":
                 continue
+            if key in given:
+                raise ResourceError(f"resources {given[key]!r} and {str(raw_key)[:40]!r} both set the {key}: keep one")
+            given[key] = str(raw_key)[:40]
             if key in ("cpus", "nodes"):
                 kwargs[key] = _positive_int(key, value)
             elif key == "gpus":
@@ -203,14 +219,13 @@ class Resources:
     def scaled(self, memory_factor: float = 1.0, walltime_factor: float = 1.0,
                max_memory: int | None = None, max_walltime: int | None = None) -> Resources:
         """A copy with memory/walltime multiplied (e.g. after an out-of-memory failure), capped."""
+        # Never past the limits a request may have: a bumped request must stay a valid one.
         memory = self.memory
         if memory is not None and memory_factor != 1.0:
-            memory = int(memory * memory_factor)
-            memory = min(memory, max_memory) if max_memory else memory
+            memory = min(int(memory * memory_factor), max_memory or MAX_MEMORY_BYTES, MAX_MEMORY_BYTES)
         walltime = self.walltime
         if walltime is not None and walltime_factor != 1.0:
-            walltime = int(walltime * walltime_factor)
-            walltime = min(walltime, max_walltime) if max_walltime else walltime
+            walltime = min(int(walltime * walltime_factor), max_walltime or MAX_WALLTIME_SECONDS, MAX_WALLTIME_SECONDS)
         return replace(self, memory=memory, walltime=walltime)
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,8 +33,9 @@ from typing import Any
 
 from ..core.errors import InvalidInputError, ParseError, SubmitError
 from ..core.jobfiles import RECONCILE_META_KEY, ExitRecord, read_exit_file
-from ..core.models import JobInfo, JobStatus, utcnow
+from ..core.models import ENV_NAME_RE, JobInfo, JobStatus, utcnow
 from ..core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
+from ..core.safeio import warn_once
 from ..store.sqlite import JobStore, JobUpdate
 from .base import SchedulerContext
 from .local import final_update_from_exit
@@ -44,7 +45,6 @@ log = logging.getLogger("celline.job")
 #: The dependency kinds every cluster adapter maps to its scheduler's own syntax.
 DEPENDENCY_KINDS = ("afterok", "afterany", "afternotok")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def env_exports(job: JobInfo, paths: ProjectPaths) -> list[str]:
     same name cannot redirect the job's files). Refuses names a shell could not assign."""
     exports = []
     for key, value in sorted((job.metadata.get("env") or {}).items()):
-        if not ENV_NAME_RE.match(str(key)):
+        if not ENV_NAME_RE.fullmatch(str(key)):
             raise SubmitError(f"invalid environment variable name {str(key)[:60]!r}: use letters, digits and _")
         exports.append(export_line(str(key), value))
     exports.append(export_line(ENV_JOB_ID, job.job_id))
@@ -156,11 +156,12 @@ class BatchUnit:
 
 
 def read_unit_exit(unit: BatchUnit, paths: ProjectPaths) -> None:
-    """Load the unit's exit-code file; an unreadable one is logged and treated as absent."""
+    """Load the unit's exit-code file; an unreadable one is logged once and treated as absent
+    (the scheduler's own record then says how the job ended)."""
     try:
         unit.exit = read_exit_file(paths.exit_file(unit.job_id))
     except ParseError as exc:
-        log.warning("job %s: unreadable exit-code file: %s", unit.job_id, exc)
+        warn_once(log, unit.job_id, f"unreadable exit-code file: {exc}")
         unit.exit = None
 
 

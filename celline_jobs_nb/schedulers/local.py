@@ -30,6 +30,7 @@ from ..core.errors import ParseError
 from ..core.jobfiles import ExitRecord, read_exit_file, read_job_progress
 from ..core.models import JobInfo, JobStatus, utcnow
 from ..core.paths import ProjectPaths
+from ..core.safeio import warn_once
 from ..core.settings import MAX_PARALLEL_META_KEY, celline_nthread
 from ..core.usage import UsageSample, merge_usage
 from ..store.sqlite import JobStore, JobUpdate
@@ -149,10 +150,12 @@ class LocalScheduler(SchedulerAdapter):
 
     def _poll_one(self, job: JobInfo, groups: dict[int, list[int]]) -> JobUpdate | None:
         paths = self.context.paths
+        unreadable: str | None = None
         try:
             record = read_exit_file(paths.exit_file(job.job_id))
         except ParseError as exc:
-            log.warning("job %s: unreadable exit-code file: %s", job.job_id, exc)
+            unreadable = f"unreadable exit-code file: {exc}"
+            warn_once(log, job.job_id, unreadable)
             record = None
         if record is not None:
             return final_update_from_exit(job, record)
@@ -183,13 +186,17 @@ class LocalScheduler(SchedulerAdapter):
         # (it may have appeared between our first look and the liveness check).
         try:
             record = read_exit_file(paths.exit_file(job.job_id))
-        except ParseError:
-            record = None
+        except ParseError as exc:
+            unreadable, record = f"unreadable exit-code file: {exc}", None
         if record is not None:
             return final_update_from_exit(job, record)
         if meta.get("cancel_requested"):
             return JobUpdate(job.job_id, JobStatus.CANCELLED,
                              {"reason": "cancelled by user", "end_time": utcnow()}, "poll")
+        if unreadable is not None:
+            # The job (or someone) wrote something else where its exit code belongs: its end is
+            # known, its exit status is not. Not "lost", so it is not retried as if it vanished.
+            return JobUpdate(job.job_id, JobStatus.FAILED, {"reason": unreadable[:500], "end_time": utcnow()}, "poll")
         return JobUpdate(job.job_id, JobStatus.FAILED, {
             "reason": "lost: the job's processes ended without recording an exit code (killed with its wrapper?)",
             "end_time": utcnow(),

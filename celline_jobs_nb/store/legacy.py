@@ -2,22 +2,26 @@
 
 The seed wrote ``{job_id: {job_id, name, status, command, start_time, end_time, log_file,
 working_dir, resources}}``; lists of such records and ``{"jobs": [...]}`` are accepted too. The
-file is data from disk: ids that are not safe file names get a new id (the old one is kept in
-metadata), unknown statuses become ``unknown``, and nothing in it is ever run.
+file is data from disk: ids that are not safe file names get an id derived from the old one (kept
+in metadata), unknown statuses become ``unknown``, a record the store could not hold is skipped
+with a warning (the file is kept in ``.celline/backups/``), and nothing in it is ever run.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import CellineJobsError, ParseError
-from ..core.models import JobInfo, JobStatus, JobType, new_job_id, to_utc, utcnow, validate_job_id
-from ..core.paths import atomic_write_text
+from ..core.errors import CellineJobsError, InvalidInputError, ParseError
+from ..core.models import JobInfo, JobStatus, JobType, to_utc, utcnow, validate_job_id
+from ..core.paths import output_target, write_output
 from ..core.resources import Resources
+from ..core.safeio import loads_checked, read_bounded
+from .rows import check_job
 from .sqlite import JobStore
 
 log = logging.getLogger("celline.job")
@@ -30,25 +34,89 @@ _SEED_FIELDS = ("job_id", "name", "status", "command", "start_time", "end_time",
 
 
 def parse_legacy_records(text: str) -> list[dict[str, Any]]:
-    """The job records in a jobs.json text. Raises ParseError for anything else."""
+    """The job records in a jobs.json text. Raises ParseError when it holds no records at all; a
+    record that cannot be read (nested a million levels deep, not an object) is left out and named
+    in the log, and the others are kept."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        return _records_one_by_one(text)
     except ValueError as exc:
-        raise ParseError(f"jobs.json is not valid JSON: {exc}") from None
+        raise ParseError(f"jobs.json is not valid JSON: {str(exc)[:200]}") from None
     if isinstance(data, dict) and isinstance(data.get("jobs"), (list, dict)):
         data = data["jobs"]
     if isinstance(data, dict):
-        records = []
-        for key, value in data.items():
-            if not isinstance(value, dict):
-                raise ParseError(f"jobs.json entry {str(key)[:40]!r} is not an object")
-            records.append({"job_id": key, **value})
-        return records
-    if isinstance(data, list):
-        if not all(isinstance(item, dict) for item in data):
-            raise ParseError("jobs.json list must hold objects")
-        return list(data)
-    raise ParseError("jobs.json must hold an object or a list of jobs")
+        entries: list[tuple[str, Any]] = [(str(key), value) for key, value in data.items()]
+    elif isinstance(data, list):
+        entries = [(f"#{i}", value) for i, value in enumerate(data)]
+    else:
+        raise ParseError("jobs.json must hold an object or a list of jobs")
+    return _records(entries, keyed=isinstance(data, dict))
+
+
+def _records(entries: Sequence[tuple[str, Any]], *, keyed: bool) -> list[dict[str, Any]]:
+    records = []
+    for name, value in entries:
+        if not isinstance(value, dict):
+            log.warning("jobs.json entry %r is not a job record; skipped", name[:40])
+            continue
+        records.append({"job_id": name, **value} if keyed else value)
+    return records
+
+
+# The structural tokens of JSON text; strings are matched whole so brackets inside them do not count.
+_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]')
+
+
+def _records_one_by_one(text: str) -> list[dict[str, Any]]:
+    """Records of a jobs.json too deep for the JSON parser as a whole: split its top-level
+    container by scanning brackets, then parse each entry on its own."""
+    spans = _top_level_entries(text)
+    if len(spans) == 1 and spans[0][0] == "jobs":
+        spans = _top_level_entries(spans[0][1])
+    entries: list[tuple[str, Any]] = []
+    keyed = text.lstrip().startswith("{")
+    for name, value_text in spans:
+        try:
+            entries.append((name, loads_checked(value_text, what=f"jobs.json entry {name[:40]!r}", max_depth=64)))
+        except ParseError as exc:
+            log.warning("%s; skipped (the file is kept in .celline/backups/)", exc)
+    return _records(entries, keyed=keyed)
+
+
+def _top_level_entries(text: str) -> list[tuple[str, str]]:
+    """(key or "#index", value text) of each entry of the outermost object or list."""
+    depth, key, value_start = 0, None, None
+    index, entries = 0, []
+    for match in _TOKEN_RE.finditer(text):
+        token = match.group()
+        if token in "{[":
+            depth += 1
+            if depth == 1:
+                value_start = match.end()
+            elif depth == 2 and value_start is None:
+                value_start = match.start()
+        elif token in "}]":
+            if depth == 1 and value_start is not None and text[value_start:match.start()].strip():
+                entries.append((key if key is not None else f"#{index}", text[value_start:match.start()]))
+            depth -= 1
+            if depth == 0:
+                break
+        elif depth == 1 and token == ",":
+            entries.append((key if key is not None else f"#{index}", text[value_start:match.start()]))
+            index, key, value_start = index + 1, None, match.end()
+        elif depth == 1 and token == ":":
+            key = _string(text[value_start:match.start()])
+            value_start = match.end()
+    return entries
+
+
+def _string(text: str) -> str:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text.strip()[:200]
+    return str(value)
 
 
 def record_to_job(record: dict[str, Any]) -> JobInfo:
@@ -58,7 +126,9 @@ def record_to_job(record: dict[str, Any]) -> JobInfo:
     try:
         job_id = validate_job_id(raw_id)
     except CellineJobsError:
-        job_id = new_job_id()
+        # Derived from the original id, so importing a changed jobs.json again finds the same job
+        # instead of adding a copy of it.
+        job_id = f"legacy-{_sha256(raw_id.encode('utf-8', errors='replace'))[:20]}"
         metadata["legacy_job_id"] = raw_id
     try:
         status = JobStatus.parse(str(record.get("status", "unknown")))
@@ -112,14 +182,11 @@ def import_legacy_json(store: JobStore) -> int:
     the log and left untouched."""
     path: Path = store.paths.legacy_json
     try:
-        if not path.is_file():
-            return 0
-        if path.stat().st_size > MAX_LEGACY_BYTES:
-            log.warning("%s is larger than %d bytes; not imported", path, MAX_LEGACY_BYTES)
-            return 0
-        data = path.read_bytes()
-    except OSError as exc:
-        log.warning("cannot read %s: %s", path, exc)
+        data = read_bounded(path, MAX_LEGACY_BYTES, what="the seed's job file")
+    except ParseError as exc:
+        log.warning("%s not imported: %s", path, exc)
+        return 0
+    if data is None:
         return 0
     digest = _sha256(data)
     if store.get_meta(IMPORTED_META_KEY) == digest:
@@ -130,8 +197,18 @@ def import_legacy_json(store: JobStore) -> int:
         log.warning("%s not imported: %s", path, exc)
         return 0
     store.paths.backups_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(path, store.paths.backups_dir / f"jobs.json.{utcnow().strftime('%Y%m%dT%H%M%SZ')}.{digest[:8]}")
-    added = store.insert_many((record_to_job(r) for r in records), source="import")
+    backup = store.paths.backups_dir / f"jobs.json.{utcnow().strftime('%Y%m%dT%H%M%SZ')}.{digest[:8]}"
+    backup.write_bytes(data)  # what was read, not what the path holds now (it may have been swapped)
+    jobs = []
+    for record in records:
+        job = record_to_job(record)
+        try:
+            check_job(job)
+        except InvalidInputError as exc:
+            log.warning("jobs.json record %r skipped: %s (kept in %s)", str(record.get("job_id"))[:40], exc, backup)
+            continue
+        jobs.append(job)
+    added = store.insert_many(jobs, source="import")
     store.set_meta(IMPORTED_META_KEY, digest)
     log.info("imported %d jobs from %s", added, path)
     return added
@@ -139,15 +216,16 @@ def import_legacy_json(store: JobStore) -> int:
 
 def export_legacy_json(store: JobStore, path: Path | None = None) -> Path:
     """Write every job in the seed's shape (plus this package's extra fields) atomically."""
-    target = path or store.paths.legacy_json
+    target = output_target(path or store.paths.legacy_json)
     payload = {}
     for job in store.list():
         record = job.to_dict()
         payload[job.job_id] = {**{k: record[k] for k in _SEED_FIELDS}, **record}
-    atomic_write_text(Path(target), json.dumps(payload, indent=2, default=str) + "\n")
-    if Path(target).resolve() == store.paths.legacy_json.resolve():
-        store.set_meta(IMPORTED_META_KEY, _sha256(Path(target).read_bytes()))
-    return Path(target)
+    text = json.dumps(payload, indent=2, default=str) + "\n"
+    write_output(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    if target == store.paths.legacy_json.resolve():
+        store.set_meta(IMPORTED_META_KEY, _sha256(text.encode("utf-8")))
+    return target
 
 
 def _sha256(data: bytes) -> str:

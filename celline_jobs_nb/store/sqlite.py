@@ -9,7 +9,6 @@ Each write also bumps a global revision so readers can ask for "what changed sin
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from ..core.dependencies import Verdict, dependency_verdict
@@ -29,27 +28,20 @@ from ..core.models import (
     JobInfo,
     JobStatus,
     JobType,
-    Progress,
     to_utc,
     utcnow,
     validate_job_id,
 )
 from ..core.paths import ProjectPaths
-from ..core.resources import Resources
+from ..core.safeio import warn_once
 from ..core.transitions import can_transition
+from .rows import COLUMNS, PROBLEMS_META_KEY, encode, row_to_job
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
 log = logging.getLogger("celline.job")
 
-_COLUMNS = (
-    "job_id", "name", "status", "command", "start_time", "end_time", "log_file", "working_dir",
-    "resources", "scheduler", "native_id", "job_type", "submit_time", "exit_code", "signal", "reason",
-    "attempt", "retry_of", "depends_on", "dependency_kind", "array_parent", "array_index", "progress",
-    "created_at", "updated_at", "metadata",
-)
-_TIME_COLUMNS = frozenset({"start_time", "end_time", "submit_time", "created_at", "updated_at"})
-_JSON_COLUMNS = frozenset({"resources", "depends_on", "progress", "metadata"})
+_COLUMNS = COLUMNS
 # Fields an update may set (job_id, created_at and the scheduler are fixed at insert).
 UPDATABLE = frozenset(_COLUMNS) - {"job_id", "created_at", "updated_at", "status", "scheduler"}
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + ", rev FROM jobs"
@@ -93,84 +85,12 @@ class Event:
     source: str
 
 
-def _encode(column: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if column in _TIME_COLUMNS:
-        dt = to_utc(value)
-        return dt.timestamp() if dt else None
-    if column == "resources":
-        return json.dumps(Resources.parse(value).to_dict())
-    if column == "progress":
-        progress = value if isinstance(value, Progress) else Progress.from_dict(value)
-        return json.dumps(progress.to_dict(), default=str)
-    if column in _JSON_COLUMNS:
-        return json.dumps(value, default=str)
-    if column in ("status", "job_type") and hasattr(value, "value"):
-        return value.value
-    return value
-
-
-@functools.lru_cache(maxsize=4096)
-def _resources(text: str | None) -> Resources:
-    """Resources from their stored JSON. Requests repeat across jobs and Resources is immutable, so
-    each distinct text is parsed once (parsing "32G" and "1:30:00" dominated reading thousands of rows)."""
-    return Resources.from_dict(json.loads(text or "{}"))
-
-
-@functools.lru_cache(maxsize=4096)
-def _progress_parts(text: str | None) -> Progress:
-    return Progress.from_dict(json.loads(text or "{}"))
-
-
-def _progress(text: str | None) -> Progress:
-    """Progress from its stored JSON; finished jobs share a few texts ("100 %, done"), so parsing is
-    cached and each job gets its own copy (Progress holds a mutable details dict)."""
-    cached = _progress_parts(text)
-    return Progress(cached.percent, cached.stage, dict(cached.details), cached.updated_at)
-
-
-_STATUS_OF = {s.value: s for s in JobStatus}
-_TYPE_OF = {t.value: t for t in JobType}  # stored in canonical form
-
-
-def _time(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
-
-
-def _row_to_job(row: Sequence[Any]) -> JobInfo:
-    # Positional, in _COLUMNS' order: listing thousands of jobs spends most of its time here.
-    (job_id, name, status, command, start_time, end_time, log_file, working_dir, resources, scheduler, native_id,
-     job_type, submit_time, exit_code, signal, reason, attempt, retry_of, depends_on, dependency_kind,
-     array_parent, array_index, progress, created_at, updated_at, metadata) = row[:len(_COLUMNS)]
-    return JobInfo(
-        job_id=job_id,
-        name=name,
-        status=_STATUS_OF[status],
-        command=command,
-        start_time=_time(start_time),
-        end_time=_time(end_time),
-        log_file=log_file,
-        working_dir=working_dir,
-        resources=_resources(resources),
-        scheduler=scheduler,
-        native_id=native_id,
-        job_type=_TYPE_OF[job_type],
-        submit_time=_time(submit_time),
-        exit_code=exit_code,
-        signal=signal,
-        reason=reason,
-        attempt=attempt,
-        retry_of=retry_of,
-        depends_on=[] if depends_on in (None, "[]") else list(json.loads(depends_on)),
-        dependency_kind=dependency_kind,
-        array_parent=array_parent,
-        array_index=array_index,
-        progress=_progress(progress),
-        created_at=_time(created_at),
-        updated_at=_time(updated_at),
-        metadata=dict(json.loads(metadata or "{}")),
-    )
+def _stored_metadata(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def _never_satisfied_reason(job: JobInfo, parents: dict[str, JobStatus]) -> str:
@@ -370,7 +290,7 @@ class JobStore:
             value = getattr(job, column)
             if column == "updated_at":
                 value = utcnow()
-            values.append(_encode(column, value))
+            values.append(encode(column, value))
         placeholders = ", ".join("?" for _ in _COLUMNS)
         conn.execute(
             f"INSERT INTO jobs ({', '.join(_COLUMNS)}, rev) VALUES ({placeholders}, ?)", (*values, rev)
@@ -380,7 +300,7 @@ class JobStore:
         for key in update.fields:
             if key not in UPDATABLE:
                 raise InvalidInputError(f"cannot update job field {key!r}")
-        read = ("status", "reason", *(k for k in update.fields if k != "reason"))
+        read = ("status", "reason", "metadata", *(k for k in update.fields if k not in ("reason", "metadata")))
         row = conn.execute(f"SELECT {', '.join(read)} FROM jobs WHERE job_id = ?", (update.job_id,)).fetchone()
         if row is None:
             return False
@@ -390,14 +310,26 @@ class JobStore:
         if not can_transition(old, new):
             return False
         changes: dict[str, Any] = {}
+        rejected: list[str] = []
         for key, value in update.fields.items():
             if key == "metadata":
-                merged = dict(json.loads(current["metadata"] or "{}"))
+                merged = _stored_metadata(current["metadata"])
                 merged.update(value or {})
                 value = merged
-            encoded = _encode(key, value)
+            try:
+                encoded = encode(key, value)
+            except InvalidInputError as exc:
+                # One value the store could not read back (an exit code of 1e300 from a job's own
+                # file): the rest of the update, and every other job's, still lands.
+                rejected.append(str(exc))
+                continue
             if encoded != current[key]:
                 changes[key] = encoded
+        if rejected:
+            warn_once(log, update.job_id, f"values not stored: {'; '.join(rejected)}")
+            merged = _stored_metadata(changes.get("metadata", current.get("metadata")))
+            merged[PROBLEMS_META_KEY] = rejected[:5]
+            changes["metadata"] = encode("metadata", merged)
         if new is not old:
             changes["status"] = new.value
         if not changes:
@@ -489,7 +421,7 @@ class JobStore:
             for row in rows:
                 if free is not None and len(claimed) >= free:
                     break
-                job = _row_to_job(row)
+                job = row_to_job(row)
                 if float(job.metadata.get("not_before") or 0) > now:
                     continue  # an automatic retry still in its backoff
                 if job.depends_on:
@@ -541,7 +473,7 @@ class JobStore:
             "AND json_extract(metadata, '$.retry_policy') IS NOT NULL "
             "AND json_extract(metadata, '$.retry_checked') IS NULL ORDER BY seq"
         )
-        return [_row_to_job(r) for r in rows]
+        return [row_to_job(r) for r in rows]
 
     # -- poller bookkeeping ------------------------------------------------------------------
 
@@ -619,14 +551,14 @@ class JobStore:
         rows = self._read(f"{_SELECT} WHERE job_id = ?", (str(job_id),))
         if not rows:
             raise JobNotFoundError(f"no job {job_id!r} in {self.paths.root}: see `celline-jobs list`")
-        return _row_to_job(rows[0])
+        return row_to_job(rows[0])
 
     def get_many(self, job_ids: Sequence[str]) -> list[JobInfo]:
         out: list[JobInfo] = []
         for start in range(0, len(job_ids), 500):
             chunk = tuple(job_ids[start:start + 500])
             marks = ", ".join("?" for _ in chunk)
-            out.extend(_row_to_job(r) for r in self._read(f"{_SELECT} WHERE job_id IN ({marks})", chunk))
+            out.extend(row_to_job(r) for r in self._read(f"{_SELECT} WHERE job_id IN ({marks})", chunk))
         return out
 
     def resolve(self, job_id_or_prefix: str) -> str:
@@ -690,7 +622,7 @@ class JobStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        return [_row_to_job(r) for r in self._read(sql, params)]
+        return [row_to_job(r) for r in self._read(sql, params)]
 
     def select(self, columns_sql: str, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
                job_types: Iterable[JobType] | None = None, since: datetime | None = None,
@@ -715,7 +647,7 @@ class JobStore:
         to be read (``core.jobfiles.RECONCILE_META_KEY``)."""
         rows = self._read(f"{_SELECT} INDEXED BY jobs_reconcile WHERE scheduler = ? "
                           "AND json_extract(metadata, '$.reconcile') IS NOT NULL ORDER BY seq", (scheduler,))
-        return [_row_to_job(r) for r in rows]
+        return [row_to_job(r) for r in rows]
 
     def schedulers_to_poll(self) -> list[str]:
         """Schedulers with active jobs, or with ended jobs still to be reconciled."""
@@ -747,7 +679,7 @@ class JobStore:
                     rows = conn.execute(f"{_SELECT} WHERE rev > ? ORDER BY seq", (rev,)).fetchall()
                 finally:
                     conn.execute("COMMIT")
-                return [_row_to_job(r) for r in rows], current
+                return [row_to_job(r) for r in rows], current
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     time.sleep(0.01 * (attempt + 1))
@@ -795,7 +727,7 @@ class JobStore:
 
     def find_native(self, scheduler: str, native_id: str) -> JobInfo | None:
         rows = self._read(f"{_SELECT} WHERE scheduler = ? AND native_id = ?", (scheduler, native_id))
-        return _row_to_job(rows[0]) if rows else None
+        return row_to_job(rows[0]) if rows else None
 
     def backup(self, destination: os.PathLike[str] | str) -> None:
         """A consistent copy of the database (SQLite's online backup), safe while others write."""

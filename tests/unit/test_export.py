@@ -181,7 +181,7 @@ HOSTILE = 'Count "S1", lane 2\n<script>alert(1)</script>'
 def test_csv_keeps_text_exact_and_writes_durations_in_seconds(store: JobStore, tmp_path: Path):
     add(store, HOSTILE, JobStatus.COMPLETED, exit_code=0, resources=Resources.parse("time=2h"))
     add(store, "running", JobStatus.RUNNING, at=1, run=None)
-    path = write_csv(to_dataframe(store), tmp_path / "out" / "jobs.csv")
+    path = write_csv(to_dataframe(store), tmp_path / "jobs.csv")
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["name"] for r in rows] == [HOSTILE, "running"]

@@ -1,0 +1,237 @@
+"""Job rows in SQLite and back: values checked on the way in, one bad value contained on the way out.
+
+The store accepts only values it can read back (an exit code SQLite's INTEGER holds, a finite time,
+JSON of bounded depth); a value that still cannot be read (written by an older version, or by hand)
+becomes a visible problem of its own job (``metadata["problems"]`` and its reason), never an error
+that stops a listing of every other job.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ..core.errors import CellineJobsError, InvalidInputError
+from ..core.models import JobInfo, JobStatus, JobType, Progress, to_utc
+from ..core.resources import Resources
+from ..core.safeio import warn_once
+
+log = logging.getLogger("celline.job")
+
+COLUMNS = (
+    "job_id", "name", "status", "command", "start_time", "end_time", "log_file", "working_dir",
+    "resources", "scheduler", "native_id", "job_type", "submit_time", "exit_code", "signal", "reason",
+    "attempt", "retry_of", "depends_on", "dependency_kind", "array_parent", "array_index", "progress",
+    "created_at", "updated_at", "metadata",
+)
+TIME_COLUMNS = frozenset({"start_time", "end_time", "submit_time", "created_at", "updated_at"})
+JSON_COLUMNS = frozenset({"resources", "depends_on", "progress", "metadata"})
+#: The whole numbers a row may hold, and why: an exit code as shells, Torque (256+signal) and PBS
+#: (negative codes) report it; a signal number; attempts and array indexes as the schedulers allow.
+INT_RANGES = {
+    "exit_code": (-(2**31), 2**31 - 1),
+    "signal": (0, 255),
+    "attempt": (1, 1_000_000),
+    "array_index": (0, 100_000_000),
+}
+PROBLEMS_META_KEY = "problems"
+_EPOCH_RANGE = (0.0, 253402300799.0)  # 1970 .. 9999-12-31, what datetime can show
+
+
+def encode(column: str, value: Any) -> Any:
+    """The SQLite value of one column; ``InvalidInputError`` for a value the store could not read back."""
+    if value is None:
+        return None
+    if column in TIME_COLUMNS:
+        try:
+            dt = to_utc(value)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise InvalidInputError(f"invalid {column} {str(value)[:40]!r}: {exc}") from None
+        stamp = dt.timestamp() if dt else None
+        if stamp is not None and not _EPOCH_RANGE[0] <= stamp <= _EPOCH_RANGE[1]:
+            raise InvalidInputError(f"invalid {column} {dt}: before 1970 or after 9999")
+        return stamp
+    if column in INT_RANGES:
+        low, high = INT_RANGES[column]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInputError(f"invalid {column} {str(value)[:40]}: use a whole number from {low} to {high}")
+        return value
+    try:
+        if column == "resources":
+            return json.dumps(Resources.parse(value).to_dict())
+        if column == "progress":
+            progress = value if isinstance(value, Progress) else Progress.from_dict(value)
+            return json.dumps(progress.to_dict(), default=str)
+        if column in JSON_COLUMNS:
+            return json.dumps(value, default=str)
+    except RecursionError:
+        raise InvalidInputError(f"invalid {column}: nested too deeply") from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"invalid {column}: {str(exc)[:200]}") from None
+    if column in ("status", "job_type") and hasattr(value, "value"):
+        return value.value
+    return value
+
+
+def check_job(job: JobInfo) -> None:
+    """Raise ``InvalidInputError`` naming the first value of ``job`` the store could not hold."""
+    for column in COLUMNS:
+        encode(column, getattr(job, column))
+
+
+@functools.lru_cache(maxsize=4096)
+def _resources(text: str | None) -> Resources:
+    """Resources from their stored JSON. Requests repeat across jobs and Resources is immutable, so
+    each distinct text is parsed once (parsing "32G" and "1:30:00" dominated reading thousands of rows)."""
+    return Resources.from_dict(json.loads(text or "{}"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _progress_parts(text: str | None) -> Progress:
+    return Progress.from_dict(json.loads(text or "{}"))
+
+
+def _progress(text: str | None) -> Progress:
+    """Progress from its stored JSON; finished jobs share a few texts ("100 %, done"), so parsing is
+    cached and each job gets its own copy (Progress holds a mutable details dict)."""
+    cached = _progress_parts(text)
+    return Progress(cached.percent, cached.stage, dict(cached.details), cached.updated_at)
+
+
+STATUS_OF = {s.value: s for s in JobStatus}
+TYPE_OF = {t.value: t for t in JobType}  # stored in canonical form
+
+
+def time_of(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+def row_to_job(row: Sequence[Any]) -> JobInfo:
+    """A stored row as a JobInfo. Never raises for the row's values: one that cannot be read is
+    replaced by its default and named in the job's problems."""
+    try:
+        return _fast_row_to_job(row)
+    except (CellineJobsError, ValueError, TypeError, KeyError, OverflowError, OSError, RecursionError):
+        return _careful_row_to_job(row)
+
+
+def _fast_row_to_job(row: Sequence[Any]) -> JobInfo:
+    # Positional, in COLUMNS' order: listing thousands of jobs spends most of its time here.
+    (job_id, name, status, command, start_time, end_time, log_file, working_dir, resources, scheduler, native_id,
+     job_type, submit_time, exit_code, signal, reason, attempt, retry_of, depends_on, dependency_kind,
+     array_parent, array_index, progress, created_at, updated_at, metadata) = row[:len(COLUMNS)]
+    return JobInfo(
+        job_id=job_id,
+        name=name,
+        status=STATUS_OF[status],
+        command=command,
+        start_time=time_of(start_time),
+        end_time=time_of(end_time),
+        log_file=log_file,
+        working_dir=working_dir,
+        resources=_resources(resources),
+        scheduler=scheduler,
+        native_id=native_id,
+        job_type=TYPE_OF[job_type],
+        submit_time=time_of(submit_time),
+        exit_code=exit_code,
+        signal=signal,
+        reason=reason,
+        attempt=attempt,
+        retry_of=retry_of,
+        depends_on=[] if depends_on in (None, "[]") else _id_list(json.loads(depends_on)),
+        dependency_kind=dependency_kind,
+        array_parent=array_parent,
+        array_index=array_index,
+        progress=_progress(progress),
+        created_at=time_of(created_at),
+        updated_at=time_of(updated_at),
+        metadata=dict(json.loads(metadata or "{}")),
+    )
+
+
+def _id_list(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("depends_on is not a list")
+    return [str(v) for v in value]
+
+
+def _careful_row_to_job(row: Sequence[Any]) -> JobInfo:
+    values = dict(zip(COLUMNS, row[:len(COLUMNS)], strict=True))
+    problems: list[str] = []
+
+    def read(column: str, convert: Any, default: Any) -> Any:
+        raw = values[column]
+        try:
+            return convert(raw)
+        except (CellineJobsError, ValueError, TypeError, KeyError, OverflowError, OSError, RecursionError) as exc:
+            problems.append(f"stored {column} unreadable ({str(exc)[:120]})")
+            return default
+
+    def whole(column: str) -> Any:
+        def convert(raw: Any) -> int | None:
+            if raw is None:
+                return None
+            low, high = INT_RANGES[column]
+            if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+                raise ValueError(f"{str(raw)[:40]} is out of range")
+            return raw
+        return read(column, convert, None)
+
+    def finite_time(raw: Any) -> datetime | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, (int, float)) or not math.isfinite(raw):
+            raise ValueError(f"{str(raw)[:40]} is not a time")
+        return time_of(raw)
+
+    def text(column: str) -> str | None:
+        raw = values[column]
+        return None if raw is None else str(raw)
+
+    metadata = read("metadata", lambda raw: _dict(json.loads(raw or "{}")), {})
+    job = JobInfo(
+        job_id=str(values["job_id"]),
+        name=text("name") or "",
+        status=read("status", lambda raw: STATUS_OF[raw], JobStatus.UNKNOWN),
+        command=text("command") or "",
+        start_time=read("start_time", finite_time, None),
+        end_time=read("end_time", finite_time, None),
+        log_file=text("log_file"),
+        working_dir=text("working_dir"),
+        resources=read("resources", _resources, Resources()),
+        scheduler=text("scheduler") or "local",
+        native_id=text("native_id"),
+        job_type=read("job_type", lambda raw: TYPE_OF[raw], JobType.CUSTOM),
+        submit_time=read("submit_time", finite_time, None),
+        exit_code=whole("exit_code"),
+        signal=whole("signal"),
+        reason=text("reason"),
+        attempt=whole("attempt") or 1,
+        retry_of=text("retry_of"),
+        depends_on=read("depends_on", lambda raw: [] if raw is None else _id_list(json.loads(raw)), []),
+        dependency_kind=text("dependency_kind") or "afterok",
+        array_parent=text("array_parent"),
+        array_index=whole("array_index"),
+        progress=read("progress", _progress, Progress()),
+        created_at=read("created_at", finite_time, None) or datetime.fromtimestamp(0, timezone.utc),
+        updated_at=read("updated_at", finite_time, None),
+        metadata=metadata,
+    )
+    if problems:
+        job.metadata[PROBLEMS_META_KEY] = problems
+        if not job.reason:
+            job.reason = "; ".join(problems)[:500]
+        warn_once(log, job.job_id, "; ".join(problems))
+    return job
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("metadata is not an object")
+    return dict(value)
