@@ -49,6 +49,7 @@ from .core.logs import read_tail_bytes
 from .core.models import JobInfo, JobStatus, JobType, to_utc, utcnow
 from .core.paths import ENV_JOB_ID
 from .core.resources import Resources
+from .core.safeio import read_head
 from .core.settings import CellineExecution, read_toml
 from .schedulers.base import CommandRunner, PollResult, SchedulerAdapter, SchedulerContext
 from .schedulers.pbs import PbsRecord, PbsScheduler, parse_qstat_full
@@ -266,11 +267,13 @@ _OUTPUTS: dict[str, tuple[str, ...]] = {
 
 
 def _read_script(path: Path) -> str:
+    """The head of a script celline (or anyone with write access to the project) left: a FIFO,
+    a device or a link out of the project reads as empty, never blocks."""
     try:
-        with path.open("rb") as handle:
-            return handle.read(MAX_SCRIPT_BYTES).decode("utf-8", errors="replace")
-    except OSError:
+        data = read_head(path, MAX_SCRIPT_BYTES)
+    except ParseError:
         return ""
+    return "" if data is None else data.decode("utf-8", errors="replace")
 
 
 def _mtime(path: Path) -> float | None:

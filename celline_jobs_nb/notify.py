@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from .core.models import JobInfo, JobStatus
-from .core.settings import EmailSettings, NotifySettings
+from .core.settings import EmailSettings, NotifySettings, redact_url
 from .store.sqlite import JobStore
 
 log = logging.getLogger("celline.job")
@@ -46,9 +46,19 @@ class Message:
     errors: list[str] = field(default_factory=list)
 
 
+MAX_SUBJECT_NAME = 120
+
+
+def one_line(text: str) -> str:
+    """Job text folded for a subject line: a newline in a name would make the mail header invalid
+    (and every delivery of it fail); control characters become spaces, long names are cut."""
+    folded = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return folded if len(folded) <= MAX_SUBJECT_NAME else folded[:MAX_SUBJECT_NAME - 1] + "…"
+
+
 def job_message(job: JobInfo, project: str) -> Message:
     outcome = job.status.value + (f" (exit code {job.exit_code})" if job.exit_code not in (None, 0) else "")
-    subject = f"[celline-jobs] {job.name} {outcome}"
+    subject = f"[celline-jobs] {one_line(job.name)} {outcome}"
     lines = [f"Job {job.job_id} '{job.name}' ({job.job_type.value}, {job.scheduler}) {outcome}."]
     if job.reason:
         lines.append(f"Reason: {job.reason}")
@@ -178,6 +188,13 @@ class Notifier:
                 return
             self._deliver(message)
 
+    def _redacted(self, text: str) -> str:
+        """An error text without the secrets a transport may echo (its URL holds the token)."""
+        for secret in (self.settings.webhook, *self.settings.apprise):
+            if secret:
+                text = text.replace(secret, redact_url(secret))
+        return text[:500]
+
     def _deliver(self, message: Message) -> None:
         pending = self._senders()
         delay = 1.0
@@ -188,8 +205,9 @@ class Notifier:
                 try:
                     send(message)
                 except Exception as exc:  # any transport error: log, retry later, never raise
-                    message.errors.append(f"{name}: {exc}")
-                    log.warning("notification via %s failed (attempt %d): %s", name, message.attempts, exc)
+                    error = self._redacted(str(exc))
+                    message.errors.append(f"{name}: {error}")
+                    log.warning("notification via %s failed (attempt %d): %s", name, message.attempts, error)
                     still_failing.append((name, send))
             pending = still_failing
             if pending and message.attempts < DELIVERY_ATTEMPTS:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .analytics import STATUS_COLOURS, format_duration, runtime_by_type_svg, summary, timeline_svg
+from .core.errors import CellineJobsError
 from .core.models import JobStatus, utcnow
 from .core.paths import output_target, write_output
 from .core.resources import format_memory, format_walltime
@@ -185,7 +186,10 @@ def _failed_jobs(monitor: JobMonitor, frame: pd.DataFrame, log_lines: int) -> st
             facts.append(f"exit code {row.exit_code}")
         if not _missing(row.end_time):
             facts.append(f"ended {_local(row.end_time.to_pydatetime())}")
-        log_text = monitor.logs(row.job_id, tail=log_lines)
+        try:
+            log_text = monitor.logs(row.job_id, tail=log_lines)
+        except CellineJobsError as exc:  # a FIFO or a link out of the project where its log belongs
+            log_text = f"(log not shown: {exc})"
         out.append(
             f'<article class="failed" data-job-id="{_esc(row.job_id)}"><h3>{_esc(row.name)}</h3>'
             f'<p class="meta">{_esc(" · ".join(str(f) for f in facts))}</p>'

@@ -103,6 +103,19 @@ def read_bounded(path: Path, max_bytes: int, *, what: str = "file") -> bytes | N
     return data
 
 
+def read_head(path: Path, max_bytes: int) -> bytes | None:
+    """At most the first ``max_bytes`` of a regular file (a script's header); None when missing."""
+    fd = open_regular(path)
+    if fd is None:
+        return None
+    try:
+        return os.pread(fd, max_bytes, 0)
+    except OSError as exc:
+        raise UnsafeFileError(f"{path.name} cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
 def read_tail(path: Path, max_bytes: int) -> tuple[bytes, int]:
     """The last ``max_bytes`` of a regular file and its size; (b"", 0) when it does not exist."""
     fd = open_regular(path)

@@ -24,14 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SettingsError
+from .errors import ParseError, SettingsError
 from .paths import ProjectPaths
+from .safeio import read_bounded
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+MAX_SETTINGS_BYTES = 1024 * 1024  # celline's setting.toml is a few hundred bytes
 MAX_PARALLEL_META_KEY = "local.max_parallel"  # where the store remembers a monitor's max_parallel
 _KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify"}
 _NOTIFY_KEYS = {"on", "batch", "webhook", "email", "apprise"}
@@ -120,7 +122,7 @@ class NotifySettings:
             raise SettingsError(f"[jobs.notify] on must list statuses from {', '.join(NOTIFY_STATUSES)}")
         webhook = table.get("webhook")
         if webhook is not None and (not isinstance(webhook, str) or not webhook.startswith(("http://", "https://"))):
-            raise SettingsError(f"[jobs.notify] webhook must be an http(s) URL, not {webhook!r}")
+            raise SettingsError(f"[jobs.notify] webhook must be an http(s) URL, not {redact_url(webhook)!r}")
         apprise = table.get("apprise", [])
         if isinstance(apprise, str):
             apprise = [apprise]
@@ -152,18 +154,31 @@ def _parse_email(table: Any) -> EmailSettings:
                          table.get("user"), table.get("password_env"))
 
 
+def redact_url(url: object) -> str:
+    """A URL as it may appear in an error or a log: its scheme and host only. Webhook and Apprise
+    URLs carry their secret in the user part, the path or the query (Slack's token is the path)."""
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return "<redacted>" if text else ""
+    host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme[:20]}://{host[:100]}/<redacted>"
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """The parsed file, {} when it does not exist, or a one-line error naming the file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        data = read_bounded(path, MAX_SETTINGS_BYTES, what="settings file")
+    except ParseError as exc:
+        raise SettingsError(f"cannot read {path}: {exc}; replace it with a regular file") from None
+    if data is None:
         return {}
-    except OSError as exc:
-        raise SettingsError(f"cannot read {path}: {exc}") from None
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(data.decode("utf-8", errors="replace"))
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path} is not valid TOML ({exc}): fix or remove that line") from None
+    except RecursionError:
+        raise SettingsError(f"{path} is nested too deeply to be read: fix or remove it") from None
 
 
 def celline_nthread(paths: ProjectPaths) -> int | None:

@@ -171,6 +171,9 @@ class LogTail(CellineWidget):
                 self._notice = f"skipped {behind // (1024 * 1024)} MB of log output to keep up"
         for _ in range(MAX_READS_PER_TICK):
             chunk = follower.read_new()
+            if chunk.error:  # a FIFO or a link out of the project where the log belongs
+                self._notice = chunk.error
+                break
             if chunk.reset:
                 reset = True
                 new_lines, self._pending, self._drop_first = [], "", False
