@@ -32,6 +32,7 @@ from .core.errors import CellineJobsError, InvalidInputError
 from .core.models import JobInfo, JobStatus, JobType, to_utc
 from .core.paths import write_output
 from .core.resources import Resources
+from .store.rows import stored_resources, stored_status
 from .store.sqlite import Event, JobStore
 
 if TYPE_CHECKING:
@@ -409,7 +410,7 @@ def _job_frame(columns: Columns, roots: Sequence[str], picked: Any | None, attem
     for text in columns["resources"]:
         request = parsed.get(text)
         if request is None:
-            request = parsed[text] = Resources.from_dict(json.loads(text or "{}"))
+            request = parsed[text] = stored_resources(text)
         requests.append(request)
     created = _floats(np, columns["created_at"])
     submit = _floats(np, columns["submit_time"])
@@ -433,7 +434,7 @@ def _job_frame(columns: Columns, roots: Sequence[str], picked: Any | None, attem
                              "command", "working_dir", "log_file")}
     data.update({name: _ints(pd, np, columns[name]) for name in ("attempt", "array_index", "exit_code", "signal")})
     data["job_type"] = _categorical(pd, np, columns["job_type"], TYPE_VALUES, JobType.parse)
-    data["status"] = _categorical(pd, np, columns["status"], STATUS_VALUES, JobStatus)
+    data["status"] = _categorical(pd, np, columns["status"], STATUS_VALUES, stored_status)
     data["root_id"] = _text(pd, roots)
     data["depends_on"] = _text(pd, [None if text is None else ",".join(json.loads(text)) or None
                                     for text in columns["depends_on"]])

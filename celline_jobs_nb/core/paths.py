@@ -133,12 +133,12 @@ def output_target(path: str | os.PathLike[str]) -> Path:
     target. A device, FIFO, socket or directory, or a missing directory, is an error naming the fix:
     writing there would replace ``/dev/null`` or create directories nobody asked for."""
     given = Path(path).expanduser()
-    target = given.resolve() if given.is_symlink() else given.absolute()
     try:
-        mode = target.stat().st_mode
+        target = given.resolve() if given.is_symlink() else given.absolute()
+        mode: int | None = target.stat().st_mode
     except FileNotFoundError:
         mode = None
-    except OSError as exc:
+    except OSError as exc:  # a name too long, a permission denied on the way
         raise InvalidInputError(f"cannot write {str(given)[:200]!r}: {exc.strerror}; choose another file") from None
     if mode is not None and not stat.S_ISREG(mode):
         kind = "a directory" if stat.S_ISDIR(mode) else "a device, FIFO or socket"

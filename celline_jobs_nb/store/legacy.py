@@ -20,7 +20,7 @@ from ..core.errors import CellineJobsError, InvalidInputError, ParseError
 from ..core.models import JobInfo, JobStatus, JobType, to_utc, utcnow, validate_job_id
 from ..core.paths import output_target, write_output
 from ..core.resources import Resources
-from ..core.safeio import loads_checked, read_bounded
+from ..core.safeio import read_bounded
 from .rows import check_job
 from .sqlite import JobStore
 
@@ -78,9 +78,10 @@ def _records_one_by_one(text: str) -> list[dict[str, Any]]:
     keyed = text.lstrip().startswith("{")
     for name, value_text in spans:
         try:
-            entries.append((name, loads_checked(value_text, what=f"jobs.json entry {name[:40]!r}", max_depth=64)))
-        except ParseError as exc:
-            log.warning("%s; skipped (the file is kept in .celline/backups/)", exc)
+            entries.append((name, json.loads(value_text)))  # values are checked record by record later
+        except (RecursionError, ValueError):
+            log.warning("jobs.json entry %r cannot be read (too deep or not JSON); skipped "
+                        "(the file is kept in .celline/backups/)", name[:40])
     return _records(entries, keyed=keyed)
 
 

@@ -91,6 +91,19 @@ def _resources(text: str | None) -> Resources:
     return Resources.from_dict(json.loads(text or "{}"))
 
 
+def stored_resources(text: str | None) -> Resources:
+    """A stored request, or no request when it no longer validates (``row_to_job`` names the problem)."""
+    try:
+        return _resources(text)
+    except (CellineJobsError, ValueError, TypeError, RecursionError):
+        return Resources()
+
+
+def stored_status(text: str) -> JobStatus:
+    """A stored status, or ``unknown`` for a value no version of this package writes."""
+    return STATUS_OF.get(text, JobStatus.UNKNOWN)
+
+
 @functools.lru_cache(maxsize=4096)
 def _progress_parts(text: str | None) -> Progress:
     return Progress.from_dict(json.loads(text or "{}"))
