@@ -123,6 +123,7 @@ class JobTable(CellineWidget):
         except CellineJobsError as exc:
             jobs, rev, self._error = [], 0, str(exc)
         self._rows = {job.job_id: job_row(job) for job in jobs}
+        self._slots = self._local_slots()
         self._rev = rev
         self._gen, self._seq = 1, 1
         self._snap_seq = self._base_seq = self._seq
@@ -222,6 +223,13 @@ class JobTable(CellineWidget):
         if time.monotonic() - self._disk_started >= self.disk_interval:
             self.refresh_disk()
 
+    def _local_slots(self) -> int | None:
+        """How many local jobs may run at once (the view says "no free slot (n/m)")."""
+        try:
+            return int(self.monitor.adapter("local").max_parallel)  # type: ignore[attr-defined]
+        except Exception:  # only shown as a hint
+            return None
+
     def _meta(self) -> dict[str, Any]:
         stale: list[dict[str, Any]] = []
         try:
@@ -243,6 +251,8 @@ class JobTable(CellineWidget):
         }
         if self._disk is not None:
             meta["disk"] = self._disk
+        if getattr(self, "_slots", None):
+            meta["slots"] = self._slots
         return meta
 
     def _publish(self, full: bool) -> None:

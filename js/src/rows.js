@@ -7,26 +7,31 @@ import { isEnding } from "./notify.js";
 export const STATUSES = ["pending", "queued", "held", "running", "completed", "failed", "cancelled", "unknown"];
 export const FINAL = new Set(["completed", "failed", "cancelled"]);
 
+// The default view (`show: true`) fits a ~1,000 px notebook: id and name (pinned when a wider view
+// scrolls), type, status with its reason inline, progress, runtime and end. The rest is one click
+// away in the column chooser. `min` is the narrowest a column gets; `grow` shares the spare width.
+// `constant`: hidden by default when every row has the same value (all "local").
 export const COLUMNS = [
-  { key: "id", label: "Job ID", width: 150 },
-  { key: "name", label: "Name", width: 220 },
-  { key: "type", label: "Type", width: 110 },
-  { key: "scheduler", label: "Scheduler", width: 96 },
-  { key: "status", label: "Status", width: 104 },
-  { key: "attempt", label: "Attempt", width: 78, hint: "Attempt n/m: m = 1 + the automatic retries its policy allows" },
-  { key: "progress", label: "Progress", width: 160 },
-  { key: "runtime", label: "Runtime", width: 80 },
+  { key: "id", label: "Job ID", width: 112, show: true, pin: true },
+  { key: "name", label: "Name", width: 124, grow: 1, show: true, pin: true },
+  { key: "type", label: "Type", width: 92, show: true, constant: true },
+  { key: "status", label: "Status", width: 220, grow: 2, show: true, hint: "Status and why: the exit code and last error line of a failed job, what a waiting job waits for" },
+  { key: "progress", label: "Progress", width: 150, show: true },
+  { key: "runtime", label: "Runtime", width: 78, show: true },
+  { key: "end", label: "Ended", width: 80, show: true },
+  { key: "scheduler", label: "Scheduler", width: 90, constant: true },
+  { key: "attempt", label: "Attempt", width: 74, hint: "Attempt n/m: m = 1 + the automatic retries its policy allows" },
   { key: "cpu", label: "CPU", width: 62, hint: "Current CPU use of a running job (100% = one core busy)" },
   { key: "rss", label: "Mem", width: 64, hint: "Current resident memory (RSS) of a running job's processes" },
   { key: "peak", label: "Peak", width: 64, hint: "The most memory the job has used" },
-  { key: "ceff", label: "CPU eff", width: 78, hint: "CPU time / (run time × requested CPUs); flagged under 25%" },
-  { key: "meff", label: "Mem eff", width: 82, hint: "Peak memory / requested memory; flagged over 90%" },
-  { key: "submit", label: "Submitted", width: 92 },
-  { key: "start", label: "Started", width: 92 },
-  { key: "end", label: "Ended", width: 92 },
-  { key: "exit", label: "Exit code", width: 84 },
+  { key: "ceff", label: "CPU eff", width: 74, hint: "CPU time / (run time × requested CPUs); flagged under 25%" },
+  { key: "meff", label: "Mem eff", width: 78, hint: "Peak memory / requested memory; flagged over 90%" },
+  { key: "submit", label: "Submitted", width: 88 },
+  { key: "start", label: "Started", width: 88 },
+  { key: "exit", label: "Exit code", width: 76 },
   { key: "res", label: "Resources", width: 150 },
-  { key: "reason", label: "Reason", width: 280 },
+  { key: "native", label: "Scheduler id", width: 100 },
+  { key: "reason", label: "Reason", width: 240 },
 ];
 
 /**
@@ -128,6 +133,35 @@ function shallowEqual(a, b) {
   return true;
 }
 
+/**
+ * Attempts of one logical job: a manual or automatic retry links the old attempt to the new one
+ * (`retry_of` on the new row, `rby` on the old). Returns Map(id -> id of the latest attempt) for
+ * every row that has a later attempt in the table.
+ */
+export function supersededBy(rowsMap) {
+  const next = new Map();
+  for (const row of rowsMap.values()) {
+    if (row.retry_of && rowsMap.has(row.retry_of) && row.retry_of !== row.id) next.set(row.retry_of, row.id);
+  }
+  for (const row of rowsMap.values()) {
+    if (row.rby && rowsMap.has(row.rby) && row.rby !== row.id && !next.has(row.id)) next.set(row.id, row.rby);
+  }
+  const latest = new Map();
+  for (const id of next.keys()) {
+    let cur = id;
+    for (let i = 0; i < 100 && next.has(cur); i++) cur = next.get(cur);
+    if (cur !== id) latest.set(id, cur);
+  }
+  return latest;
+}
+
+/** The rows that count as jobs: every row but the earlier attempts of a retried job. */
+export function logicalRows(rowsMap, superseded = supersededBy(rowsMap)) {
+  const out = [];
+  for (const row of rowsMap.values()) if (!superseded.has(row.id)) out.push(row);
+  return out;
+}
+
 export function statusCounts(rows) {
   const counts = Object.fromEntries(STATUSES.map((s) => [s, 0]));
   let total = 0;
@@ -222,11 +256,17 @@ function groupRow(parentId, children) {
  */
 export function buildView(rowsMap, { sortKey = "submit", sortDir = "desc", statuses = null, text = "", expanded = new Set(), nowMs = Date.now() } = {}) {
   const all = rowsMap instanceof Map ? [...rowsMap.values()] : [...rowsMap];
-  const byId = new Map(all.map((r) => [r.id, r]));
+  const byId = rowsMap instanceof Map ? rowsMap : new Map(all.map((r) => [r.id, r]));
+  const superseded = supersededBy(byId);
   const children = new Map();
   const top = [];
   for (const row of all) {
-    if (row.parent !== undefined && row.parent !== null && row.parent !== row.id) {
+    const latest = superseded.get(row.id);
+    if (latest !== undefined) {
+      // An earlier attempt: listed under the latest one (expand to see it).
+      if (!children.has(latest)) children.set(latest, []);
+      children.get(latest).push(row);
+    } else if (row.parent !== undefined && row.parent !== null && row.parent !== row.id) {
       if (!children.has(row.parent)) children.set(row.parent, []);
       children.get(row.parent).push(row);
     } else {
@@ -245,24 +285,25 @@ export function buildView(rowsMap, { sortKey = "submit", sortDir = "desc", statu
     const selfMatch = matchesFilter(row, statuses, text);
     if (!selfMatch && !kidsMatching.length) continue;
     if (selfMatch && !row.synthetic) matched++;
-    matched += kidsMatching.length;
+    matched += kidsMatching.filter((k) => !superseded.has(k.id)).length;
     kept.push(row);
-    if (kids.length) keptChildren.set(row.id, { kids: kidsMatching, total: kids.length });
+    if (kids.length) keptChildren.set(row.id, { kids: kidsMatching, total: kids.length, attempts: kids.filter((k) => superseded.has(k.id)).length });
   }
   const sortedTop = sortRows(kept, sortKey, sortDir, nowMs);
   const items = [];
   for (const row of sortedTop) {
     const group = keptChildren.get(row.id);
     const isOpen = group ? expanded.has(row.id) : false;
-    items.push({ row, depth: 0, childCount: group ? group.total : 0, expanded: isOpen });
+    const attempts = group ? group.attempts : 0;
+    items.push({ row, depth: 0, childCount: group ? group.total : 0, attempts, expanded: isOpen });
     if (group && isOpen) {
       const kidsSorted = sortKey === "submit" || sortKey === "id"
         ? [...group.kids].sort((a, b) => (a.idx ?? 0) - (b.idx ?? 0) || compareRows(a, b, "id", "asc", nowMs))
         : sortRows(group.kids, sortKey, sortDir, nowMs);
-      for (const kid of kidsSorted) items.push({ row: kid, depth: 1, childCount: 0, expanded: false });
+      for (const kid of kidsSorted) items.push({ row: kid, depth: 1, childCount: 0, expanded: false, attempt: superseded.has(kid.id) });
     }
   }
-  const total = all.length;
+  const total = all.length - superseded.size;
   return { items, matched, total };
 }
 

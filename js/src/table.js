@@ -5,14 +5,18 @@
 // project's disk usage, staleness, and Cancel/Retry with an in-widget confirmation.
 
 import { h, clear } from "./dom.js";
-import { COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, dependencyInfo, visibleRange } from "./rows.js";
+import { COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, dependencyInfo, visibleRange, logicalRows } from "./rows.js";
+import {
+  statusWhy, progressNote, localSlotsUsed, loadColumnChoices, saveColumnChoices, constantColumns, visibleColumns, gridTemplate,
+} from "./why.js";
+import { createStrip } from "./notices.js";
 import { formatAgo, formatCount, formatDuration, formatPercent, formatTime, formatTimeFull, runtimeText, exitText } from "./format.js";
 import {
   attemptText, attemptTitle, diskSummary, effHint, effTitle, formatBytes, formatCpu, formatEff, retryCountdown, sampleSeries,
 } from "./usage.js";
 import { summarizeEnded } from "./notify.js";
 import { sparklineSvg } from "./sparkline.js";
-import { createBell, createToaster } from "./toasts.js";
+import { createBell } from "./toasts.js";
 import { createTicker } from "./ticker.js";
 
 export const ROW_HEIGHT = 28;
@@ -28,11 +32,28 @@ export function badge(status) {
   return h("span", { class: `cj-badge cj-s-${s}` }, String(status || "unknown"));
 }
 
-function progressBar(pct, big = false) {
+function progressBar(pct, big = false, state = "") {
   const fill = h("div", { class: "cj-bar-fill" });
   const value = Number.isFinite(pct) ? Math.max(0, Math.min(100, pct)) : 0;
   fill.style.width = `${value}%`;
-  return h("div", { class: `cj-bar${big ? " cj-bar-lg" : ""}`, role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(value) }, fill);
+  return h("div", {
+    class: `cj-bar${big ? " cj-bar-lg" : ""}${state ? ` cj-bar-${state}` : ""}`, role: "progressbar",
+    "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(value),
+  }, fill);
+}
+
+/** A small inline SVG icon (no font glyphs: every font shows it). */
+function icon(kind) {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  for (const [k, v] of [["class", `cj-icon cj-icon-${kind}`], ["width", "12"], ["height", "12"], ["viewBox", "0 0 16 16"], ["aria-hidden", "true"]]) svg.setAttribute(k, v);
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("d", kind === "warn"
+    ? "M8 1l7.5 13.5h-15zM7.1 6v4.2h1.8V6zm0 5.5v1.8h1.8v-1.8z"
+    : "M13.6 8A5.6 5.6 0 1 1 11.9 4l-1.6 1.6H15V1l-1.7 1.7A7.6 7.6 0 1 0 15.6 8z");
+  svg.appendChild(path);
+  return svg;
 }
 
 export function renderTable({ model, el }) {
@@ -43,28 +64,30 @@ export function renderTable({ model, el }) {
     selected: model.get("selected") || "", view: { items: [], matched: 0, total: 0 },
     lastUpdate: null, skew: 0, meta: {}, reqSeq: 0, panel: null, result: null, busy: false,
     retryText: "", actionsKey: null, runtimeCells: [], countdownCells: [], detailKey: null, resyncAsked: false,
+    choices: loadColumnChoices(), constant: new Set(), cols: [], colsKey: "", logical: [], logicalVersion: -1,
+    slotsUsed: 0, disconnected: "",
   };
   const now = () => Date.now() - st.skew;
 
-  const template = COLUMNS.map((c) => `${c.width}px`).join(" ");
-  const width = COLUMNS.reduce((sum, c) => sum + c.width, 0);
   const root = h("div", { class: "cj-root cj-jobtable", "data-widget": "job-table" });
-  root.style.setProperty("--cj-cols", template);
-  root.style.setProperty("--cj-width", `${width}px`);
   root.style.setProperty("--cj-row-h", `${ROW_HEIGHT}px`);
 
   const title = h("div", { class: "cj-title" });
   const chips = h("div", { class: "cj-chips", role: "toolbar", "aria-label": "Filter by status" });
   const search = h("input", { class: "cj-search", type: "search", placeholder: "Filter by name, id, type, reason…", "aria-label": "Filter jobs" });
   const updated = h("span", { class: "cj-updated", "aria-live": "off" });
-  const refreshBtn = h("button", { class: "cj-btn cj-refresh", type: "button", title: "Refresh now" }, "↻ Refresh");
-  const toastBox = h("div", { class: "cj-toasts", "aria-live": "polite" });
-  const toaster = createToaster(toastBox, { onShow: (id) => reveal(id) });
+  const refreshBtn = h("button", { class: "cj-btn cj-refresh", type: "button", title: "Refresh now", "aria-label": "Refresh now" }, icon("refresh"));
+  const colsBtn = h("button", { class: "cj-btn cj-colsbtn", type: "button", "aria-expanded": "false", title: "Choose the columns (remembered in this browser)" }, "Columns");
+  const colsPanel = h("div", { class: "cj-colpanel", role: "group", "aria-label": "Columns" });
+  colsPanel.hidden = true;
+  const strip = h("div", { class: "cj-strip", role: "status", "aria-live": "polite" });
+  const notices = createStrip(strip, { onShow: (id) => reveal(id) });
   const bell = createBell({
-    say: (message) => toaster.show({ title: message, body: "", level: "warn", count: 0, jobId: null }),
+    say: (message) => { sayText = message; renderClock(); },
   });
+  let sayText = "";
   const toolbar = h("div", { class: "cj-toolbar" }, chips,
-    h("div", { class: "cj-toolbar-right" }, search, updated, bell.button, refreshBtn));
+    h("div", { class: "cj-toolbar-right" }, search, updated, colsBtn, bell.button, refreshBtn));
   const stale = h("div", { class: "cj-stale", role: "alert" });
   stale.hidden = true;
   const header = h("div", { class: "cj-header", role: "row" });
@@ -80,18 +103,18 @@ export function renderTable({ model, el }) {
   const actions = h("div", { class: "cj-actions" });
   const detailEl = h("div", { class: "cj-detail", "aria-label": "Resource use of the selected job" });
   detailEl.hidden = true;
-  // Toasts overlay the top right of the table, never the toolbar (search, bell, refresh stay usable).
-  root.append(title, toolbar, toastBox, stale, viewport, empty, footer, actions, detailEl);
+  // Notices take their own line above the table: they never cover a row, the toolbar or the filter.
+  root.append(title, toolbar, colsPanel, stale, strip, viewport, empty, footer, actions, detailEl);
   el.append(root);
 
   // -- header -------------------------------------------------------------------------------
   function renderHeader() {
     clear(header);
-    for (const col of COLUMNS) {
+    for (const col of st.cols) {
       const active = st.sortKey === col.key;
       const arrow = active ? (st.sortDir === "asc" ? " ▲" : " ▼") : "";
       const cell = h("div", {
-        class: `cj-hcell${active ? " cj-sorted" : ""}`, role: "columnheader", "data-col": col.key,
+        class: `cj-hcell${active ? " cj-sorted" : ""}${col.pin ? " cj-pin" : ""}`, role: "columnheader", "data-col": col.key,
         "aria-sort": active ? (st.sortDir === "asc" ? "ascending" : "descending") : "none",
       }, h("button", { class: "cj-sort", type: "button", title: col.hint ? `${col.hint}. Click to sort.` : `Sort by ${col.label}` }, col.label + arrow));
       header.append(cell);
@@ -117,8 +140,20 @@ export function renderTable({ model, el }) {
       "aria-pressed": String(active),
     }, label, " ", h("span", { class: "cj-count" }, formatCount(count)));
   }
+  /** Jobs as the user counts them: earlier attempts of a retried job are not jobs of their own. */
+  function updateLogical() {
+    if (st.logicalVersion === store.version) return false;
+    st.logicalVersion = store.version;
+    st.logical = logicalRows(store.rows);
+    st.slotsUsed = localSlotsUsed(store.rows.values());
+    const constant = constantColumns(st.logical);
+    const changed = [...constant].join() !== [...st.constant].join();
+    st.constant = constant;
+    return changed && applyColumns();
+  }
   function renderChips() {
-    const { counts, total } = statusCounts(store.rows.values());
+    updateLogical();
+    const { counts, total } = statusCounts(st.logical);
     clear(chips);
     chips.append(chip("all", "All", total, st.statuses.size === 0));
     for (const s of STATUSES) {
@@ -158,74 +193,161 @@ export function renderTable({ model, el }) {
     const { row, depth, childCount, expanded } = item;
     const selected = row.id === st.selected;
     const el = h("div", {
-      class: `cj-row${selected ? " cj-selected" : ""}${row.synthetic ? " cj-group" : ""}${depth ? " cj-child" : ""}`,
+      class: `cj-row${selected ? " cj-selected" : ""}${row.synthetic ? " cj-group" : ""}${depth ? " cj-child" : ""}${item.attempt ? " cj-old-attempt" : ""}`,
       role: "row", "aria-selected": String(selected), "data-job-id": row.id, "data-status": safeStatus(row.status),
       "data-depth": String(depth),
     });
     const t = now();
-    const idParts = [];
-    if (childCount) {
-      idParts.push(h("button", {
-        class: "cj-expander", type: "button", "aria-expanded": String(expanded), "data-expand": row.id,
-        title: `${expanded ? "Collapse" : "Expand"} ${childCount} array tasks`,
-      }, expanded ? "▾" : "▸"));
-    } else if (depth) {
-      idParts.push(h("span", { class: "cj-indent" }, "└"));
-    }
-    idParts.push(h("span", { class: "cj-id" }, row.id));
-    if (childCount) idParts.push(h("span", { class: "cj-kids" }, ` [${childCount}]`));
-    el.append(cell("id", idParts, row.native ? `${row.id}\nscheduler id: ${row.native}` : row.id));
-    const nameText = row.idx !== undefined && row.idx !== null && depth ? `${row.name || ""} [${row.idx}]` : (row.name || "");
-    el.append(cell("name", h("span", { class: "cj-name" }, nameText), [row.name || "", row.cmd || ""].filter(Boolean).join("\n")));
-    el.append(cell("type", row.type || "", row.type));
-    el.append(cell("scheduler", row.scheduler || "", row.native ? `${row.scheduler} job ${row.native}` : row.scheduler));
-    el.append(cell("status", badge(row.status)));
-    const attempt = attemptText(row);
-    el.append(cell("attempt", attempt ? h("span", { class: "cj-attempt" }, attempt) : "", attempt ? attemptTitle(row) : ""));
-    const progressParts = [];
-    if (row.pct !== undefined && row.pct !== null) {
-      progressParts.push(progressBar(row.pct), h("span", { class: "cj-pct" }, formatPercent(row.pct)));
-    }
-    if (row.stage) progressParts.push(h("span", { class: "cj-stage" }, row.stage));
-    el.append(cell("progress", progressParts, [formatPercent(row.pct), row.stage].filter(Boolean).join(" · ")));
-    const runtime = cell("runtime", runtimeText(row, t));
-    if (row.status === "running" && (row.end === undefined || row.end === null)) st.runtimeCells.push([runtime, row]);
-    el.append(runtime);
-    el.append(cell("cpu", formatCpu(row.cpu), row.cpu !== undefined ? `CPU now: ${formatCpu(row.cpu)} (100% = one core)` : ""));
-    el.append(cell("rss", formatBytes(row.rss), row.rss !== undefined ? `Memory now (RSS): ${formatBytes(row.rss)}` : ""));
-    el.append(cell("peak", formatBytes(row.peak), row.peak !== undefined ? `Peak memory: ${formatBytes(row.peak)}` : ""));
-    for (const [key, kind] of [["ceff", "cpu"], ["meff", "mem"]]) {
-      const hint = effHint(kind, row[key]);
-      const c = cell(key, formatEff(row[key]), row[key] !== undefined ? effTitle(kind, row[key], row) : "");
-      if (hint) c.classList.add(`cj-eff-${hint}`);
+    for (const col of st.cols) {
+      const c = CELLS[col.key](row, item, t, depth, childCount, expanded);
+      if (col.pin) c.classList.add("cj-pin");
       el.append(c);
     }
-    for (const key of ["submit", "start", "end"]) el.append(cell(key, formatTime(row[key], t), formatTimeFull(row[key])));
-    el.append(cell("exit", exitText(row)));
-    el.append(cell("res", row.res || "", row.res));
-    let reason = row.reason || "";
-    let reasonClass = "cj-reason";
-    const dep = dependencyInfo(row, store.rows);
-    if (!reason && dep) {
-      reason = dep.text;
-      reasonClass = dep.waiting.length ? "cj-dep cj-waiting" : "cj-dep";
-    }
-    const reasonParts = [];
-    const countdown = retryCountdown(row, t);
-    if (countdown) {
-      const span = h("span", { class: `cj-countdown${countdown.due ? " cj-due" : ""}` }, countdown.text);
-      st.countdownCells.push([span, row]);
-      reasonParts.push(span);
-      if (row.rreason && !reason) reason = row.rreason;
-      if (reason) reasonParts.push(" · ");
-    }
-    reasonParts.push(h("span", { class: reasonClass }, reason));
-    if (row.rby) reasonParts.push(h("span", { class: "cj-retried" }, ` → retried as ${row.rby}`));
-    const reasonTitle = [row.reason, countdown && row.rreason ? `automatic retry after: ${row.rreason}` : "", dep ? dep.text : "",
-      row.rby ? `retried as ${row.rby}` : ""].filter(Boolean).join("\n");
-    el.append(cell("reason", reasonParts, reasonTitle));
     return el;
   }
+
+  const CELLS = {
+    id(row, item, _t, depth, childCount, expanded) {
+      const parts = [];
+      if (childCount) {
+        const what = item.attempts === childCount ? `${childCount} earlier attempt${childCount === 1 ? "" : "s"}`
+          : item.attempts ? `${childCount - item.attempts} array tasks and ${item.attempts} earlier attempts` : `${childCount} array tasks`;
+        parts.push(h("button", {
+          class: "cj-expander", type: "button", "aria-expanded": String(expanded), "data-expand": row.id,
+          title: `${expanded ? "Collapse" : "Expand"}: ${what}`,
+        }, expanded ? "▾" : "▸"));
+      } else if (depth) {
+        parts.push(h("span", { class: "cj-indent" }, "└"));
+      }
+      parts.push(h("span", { class: "cj-id" }, row.id));
+      return cell("id", parts, row.native ? `${row.id}\nscheduler id: ${row.native}` : row.id);
+    },
+    name(row, item, _t, depth) {
+      const nameText = row.idx !== undefined && row.idx !== null && depth && !item.attempt ? `${row.name || ""} [${row.idx}]` : (row.name || "");
+      const parts = [h("span", { class: "cj-name" }, nameText)];
+      const attempt = attemptText(row);
+      if (attempt && (item.attempts || item.attempt || row.attempt > 1)) parts.push(h("span", { class: "cj-attempt-tag" }, `#${attempt}`));
+      return cell("name", parts, [row.name || "", row.cmd || "", attempt ? `attempt ${attempt}` : ""].filter(Boolean).join("\n"));
+    },
+    type: (row) => cell("type", row.type || "", row.type),
+    scheduler: (row) => cell("scheduler", row.scheduler || "", row.native ? `${row.scheduler} job ${row.native}` : row.scheduler),
+    native: (row) => cell("native", row.native || ""),
+    status(row, _item, t) {
+      const why = statusWhy(row, { rows: store.rows, slotsUsed: st.slotsUsed, slotsMax: st.meta.slots });
+      const parts = [badge(row.status)];
+      const countdown = retryCountdown(row, t);
+      if (countdown) {
+        const span = h("span", { class: `cj-countdown${countdown.due ? " cj-due" : ""}` }, countdown.text);
+        st.countdownCells.push([span, row]);
+        parts.push(h("span", { class: "cj-why-sep" }, " · "), span);
+      }
+      if (why.text) {
+        parts.push(h("span", { class: "cj-why-sep" }, " · "),
+          h("span", { class: `cj-why${why.level ? ` cj-why-${why.level}` : ""}${why.wait ? " cj-waiting" : ""}` }, why.text));
+      }
+      const titleText = [row.status, why.text, row.reason && row.reason !== why.text ? row.reason : "",
+        row.rby ? `retried as ${row.rby}` : ""].filter(Boolean).join("\n");
+      return cell("status", parts, titleText);
+    },
+    attempt(row) {
+      const attempt = attemptText(row);
+      return cell("attempt", attempt ? h("span", { class: "cj-attempt" }, attempt) : "", attempt ? attemptTitle(row) : "");
+    },
+    progress(row) {
+      const parts = [];
+      const note = progressNote(row);
+      if (row.pct !== undefined && row.pct !== null) {
+        const state = row.status === "failed" || row.status === "cancelled" ? "failed" : FINAL.has(row.status) && row.pct < 100 ? "short" : "";
+        parts.push(progressBar(row.pct, false, state), h("span", { class: "cj-pct" }, formatPercent(row.pct)));
+      }
+      if (note) parts.push(h("span", { class: "cj-stage" }, note));
+      return cell("progress", parts, [formatPercent(row.pct), note].filter(Boolean).join(" · "));
+    },
+    runtime(row, _item, t) {
+      const c = cell("runtime", runtimeText(row, t));
+      if (row.status === "running" && (row.end === undefined || row.end === null)) st.runtimeCells.push([c, row]);
+      return c;
+    },
+    cpu: (row) => cell("cpu", formatCpu(row.cpu), row.cpu !== undefined ? `CPU now: ${formatCpu(row.cpu)} (100% = one core)` : ""),
+    rss: (row) => cell("rss", formatBytes(row.rss), row.rss !== undefined ? `Memory now (RSS): ${formatBytes(row.rss)}` : ""),
+    peak: (row) => cell("peak", formatBytes(row.peak), row.peak !== undefined ? `Peak memory: ${formatBytes(row.peak)}` : ""),
+    ceff: (row) => effCell(row, "ceff", "cpu"),
+    meff: (row) => effCell(row, "meff", "mem"),
+    submit: (row, _i, t) => cell("submit", formatTime(row.submit, t), formatTimeFull(row.submit)),
+    start: (row, _i, t) => cell("start", formatTime(row.start, t), formatTimeFull(row.start)),
+    end: (row, _i, t) => cell("end", formatTime(row.end, t), formatTimeFull(row.end)),
+    exit: (row) => cell("exit", exitText(row)),
+    res: (row) => cell("res", row.res || "", row.res),
+    reason(row) {
+      let reason = row.reason || "";
+      let reasonClass = "cj-reason";
+      const dep = dependencyInfo(row, store.rows);
+      if (!reason && dep) {
+        reason = dep.text;
+        reasonClass = dep.waiting.length ? "cj-dep cj-waiting" : "cj-dep";
+      }
+      if (!reason && row.rreason) reason = row.rreason;
+      const parts = [h("span", { class: reasonClass }, reason)];
+      if (row.rby) parts.push(h("span", { class: "cj-retried" }, ` → retried as ${row.rby}`));
+      return cell("reason", parts, [row.reason, dep ? dep.text : "", row.rby ? `retried as ${row.rby}` : ""].filter(Boolean).join("\n"));
+    },
+  };
+
+  function effCell(row, key, kind) {
+    const hint = effHint(kind, row[key]);
+    const c = cell(key, formatEff(row[key]), row[key] !== undefined ? effTitle(kind, row[key], row) : "");
+    if (hint) c.classList.add(`cj-eff-${hint}`);
+    return c;
+  }
+
+  // -- columns: the default view, the user's choice (remembered), constant ones hidden ------------
+  function applyColumns(force = false) {
+    const cols = visibleColumns(st.choices, st.constant);
+    const key = cols.map((c) => c.key).join(",");
+    if (!force && key === st.colsKey) return false;
+    st.cols = cols;
+    st.colsKey = key;
+    const { template, width } = gridTemplate(cols);
+    root.style.setProperty("--cj-cols", template);
+    root.style.setProperty("--cj-width", `${width}px`);
+    const pins = cols.filter((c) => c.pin);
+    root.style.setProperty("--cj-pin1", `${pins.length > 1 ? pins[0].width : 0}px`);
+    renderHeader();
+    if (!colsPanel.hidden) renderColumnPanel();
+    return true;
+  }
+  function renderColumnPanel() {
+    clear(colsPanel);
+    const shown = new Set(st.cols.map((c) => c.key));
+    for (const col of COLUMNS) {
+      const box = h("input", { type: "checkbox", "data-col": col.key });
+      box.checked = shown.has(col.key);
+      box.disabled = col.key === "id";
+      const note = st.constant.has(col.key) && !(col.key in st.choices) ? " (same for every job)" : "";
+      colsPanel.append(h("label", { class: "cj-colchoice", title: col.hint || "" }, box, ` ${col.label}${note}`));
+    }
+    const reset = h("button", { class: "cj-btn cj-link cj-colreset", type: "button" }, "Default columns");
+    colsPanel.append(reset);
+  }
+  colsPanel.addEventListener("change", (event) => {
+    const key = event.target.getAttribute && event.target.getAttribute("data-col");
+    if (!key) return;
+    st.choices = { ...st.choices, [key]: Boolean(event.target.checked) };
+    saveColumnChoices(st.choices);
+    if (applyColumns()) renderRows();
+  });
+  colsPanel.addEventListener("click", (event) => {
+    if (!event.target.closest(".cj-colreset")) return;
+    st.choices = {};
+    saveColumnChoices(st.choices);
+    if (applyColumns()) renderRows();
+    renderColumnPanel();
+  });
+  colsBtn.addEventListener("click", () => {
+    colsPanel.hidden = !colsPanel.hidden;
+    colsBtn.setAttribute("aria-expanded", String(!colsPanel.hidden));
+    if (!colsPanel.hidden) renderColumnPanel();
+  });
 
   let scrollQueued = false;
   function renderRows() {
@@ -311,7 +433,9 @@ export function renderTable({ model, el }) {
     const disk = diskSummary(st.meta.disk);
     diskEl.hidden = !disk;
     if (!disk) return;
-    diskEl.textContent = `${disk.low ? "⚠ " : ""}Disk: ${disk.text}`;
+    clear(diskEl);
+    if (disk.low) diskEl.append(icon("warn"));
+    diskEl.append(`Disk: ${disk.text}`);
     diskEl.classList.toggle("cj-disk-low", disk.low);
     const at = st.meta.disk.at ? `measured ${formatTimeFull(st.meta.disk.at)}` : "";
     diskEl.title = [disk.low ? "Less than 10% of the volume is free" : "", "Sizes of the project's folders and the free space of its volume", at]
@@ -391,6 +515,7 @@ export function renderTable({ model, el }) {
   }
 
   function recompute() {
+    updateLogical();
     st.view = buildView(store.rows, {
       sortKey: st.sortKey, sortDir: st.sortDir, statuses: st.statuses, text: st.text, expanded: st.expanded, nowMs: now(),
     });
@@ -436,7 +561,7 @@ export function renderTable({ model, el }) {
 
   function renderActions(force = false) {
     const row = st.selected ? store.rows.get(st.selected) : null;
-    const key = JSON.stringify([st.selected, row && row.status, row && row.name, row && row.res, st.panel, st.busy, st.result]);
+    const key = JSON.stringify([st.selected, row && row.status, row && row.name, row && row.res, row && row.err, row && row.reason, st.panel, st.busy, st.result]);
     if (!force && key === st.actionsKey) return;
     st.actionsKey = key;
     clear(actions);
@@ -446,9 +571,11 @@ export function renderTable({ model, el }) {
       return;
     }
     const active = !FINAL.has(row.status);
+    const why = statusWhy(row, { rows: store.rows, slotsUsed: st.slotsUsed, slotsMax: st.meta.slots });
     const info = h("div", { class: "cj-selinfo" },
       h("span", { class: "cj-selname", title: row.name || "" }, row.name || row.id), " ",
-      h("code", { class: "cj-selid" }, row.id), " ", badge(row.status));
+      h("code", { class: "cj-selid" }, row.id), " ", badge(row.status),
+      why.text ? h("span", { class: `cj-selwhy cj-why${why.level ? ` cj-why-${why.level}` : ""}`, title: why.text }, why.text) : null);
     const cancelBtn = h("button", {
       class: "cj-btn cj-cancel", type: "button", disabled: !active || st.busy,
       title: active ? "Stop this job (asks first)" : "The job has already ended",
@@ -522,6 +649,53 @@ export function renderTable({ model, el }) {
     renderActions(true);
   }
 
+  // -- the connection to the kernel: a view whose kernel restarted or whose comm closed says so at once --
+  const LOST = new Set(["restarting", "autorestarting", "dead", "terminating"]);
+  const manager = model.widget_manager;
+  let kernel = null;
+  try {
+    kernel = manager && manager.kernel && typeof manager.kernel === "object" ? manager.kernel : null;
+  } catch (_err) {
+    kernel = null;
+  }
+  function lose(why) {
+    if (st.disconnected) return;
+    st.disconnected = `disconnected — re-run the cell (${why}); the table shows the last state received`;
+    root.setAttribute("data-connection", "lost");
+    for (const [c] of st.runtimeCells) c.classList.add("cj-frozen");
+  }
+  function checkConnection() {
+    if (st.disconnected) return;
+    try {
+      if (manager && manager.isDisposed) lose("the notebook's kernel changed");
+      else if (kernel && (kernel.isDisposed || LOST.has(kernel.status))) lose(`the kernel is ${kernel.isDisposed ? "gone" : kernel.status}`);
+    } catch (_err) {
+      // a front end without these properties: the silence check below still says it
+    }
+  }
+  const onKernelStatus = () => {
+    checkConnection();
+    if (st.disconnected) renderClock();
+  };
+  const onCommClose = () => {
+    lose("the widget's connection to the kernel closed");
+    renderClock();
+  };
+  try {
+    if (kernel && kernel.statusChanged && typeof kernel.statusChanged.connect === "function") kernel.statusChanged.connect(onKernelStatus);
+  } catch (_err) {
+    // not a JupyterLab kernel connection
+  }
+  model.on("comm:close", onCommClose);
+  function disposeConnection() {
+    model.off("comm:close", onCommClose);
+    try {
+      if (kernel && kernel.statusChanged) kernel.statusChanged.disconnect(onKernelStatus);
+    } catch (_err) {
+      // already gone
+    }
+  }
+
   // -- clock: runtime, "Updated N s ago", staleness ---------------------------------------------
   function renderClock() {
     const t = Date.now();
@@ -534,14 +708,22 @@ export function renderTable({ model, el }) {
     if (st.meta.error) problems.push(`reading the job store failed: ${st.meta.error}`);
     const interval = Number(st.meta.interval) || 2;
     const silence = st.lastUpdate ? (t - st.lastUpdate) / 1000 : 0;
-    if (st.meta.live && silence > Math.max(20, 6 * interval)) {
+    if (st.meta.live && !st.disconnected && silence > Math.max(20, 6 * interval)) {
       problems.push(`no update from the kernel for ${formatDuration(silence)}: is it busy, stopped or disconnected?`);
     }
+    checkConnection();
+    if (st.disconnected) problems.unshift(st.disconnected);
+    if (sayText) problems.push(sayText);
     stale.hidden = problems.length === 0;
-    stale.textContent = problems.length ? `⚠ Data may be stale: ${problems.join("; ")}` : "";
-    root.classList.toggle("cj-is-stale", problems.length > 0);
+    clear(stale);
+    if (problems.length) {
+      const lead = st.disconnected ? "" : sayText && problems.length === 1 ? "" : "Data may be stale: ";
+      stale.append(icon("warn"), ` ${lead}${problems.join("; ")}`);
+    }
+    stale.classList.toggle("cj-disconnected", Boolean(st.disconnected));
+    root.classList.toggle("cj-is-stale", problems.length > 0 && !(sayText && problems.length === 1));
     const tNow = now();
-    for (const [c, row] of st.runtimeCells) c.textContent = runtimeText(row, tNow);
+    if (!st.disconnected) for (const [c, row] of st.runtimeCells) c.textContent = runtimeText(row, tNow);
     for (const [span, row] of st.countdownCells) {
       const countdown = retryCountdown(row, tNow);
       if (!countdown) continue;
@@ -566,9 +748,8 @@ export function renderTable({ model, el }) {
     }
     st.meta = (delta && delta.meta) || (snapshot && snapshot.meta) || {};
     if (store.ended.length) {
-      const summary = summarizeEnded(store.ended);
-      toaster.show(summary);
-      bell.notify(summary);
+      notices.add(store.ended);
+      bell.notify(summarizeEnded(store.ended));
     }
     if (live) {
       st.lastUpdate = Date.now();
@@ -614,7 +795,7 @@ export function renderTable({ model, el }) {
   model.on("change:title", onTitle);
   model.on("msg:custom", onCustom);
 
-  renderHeader();
+  applyColumns(true);
   syncFromModel(false);
   const ticker = createTicker(renderClock).start();
   // The first layout pass gives the viewport its real height: draw the visible rows again then.
@@ -622,7 +803,8 @@ export function renderTable({ model, el }) {
 
   return () => {
     ticker.stop();
-    toaster.clear();
+    notices.clear();
+    disposeConnection();
     clearTimeout(searchTimer);
     model.off("change:snapshot", onChange);
     model.off("change:delta", onChange);

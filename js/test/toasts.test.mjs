@@ -23,6 +23,7 @@ class FakeNode {
   }
   setAttribute(k, v) { this.attributes[k] = String(v); if (k === "class") this.className = v; }
   getAttribute(k) { return this.attributes[k] ?? null; }
+  removeAttribute(k) { delete this.attributes[k]; }
   addEventListener(ev, fn) { (this.listeners[ev] ||= []).push(fn); }
   append(...nodes) { for (const n of nodes) this.appendChild(typeof n === "string" ? new FakeText(n) : n); }
   appendChild(n) { n.parent = this; this.children.push(n); return n; }
@@ -43,7 +44,8 @@ globalThis.document = {
   createTextNode: (t) => new FakeText(t),
 };
 
-const { createToaster, createBell } = await import("../src/toasts.js");
+const { createBell } = await import("../src/toasts.js");
+const { createStrip } = await import("../src/notices.js");
 const { sparklineSvg, SVG_NS } = await import("../src/sparkline.js");
 const { summarizeEnded } = await import("../src/notify.js");
 
@@ -58,28 +60,38 @@ function fakeTimers() {
   };
 }
 
-test("toasts: text only, grouped summary, dismiss, auto-hide, at most 3", async () => {
+test("status strip: one line, text only, endings aggregated, the failure's why and Show log, dismiss, auto-hide", async () => {
   const box = new FakeNode("div");
   const timers = fakeTimers();
+  let clock = 1000;
   const shown = [];
-  const toaster = createToaster(box, { onShow: (id) => shown.push(id), timers });
+  const strip = createStrip(box, { onShow: (id) => shown.push(id), timers, now: () => clock });
+  assert.equal(box.hidden, true, "nothing to say: no strip");
   const name = "<img src=x onerror=alert(1)>";
-  const el = toaster.show(summarizeEnded([{ id: "a1", name, status: "failed", reason: "exit code 3" }]));
-  assert.equal(el.find("cj-toast-title").textContent, `${name} failed`);
-  assert.equal(el.getAttribute("role"), "alert");
-  await el.find("cj-toast-show").click();
+  strip.add([{ id: "a1", name, status: "failed", exit: 3, err: "Error in readRDS(file): cannot open" }]);
+  assert.equal(box.hidden, false);
+  assert.equal(box.find("cj-notice-title").textContent, `${name} failed`);
+  assert.equal(box.find("cj-notice-why").textContent, " · exit 3 · Error in readRDS(file): cannot open");
+  assert.equal(box.getAttribute("data-level"), "error");
+  assert.equal(box.find("cj-notice-show").textContent, "Show log");
+  await box.find("cj-notice-show").click();
   assert.deepEqual(shown, ["a1"]);
-  await el.find("cj-toast-close").click();
-  assert.equal(toaster.count, 0);
-  const group = toaster.show(summarizeEnded([{ id: "1", status: "completed" }, { id: "2", status: "completed" }]));
-  assert.equal(group.find("cj-toast-title").textContent, "2 jobs ended: 2 completed");
-  assert.equal(group.find("cj-toast-show"), null, "a group has no single job to show");
-  for (let i = 0; i < 6; i++) toaster.show(summarizeEnded([{ id: `x${i}`, status: "completed" }]));
-  assert.equal(toaster.count, 3);
-  assert.equal(box.children.length, 3);
+  // More endings soon after: one aggregated line (never a stack), the failure still the one to show.
+  clock += 5000;
+  strip.add([{ id: "b1", name: "Count S2", status: "completed" }, { id: "b2", name: "Count S3", status: "completed" }]);
+  assert.equal(box.find("cj-notice-title").textContent, "3 jobs ended: 2 completed, 1 failed");
+  assert.equal(box.getAttribute("data-count"), "3");
+  assert.equal(box.find("cj-notice-show").textContent, `Show ${name}`);
+  assert.equal(box.children.length, 3, "text, Show, dismiss: one line");
+  await box.find("cj-notice-close").click();
+  assert.equal(box.hidden, true);
+  // Long after: a new notice starts afresh and hides by itself.
+  clock += 60000;
+  strip.add([{ id: "c1", name: "Count S4", status: "completed" }]);
+  assert.equal(box.find("cj-notice-title").textContent, "Count S4 completed");
   timers.fire();
-  assert.equal(toaster.count, 0);
-  assert.equal(toaster.show(null), null);
+  assert.equal(box.hidden, true);
+  assert.equal(strip.add([]), null);
 });
 
 function fakeNotification(permission, answer) {
