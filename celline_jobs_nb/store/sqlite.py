@@ -37,6 +37,7 @@ from ..core.safeio import warn_once
 from ..core.transitions import can_transition
 from .rows import COLUMNS, PROBLEMS_META_KEY, encode, row_to_job
 from .schema import MIGRATIONS, SCHEMA_VERSION
+from .stored_job import rows_to_jobs
 
 T = TypeVar("T")
 log = logging.getLogger("celline.job")
@@ -45,6 +46,9 @@ _COLUMNS = COLUMNS
 # Fields an update may set (job_id, created_at and the scheduler are fixed at insert).
 UPDATABLE = frozenset(_COLUMNS) - {"job_id", "created_at", "updated_at", "status", "scheduler"}
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + ", rev FROM jobs"
+_LIST_SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM jobs"  # rev: one column less per row
+#: ``list(..., limit=N, newest_first=True)`` with filters first looks among this many newest rows.
+_NEWEST_WINDOW = 10_000
 BUSY_RETRIES = 60
 
 
@@ -163,6 +167,9 @@ class JobStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            # 16 MiB of page cache (SQLite's default is 2 MiB): a long-lived reader (a notebook's
+            # dashboard) listing thousands of jobs of a big store finds their pages in memory.
+            conn.execute("PRAGMA cache_size=-16384")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             raise self._store_error(exc) from None
@@ -617,12 +624,25 @@ class JobStore:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[JobInfo]:
+        """Jobs matching every filter given, oldest first (``newest_first``: newest first), at most
+        ``limit``. Filters, order and limit are all in the query; metadata and progress are decoded
+        when a caller first reads them (``stored_job``)."""
         where, params = self._filters(statuses, scheduler, job_types, since, until, array_parent)
-        sql = _SELECT + where + (" ORDER BY seq DESC" if newest_first else " ORDER BY seq")
+        order = " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
         if limit is not None:
-            sql += " LIMIT ?"
             params.append(int(limit))
-        return [row_to_job(r) for r in self._read(sql, params)]
+            if newest_first and where:
+                # "The newest N with status S": through an index the planner would sort every job
+                # of status S (0.7 s at 1,000,000 jobs); the newest rows, read backwards by rowid,
+                # usually hold the N. Only when they do not is the index asked.
+                window = max(_NEWEST_WINDOW, 100 * int(limit))
+                recent = self._read(f"{_LIST_SELECT} NOT INDEXED{where} AND seq > "
+                                    f"(SELECT COALESCE(MAX(seq), 0) FROM jobs) - ?{order} LIMIT ?",
+                                    [*params[:-1], window, params[-1]])
+                if len(recent) == int(limit):
+                    return rows_to_jobs(recent)
+            return rows_to_jobs(self._read(f"{_LIST_SELECT}{where}{order} LIMIT ?", params))
+        return rows_to_jobs(self._read(_LIST_SELECT + where + order, params))
 
     def select(self, columns_sql: str, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
                job_types: Iterable[JobType] | None = None, since: datetime | None = None,

@@ -1,0 +1,98 @@
+"""JobStore.list: filters, order and limit in the query; rows whose JSON and times are decoded on
+first use behave as any JobInfo; `celline-jobs list --limit N` shows the newest N."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from celline_jobs_nb.core.models import JobInfo, JobStatus, JobType, Progress, new_job_id, utcnow
+from celline_jobs_nb.store import JobStore
+from celline_jobs_nb.store import sqlite as store_sqlite
+
+
+def _job(i: int, status: JobStatus, job_type: JobType = JobType.CUSTOM) -> JobInfo:
+    now = utcnow()
+    return JobInfo(job_id=new_job_id(), name=f"job{i}", command=f"run {i}", status=status, job_type=job_type,
+                   start_time=now - timedelta(minutes=5), end_time=now if status.final else None,
+                   progress=Progress(40.0, "Aligning"), depends_on=[],
+                   metadata={"usage": {"cpu_seconds": float(i)}, "script": f"/s/{i}.sh"})
+
+
+def test_listed_jobs_equal_what_get_reads_and_behave_as_jobinfo(project: Path):
+    store = JobStore(project)
+    jobs = [_job(i, JobStatus.FAILED if i % 3 == 0 else JobStatus.COMPLETED, JobType.COUNT) for i in range(12)]
+    store.insert_many(jobs)
+    listed = store.list([JobStatus.FAILED], job_types=[JobType.COUNT])
+    assert [j.name for j in listed] == [f"job{i}" for i in range(0, 12, 3)]
+    for job in listed:
+        stored = store.get(job.job_id)
+        assert job == stored and stored == job  # whichever side the comparison starts from
+        assert job.metadata == {"usage": {"cpu_seconds": float(job.name[3:])}, "script": f"/s/{job.name[3:]}.sh"}
+        assert job.progress.percent == 40.0 and job.end_time is not None and job.end_time.tzinfo is not None
+    first = listed[0]
+    assert repr(first).startswith("JobInfo(job_id=") and first.to_dict() == store.get(first.job_id).to_dict()
+    first.metadata["seen"] = True  # a plain dict, kept once read
+    assert first.metadata["seen"] is True
+    first.metadata = {"other": 1}
+    first.end_time = None
+    assert (first.metadata, first.end_time) == ({"other": 1}, None)
+    moved = dataclasses.replace(listed[1], status=JobStatus.RUNNING)
+    assert moved.status is JobStatus.RUNNING and moved.metadata == listed[1].metadata
+    assert pickle.loads(pickle.dumps(listed[1])) == listed[1]
+    assert store.list([JobStatus.FAILED], job_types=[JobType.COUNT])[0] == store.get(first.job_id)  # not mutated
+
+
+def test_unreadable_metadata_is_a_problem_of_its_own_job_when_read(project: Path):
+    store = JobStore(project)
+    good, bad = _job(1, JobStatus.FAILED), _job(2, JobStatus.FAILED)
+    store.insert_many([good, bad])
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE jobs SET metadata = ?, reason = NULL WHERE job_id = ?", ("[1, 2]", bad.job_id))
+    listed = {j.job_id: j for j in store.list([JobStatus.FAILED])}
+    assert listed[good.job_id].metadata["script"] == "/s/1.sh"
+    problem = listed[bad.job_id]
+    assert problem.name == "job2" and problem.status is JobStatus.FAILED
+    assert "stored metadata unreadable" in " ".join(problem.metadata["problems"])
+    assert "stored metadata unreadable" in (problem.reason or "")
+
+
+def test_newest_n_with_filters_come_from_the_query(project: Path, monkeypatch: pytest.MonkeyPatch):
+    store = JobStore(project)
+    # Three old failed jobs, then many completed ones: the newest rows hold no failed job, so the
+    # first look (among the newest rows) finds too few and the index is asked.
+    jobs = [_job(i, JobStatus.FAILED) for i in range(3)] + [_job(i, JobStatus.COMPLETED) for i in range(3, 400)]
+    store.insert_many(jobs)
+    monkeypatch.setattr(store_sqlite, "_NEWEST_WINDOW", 50)
+    assert [j.name for j in store.list([JobStatus.FAILED], limit=2, newest_first=True)] == ["job2", "job1"]
+    assert [j.name for j in store.list([JobStatus.COMPLETED], limit=3, newest_first=True)] == [
+        "job399", "job398", "job397"]
+    assert [j.name for j in store.list(limit=2)] == ["job0", "job1"]
+    assert len(store.list([JobStatus.FAILED, JobStatus.COMPLETED], limit=1000, newest_first=True)) == 400
+    assert store.list([JobStatus.RUNNING], limit=5, newest_first=True) == []
+
+
+def _cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "celline_jobs_nb", "--project", str(project), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_list_limit_shows_the_newest_n_oldest_first(project: Path):
+    store = JobStore(project)
+    store.insert_many([_job(i, JobStatus.FAILED if i % 2 else JobStatus.COMPLETED,
+                            JobType.COUNT if i % 4 == 1 else JobType.CUSTOM) for i in range(30)])
+    result = _cli(project, "list", "--limit", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [j["name"] for j in json.loads(result.stdout)] == ["job27", "job28", "job29"]
+    result = _cli(project, "list", "--limit", "2", "--status", "failed", "--type", "Count", "--json")
+    assert [j["name"] for j in json.loads(result.stdout)] == ["job25", "job29"]
+    result = _cli(project, "list", "--limit", "0")
+    assert result.returncode == 2 and "invalid --limit 0" in result.stderr and "Traceback" not in result.stderr
