@@ -8,12 +8,18 @@
 #                                  (scripts/start-slurm.sh, idempotent), check that qstat answers
 #   scripts/start-pbs.sh status    exit 0 only when the wrappers are installed and answer
 #
+# Once the wrappers answer, it records them in $CELLINE_JOBS_TEST_CLUSTER_DIR/pbs.state (default
+# /tmp/celline-jobs-test-cluster, next to start-slurm.sh's mark): the PBS tests run only when the
+# qsub/qstat/qdel on PATH are those, on the cluster start-slurm.sh marked. A qsub that is not
+# Slurm's wrapper (a real PBS or Torque) is left alone: the script stops with an explanation.
+#
 # slurm-wlm-torque conflicts with gridengine-client (both ship /usr/bin/qsub, qstat, qdel): on a
 # machine with Grid Engine installed this script stops with an explanation instead of letting apt
 # remove Grid Engine. (It also makes /usr/bin/mpirun point to Slurm's mpiexec.slurm when no other
 # MPI provides mpirun.)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+STATE_DIR="${CELLINE_JOBS_TEST_CLUSTER_DIR:-/tmp/celline-jobs-test-cluster}"
 log() { echo "[start-pbs] $*" >&2; }
 
 is_wrapper() {  # the qstat on PATH is Slurm's Perl wrapper
@@ -36,6 +42,11 @@ esac
 
 if [ "$(id -u)" != 0 ]; then log "run this as root (it installs a package and starts daemons)"; exit 1; fi
 
+if command -v qsub >/dev/null 2>&1 && ! is_wrapper; then
+  log "the qstat on PATH ($(command -v qstat)) is not Slurm's Torque wrapper: this machine has its own PBS."
+  log "The PBS tests run only on the wrappers over the test cluster of start-slurm.sh; refusing to go on."
+  exit 1
+fi
 if ! dpkg -s slurm-wlm-torque >/dev/null 2>&1; then
   if dpkg -s gridengine-client >/dev/null 2>&1; then
     log "gridengine-client is installed: slurm-wlm-torque conflicts with it (both ship qsub/qstat/qdel)."
@@ -53,7 +64,17 @@ fi
 bash "$HERE/start-slurm.sh"
 
 for _ in $(seq 1 20); do
-  if answers; then log "qsub/qstat/qdel (Slurm's Torque wrappers) answer"; exit 0; fi
+  if answers; then
+    tmp="$(mktemp "$STATE_DIR/.pbs.state.XXXXXX")"
+    {
+      echo "# the Torque wrappers scripts/start-pbs.sh checked, on the cluster of start-slurm.sh"
+      for c in qsub qstat qdel; do echo "$c=$(readlink -f "$(command -v $c)")"; done
+    } > "$tmp"
+    chmod 644 "$tmp"
+    mv -f "$tmp" "$STATE_DIR/pbs.state"
+    log "qsub/qstat/qdel (Slurm's Torque wrappers) answer; marked in $STATE_DIR/pbs.state"
+    exit 0
+  fi
   sleep 0.5
 done
 log "qstat -Q does not answer: check \`qstat -Q\` and scripts/start-slurm.sh status"

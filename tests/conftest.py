@@ -1,5 +1,10 @@
 """Shared fixtures. With CELLINE_JOBS_REQUIRE_SERVICES=1 (set by .ci/run), every skipped test is
-reported as a failure: in CI nothing silently stops being tested."""
+reported as a failure: in CI nothing silently stops being tested.
+
+Every test that uses SLURM (marked ``slurm``, or using a SLURM/PBS fixture, which marks it) runs only
+against the test cluster scripts/start-slurm.sh started and marked; the PBS ones also need the
+wrappers scripts/start-pbs.sh recorded (tests/support.py). The check runs before any fixture, so a
+test on a foreign cluster never reaches sbatch, scancel or the start script."""
 
 from __future__ import annotations
 
@@ -8,10 +13,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import require_test_cluster, require_test_pbs
 
 from celline_jobs_nb.monitor import JobMonitor
 
 REQUIRE_SERVICES = os.environ.get("CELLINE_JOBS_REQUIRE_SERVICES") == "1"
+
+
+SLURM_FIXTURES = frozenset({"slurm_cluster", "slurm_monitor", "pbs_wrappers", "pbs_monitor"})
+PBS_FIXTURES = frozenset({"pbs_wrappers", "pbs_monitor"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:  # `-m slurm` selects (and `-m "not slurm"` leaves out) every test that needs the cluster
+        if SLURM_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.slurm)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("slurm"):
+        require_test_cluster()
+    if PBS_FIXTURES & set(getattr(item, "fixturenames", ())):
+        require_test_pbs()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +45,175 @@ def require_service(available: bool, reason: str) -> None:
     if os.environ.get("CELLINE_JOBS_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason} (CELLINE_JOBS_REQUIRE_SERVICES=1: this must not be skipped)", pytrace=False)
     pytest.skip(reason)
+
+
+# ---- the test cluster's mark -------------------------------------------------------------------
+# scripts/start-slurm.sh names its cluster and writes a state file with the pids of the daemons it
+# started; scripts/start-pbs.sh adds the wrappers it checked. The SLURM and PBS tests run only when
+# that mark is there, alive, and the commands on PATH talk to that very cluster: on a real
+# cluster's login node (or beside a SLURM someone else runs) they skip, and submit or stop nothing.
+
+REPO = Path(__file__).resolve().parents[1]
+START_SLURM = REPO / "scripts" / "start-slurm.sh"
+MARK = "celline_jobs_nb test cluster"
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("CELLINE_JOBS_TEST_CLUSTER_DIR") or "/tmp/celline-jobs-test-cluster")
+
+
+@dataclass(frozen=True)
+class TestCluster:
+    """What scripts/start-slurm.sh recorded about the cluster it started."""
+
+    __test__ = False  # not a test class for pytest
+
+    cluster: str
+    slurm_conf: str
+    slurmctld_pid: int
+    slurmd_pid: int
+
+
+def _read_state(path: Path) -> dict[str, str]:
+    """The key=value lines of a state file only root or this user can have written."""
+    for checked in (path.parent, path):
+        st = checked.lstat()
+        if st.st_uid not in (0, os.getuid()) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise ValueError(f"{checked} is writable by others or owned by uid {st.st_uid}: not trusted")
+    if not stat.S_ISREG(path.lstat().st_mode):
+        raise ValueError(f"{path} is not a regular file")
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        text = fh.read(8192)
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+
+def _daemon_alive(pid: int, name: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == name and Path(f"/proc/{pid}/stat").read_text(
+        ).split(") ", 1)[1][:1] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _listening_pids(port: int) -> set[int] | None:
+    """Pids holding a TCP socket listening on ``port``; None when /proc does not tell (not root)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{f[9]}]")
+    pids: set[int] = set()
+    unreadable = False
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            links = {os.readlink(fd) for fd in (proc / "fd").iterdir()}
+        except OSError:
+            unreadable = True
+            continue
+        if links & inodes:
+            pids.add(int(proc.name))
+    return None if unreadable and not pids else pids
+
+
+def _config(timeout: float = 20) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=timeout).stdout
+    conf: dict[str, str] = {}
+    for line in out[:200_000].splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            conf.setdefault(key.strip(), value.strip())
+    return conf
+
+
+def check_test_cluster() -> tuple[TestCluster | None, str]:
+    """The marked test cluster the SLURM commands on PATH talk to, or None and why not."""
+    path = state_dir() / "slurm.state"
+    start = "start it with `bash scripts/start-slurm.sh` (as root, on a machine of its own)"
+    if not path.exists():
+        return None, (f"no test cluster of scripts/start-slurm.sh here ({path} missing): the SLURM/PBS tests "
+                      f"run only against the cluster that script starts and marks; {start}")
+    try:
+        state = _read_state(path)
+        if state.get("mark") != MARK:
+            raise ValueError(f"{path} does not carry the mark {MARK!r}")
+        found = TestCluster(state["cluster"], state["slurm_conf"], int(state["slurmctld_pid"]),
+                            int(state["slurmd_pid"]))
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"the test cluster's state file is not usable ({exc}); {start}"
+    for pid, name in ((found.slurmctld_pid, "slurmctld"), (found.slurmd_pid, "slurmd")):
+        if not _daemon_alive(pid, name):
+            return None, f"the {name} scripts/start-slurm.sh started (pid {pid}) is not running; {start}"
+    missing = [c for c in ("sinfo", "sbatch", "squeue", "scancel", "scontrol") if shutil.which(c) is None]
+    if missing:
+        return None, f"{', '.join(missing)} not on PATH; {start}"
+    try:
+        conf = _config()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"`scontrol show config` failed ({exc}); {start}"
+    seen = (conf.get("ClusterName"), conf.get("SLURM_CONF"), conf.get("SlurmctldHost[0]", ""))
+    if seen[:2] != (found.cluster, found.slurm_conf) or not seen[2].endswith("(127.0.0.1)"):
+        return None, (f"the SLURM commands on PATH ({shutil.which('scontrol')}) talk to cluster {seen[0]!r} "
+                      f"(config {seen[1]!r}, controller {seen[2]!r}), not the test cluster {found.cluster!r} on "
+                      f"127.0.0.1 that scripts/start-slurm.sh marked: not touching it")
+    port = conf.get("SlurmctldPort", "6817")
+    owners = _listening_pids(int(port)) if port.isdigit() else set()
+    if owners is not None and found.slurmctld_pid not in owners:
+        return None, (f"port {port} is not served by the slurmctld scripts/start-slurm.sh started "
+                      f"(pid {found.slurmctld_pid}): not touching it")
+    return found, ""
+
+
+@functools.lru_cache(maxsize=1)
+def _checked_once() -> tuple[TestCluster | None, str]:
+    return check_test_cluster()
+
+
+def require_test_cluster() -> TestCluster:
+    """The marked test cluster (checked once per session), or skip (fail under CELLINE_JOBS_REQUIRE_SERVICES=1)."""
+    found, reason = _checked_once()
+    require_service(found is not None, reason)
+    assert found is not None
+    return found
+
+
+def require_test_pbs() -> None:
+    """Slurm's Torque wrappers that scripts/start-pbs.sh checked, still the ones on PATH, on the marked cluster."""
+    require_test_cluster()
+    path = state_dir() / "pbs.state"
+    try:
+        state = _read_state(path)
+    except (OSError, ValueError) as exc:
+        require_service(False, f"no PBS wrappers marked by scripts/start-pbs.sh ({exc}): run "
+                               "`bash scripts/start-pbs.sh` (as root)")
+        return
+    for command in ("qsub", "qstat", "qdel"):
+        on_path = shutil.which(command)
+        require_service(on_path is not None and state.get(command) == os.path.realpath(on_path),
+                        f"the {command} on PATH ({on_path}) is not the wrapper scripts/start-pbs.sh checked "
+                        f"({state.get(command)}): not touching it")
+
+
+def require_own_daemon(name: str) -> int:
+    """Before a test stops or reconfigures ``name``: the pid that runs it is the one start-slurm.sh started."""
+    cluster, reason = check_test_cluster()  # fresh: the daemon may have been restarted since the session began
+    if cluster is None:
+        pytest.fail(f"refusing to stop {name}: {reason}", pytrace=False)
+    pid = cluster.slurmctld_pid if name == "slurmctld" else cluster.slurmd_pid
+    try:
+        running = int(Path(f"/run/slurm/{name}.pid").read_text().strip())
+    except (OSError, ValueError):
+        running = -1
+    if running != pid or not _daemon_alive(pid, name):
+        pytest.fail(f"refusing to stop {name}: pid {running} is not the one scripts/start-slurm.sh started "
+                    f"({pid})", pytrace=False)
+    return pid
 
 
 def poll_until(mon: JobMonitor, done: Callable[[], bool], timeout: float = 60, every: float = 0.5,

@@ -1,8 +1,10 @@
 """Fixtures for the real single-node SLURM of scripts/start-slurm.sh.
 
-Tests that need it use ``slurm_cluster`` (or ``slurm_monitor``). When the cluster does not answer
-they skip, except with CELLINE_JOBS_REQUIRE_SERVICES=1 (CI), where they FAIL: in CI nothing may
-silently stop being tested.
+Tests that need it use ``slurm_cluster`` (or ``slurm_monitor``). They run only against the cluster
+scripts/start-slurm.sh started and marked (tests/support.py checks the mark); without it, or when the
+node does not answer, they skip, except with CELLINE_JOBS_REQUIRE_SERVICES=1 (CI), where they FAIL:
+in CI nothing may silently stop being tested. Stopping the controller first checks that its pid is
+the one the script started.
 """
 
 from __future__ import annotations
@@ -14,13 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import require_service
+from support import START_SLURM, require_own_daemon, require_service, require_test_cluster
 
 from celline_jobs_nb.core.models import JobStatus
 from celline_jobs_nb.monitor import JobMonitor
-
-REPO = Path(__file__).resolve().parents[2]
-START_SLURM = REPO / "scripts" / "start-slurm.sh"
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,7 @@ class SlurmCluster:
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def stop_controller(self) -> None:
+        require_own_daemon("slurmctld")  # never a slurmctld this project's script did not start
         self.run_script("stop-ctld")
 
     def start(self) -> None:
@@ -57,8 +57,9 @@ def _cluster_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> SlurmCluster:
+    require_test_cluster()  # the marked test cluster, or skip: never a cluster we did not start
     require_service(_cluster_answers(),
-                    "no SLURM cluster answers here: start one with `scripts/start-slurm.sh` (as root)")
+                    "the test cluster's node does not take jobs: run `bash scripts/start-slurm.sh` (as root)")
     return SlurmCluster(START_SLURM)
 
 
