@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.dependencies import Verdict, check_kind, dependency_verdict
-from .core.errors import InvalidInputError, SchedulerError, SubmitError
+from .core.errors import CellineJobsError, InvalidInputError, SchedulerError, SubmitError
 from .core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow, validate_env
 from .core.paths import ProjectPaths
 from .core.resources import Resources
@@ -79,6 +79,7 @@ class JobMonitor:
         self._adapters_lock = threading.Lock()
         self._poll_intervals = {**self.settings.poll_interval, **(poll_intervals or {})}
         self._last_submit: dict[str, float] = {}
+        self._ended_rev = self.store.revision()  # ends recorded by other processes are looked at after this
         self._poller: Poller | None = None
         self.notifier: Notifier | None = None
         if self.settings.notify.enabled:
@@ -311,7 +312,7 @@ class JobMonitor:
                                   for j in group])
                 continue
             adapter = self.adapter(name)
-            self.store.apply(adapter.cancel(group))
+            self.store.apply(self._final_progress(adapter.cancel(group)))
             self.store.reset_poll_due(name)
         deadline = time.monotonic() + wait
         pending = [j.job_id for group in by_scheduler.values() for j in group]
@@ -337,7 +338,14 @@ class JobMonitor:
             # Started by celline itself (discover.py's scheduler): run its script again on ours.
             from .discover import resubmit
 
-            return resubmit(self, old.job_id, resources)
+            new_id = resubmit(self, old.job_id, resources)
+        else:
+            new_id = self._retry_here(old, resources)
+        # Both links, as for automatic retries: the old attempt knows its successor.
+        self.store.update(old.job_id, None, source="retry", metadata={"retried_by": new_id})
+        return new_id
+
+    def _retry_here(self, old: JobInfo, resources: Resources | dict[str, Any] | str | None) -> str:
         request = old.resources
         if resources:
             if isinstance(resources, Resources):
@@ -387,6 +395,7 @@ class JobMonitor:
             if not force and not self.store.claim_poll(name, self.poll_interval(name)):
                 continue
             changed.extend(self._poll(name, adapter))
+        changed.extend(self._settle_recorded_ends())
         changed.extend(self._schedule_retries())
         if self.notifier is not None:
             self.notifier.notify()
@@ -426,7 +435,49 @@ class JobMonitor:
     def _settle(self, adapter: SchedulerAdapter) -> list[str]:
         """Jobs whose end their own files already tell (no scheduler call): recorded now."""
         updates = adapter.settle()
-        return self.store.apply(updates) if updates else []
+        return self.store.apply(self._final_progress(updates)) if updates else []
+
+    def _settle_recorded_ends(self) -> list[str]:
+        """Ends written by another process (a local job's runner records its own end): read the
+        job's final progress once, as ``_final_progress`` does for the ends recorded here."""
+        try:
+            if self.store.revision() == self._ended_rev:
+                return []
+            jobs, self._ended_rev = self.store.changed_since(self._ended_rev)
+            recent = time.time() - 3600
+            ended = [JobUpdate(j.job_id, j.status, {}, "progress") for j in jobs
+                     if j.status.final and j.end_time is not None and j.end_time.timestamp() > recent]
+            if not ended:
+                return []
+            updates = [JobUpdate(u.job_id, None, u.fields, "progress")
+                       for u in self._final_progress(ended, settled=True) if u.fields.get("progress")]
+            return self.store.apply(updates) if updates else []
+        except CellineJobsError as exc:  # read-only store, busy database: only a nicety
+            log.debug("final progress of ended jobs not recorded: %s", exc)
+            return []
+
+    def _final_progress(self, updates: list[JobUpdate], settled: bool = False) -> list[JobUpdate]:
+        """Jobs that end in ``updates``: read their progress file (or the tqdm line at the end of
+        their log) once more, so the final row keeps the last progress they reported — often
+        written just before exiting, after the last poll looked. The one place this happens."""
+        ending = [u for u in updates if u.status is not None and u.status.final and "progress" not in u.fields]
+        if not ending:
+            return updates
+        from .core.jobfiles import read_job_progress
+
+        for job in self.store.get_many([u.job_id for u in ending]):
+            if job.status.final is not settled:
+                continue
+            try:
+                progress = read_job_progress(self.paths, job.job_id, job.progress)
+            except Exception as exc:  # a job's own file: never let it stop recording the end
+                log.debug("job %s: final progress not read: %s", job.job_id, exc)
+                continue
+            if progress is not None:
+                for update in ending:
+                    if update.job_id == job.job_id:
+                        update.fields["progress"] = progress
+        return updates
 
     def _reconciling(self, name: str) -> list[JobInfo]:
         """Ended jobs of ``name`` whose scheduler record the poll should still read; marks older
@@ -456,7 +507,7 @@ class JobMonitor:
             self.store.record_poll(name, False, str(exc), adapter.calls - calls_before)
             return []
         self._insert_new_children(updates)
-        changed = self.store.apply(updates)
+        changed = self.store.apply(self._final_progress(updates))
         self.store.record_poll(name, True, None, adapter.calls - calls_before)
         return changed
 
@@ -518,6 +569,8 @@ class JobMonitor:
             self.refresh()
             jobs = self.store.get_many(ids)
             if all(j.status.final for j in jobs):
+                if self._settle_recorded_ends():  # an end recorded since this refresh looked
+                    jobs = self.store.get_many(ids)
                 return jobs
             exit_files = [self.paths.exit_file(j.job_id) for j in jobs if j.status.active]
             # A stat costs ~1.5 us: at most ~1% of a core goes to looking, however many jobs.
