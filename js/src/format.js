@@ -75,6 +75,20 @@ export function etaSeconds(percent, startMs, updatedMs, nowMs) {
   return Math.max(0, remaining);
 }
 
+/** No progress report for this long (and at least 3× the pace so far): the ETA is unknown. */
+export const QUIET_SECONDS = 60;
+
+/** "ETA 3m 05s", or "ETA —" when the job went quiet or the estimate ran out; "" without progress. */
+export function etaText(percent, startMs, updatedMs, nowMs) {
+  const eta = etaSeconds(percent, startMs, updatedMs, nowMs);
+  if (eta === null) return "";
+  if (updatedMs !== null && updatedMs !== undefined && nowMs - updatedMs > QUIET_SECONDS * 1000) {
+    const pace = (updatedMs - startMs) / Math.max(1, percent); // ms per percent so far
+    if (nowMs - updatedMs > Math.max(QUIET_SECONDS * 1000, 3 * pace)) return "ETA —";
+  }
+  return eta < 1 ? "ETA —" : `ETA ${formatDuration(eta)}`;
+}
+
 export function formatPercent(pct) {
   if (pct === null || pct === undefined || !Number.isFinite(pct)) return "";
   return `${Math.round(pct * 10) / 10}%`;

@@ -1,7 +1,7 @@
 // The JobProgress view: a bar, stage, details and an ETA (ticking in the browser) per job.
 
 import { h, clear } from "./dom.js";
-import { etaSeconds, formatDuration, formatPercent, runtimeText } from "./format.js";
+import { etaText as etaFor, formatPercent, runtimeText } from "./format.js";
 import { createTicker } from "./ticker.js";
 import { badge } from "./table.js";
 
@@ -15,8 +15,7 @@ export function renderProgress({ model, el }) {
   const timed = [];
 
   function etaText(item, nowMs) {
-    const eta = etaSeconds(item.pct, item.start, item.pupd, nowMs);
-    return eta === null ? "" : `ETA ${formatDuration(eta)}`;
+    return etaFor(item.pct, item.start, item.pupd, nowMs);
   }
 
   function render() {

@@ -57,3 +57,14 @@ test("percent, exit code, counts", () => {
   assert.equal(exitText({}), "");
   assert.equal(formatCount(5000), "5,000");
 });
+
+test("ETA: '—' when a job went quiet or the estimate ran out (never 'ETA 0s')", async () => {
+  const { etaText } = await import("../src/format.js");
+  assert.equal(etaText(25, 0, 100000, 100000), "ETA 5m 00s");
+  // Seen on main: 10 % reported at 10 s, nothing since; at 200 s it said "ETA 0s".
+  assert.equal(etaText(10, 0, 10000, 200000), "ETA —");
+  // Quiet for long compared with its pace: unknown, even if the linear estimate has time left.
+  assert.equal(etaText(50, 0, 1000000, 1000000 + 3 * 20000 * 50 + 1), "ETA —");
+  assert.equal(etaText(50, 0, 1000000, 1000000 + 30000), "ETA 16m 10s");
+  assert.equal(etaText(null, 0, 1000, 2000), "");
+});
