@@ -6,11 +6,13 @@ between them lives here, so a fix reaches every scheduler:
 - the job script's environment block (job-provided values are always single-quoted) and the
   template loader (``templates/<name>.sh`` next to the adapters);
 - how a job that left the scheduler's view is judged: its exit-code file first (the local
-  executor's rule: a cancel request means cancelled, 0 means completed, else failed); with no
+  executor's rule: a cancel that took effect means cancelled, 0 means completed, else failed; a
+  command that ended by itself before the cancel was sent keeps its own exit status); with no
   evidence at all it is kept as it is, marked ``missing_since``, and becomes UNKNOWN with a
   reason only after a grace period ("missing" never means "completed");
 - when an exit-code file settles a job without asking the scheduler at all (``settle``: a plain
-  exit status, or any end after a cancel request), and how the scheduler's later record of a job
+  exit status, or a kill by a cancel; an exit that raced a cancel waits for the scheduler's own
+  record, which alone knows which came first), and how the scheduler's later record of a job
   settled that way is merged in (``reconciled``);
 - how an array's parent row is summarised from its task rows.
 """
@@ -154,6 +156,15 @@ class BatchUnit:
         parent_meta = self.parent.metadata if self.parent is not None else {}
         return bool(self.metadata.get("cancel_requested") or parent_meta.get("cancel_requested"))
 
+    @property
+    def cancel_sent(self) -> float | None:
+        """When the cancel of this job or of its array was sent (epoch seconds); None without a
+        cancel, or for a cancel recorded without its time."""
+        parent_meta = self.parent.metadata if self.parent is not None else {}
+        sent = [v for v in (self.metadata.get(CANCEL_SENT_KEY), parent_meta.get(CANCEL_SENT_KEY))
+                if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return min(sent) if sent else None
+
 
 def read_unit_exit(unit: BatchUnit, paths: ProjectPaths) -> None:
     """Load the unit's exit-code file; an unreadable one is logged once and treated as absent
@@ -165,10 +176,37 @@ def read_unit_exit(unit: BatchUnit, paths: ProjectPaths) -> None:
         unit.exit = None
 
 
+#: Metadata key: when the cancel was sent (epoch seconds), stored before the scheduler is asked.
+CANCEL_SENT_KEY = "cancel_sent"
+#: Exit-code files hold whole seconds of the compute node's clock. A command that ended at least
+#: this long before the cancel was sent ended by itself: the scheduler had the job as ended before
+#: the cancel reached it.
+CANCEL_RACE_SECONDS = 2.0
+
+
+def cancel_took_effect(unit: BatchUnit) -> bool | None:
+    """Whether the unit's exit-code file shows the cancel ending it. False: no cancel, or the
+    command ended clearly before the cancel was sent (its own exit status counts). True: killed by
+    a signal at or after the cancel (or a cancel recorded without its time: the old rule). None:
+    the command exited by itself just before or after the cancel was sent; whether the scheduler
+    had the job as ended before the cancel reached it only its own record can tell."""
+    record = unit.exit
+    if not unit.cancel_requested or record is None:
+        return False
+    sent = unit.cancel_sent
+    if sent is None:
+        return True
+    end = record.end_time.timestamp() if record.end_time is not None else None
+    if end is not None and end + 1.0 + CANCEL_RACE_SECONDS <= sent:
+        return False
+    return True if record.signal is not None else None
+
+
 def _final_update(unit: BatchUnit, record: ExitRecord) -> JobUpdate:
     """The local executor's rule (cancel requested -> cancelled, 0 -> completed, else failed); a
-    stand-in row carries the cancel mark of the task or of its array."""
-    stand_in = JobInfo(job_id=unit.job_id, name="", metadata={"cancel_requested": unit.cancel_requested})
+    stand-in row carries the cancel mark when the cancel ended the job (``cancel_took_effect``;
+    a job that ended by itself gets its own exit status)."""
+    stand_in = JobInfo(job_id=unit.job_id, name="", metadata={"cancel_requested": cancel_took_effect(unit) is True})
     return final_update_from_exit(stand_in, record)
 
 
@@ -187,10 +225,14 @@ def task_identity(unit: BatchUnit) -> dict[str, Any]:
 
 
 def conclusive_exit(unit: BatchUnit) -> bool:
-    """Whether the unit's exit-code file alone says how the job ended: a plain exit status, or any
-    end after a cancel request. A signal nobody asked for needs the scheduler to say what sent it
-    (the time limit, the memory limit, a preemption, an administrator)."""
-    return unit.exit is not None and (unit.exit.signal is None or unit.cancel_requested)
+    """Whether the unit's exit-code file alone says how the job ended: a plain exit status, or a
+    kill by the cancel (``cancel_took_effect``). A signal nobody asked for needs the scheduler to
+    say what sent it (the time limit, the memory limit, a preemption, an administrator); so does a
+    plain exit status that raced a cancel."""
+    if unit.exit is None:
+        return False
+    effect = cancel_took_effect(unit)
+    return effect is True or (effect is False and unit.exit.signal is None)
 
 
 def exit_settlement(unit: BatchUnit) -> JobUpdate:

@@ -41,9 +41,11 @@ from ..core.paths import ENV_JOB_ID, ProjectPaths, write_job_script
 from ..core.resources import Resources, format_memory, format_walltime
 from ..store.sqlite import JobUpdate
 from ._batch import (
+    CANCEL_SENT_KEY,
     CONTROL_RE,
     DEPENDENCY_KINDS,
     BatchUnit,
+    cancel_took_effect,
     collect_units,
     conclusive_exit,
     current_user,
@@ -871,8 +873,9 @@ class SlurmScheduler(SchedulerAdapter):
                 unit.want_usage = usage_known
             return
         if unit.exit is not None:
-            # Killed by a signal: a time limit, scancel, OOM...? Accounting can say which.
-            unit.want_accounting = unit.exit.signal is not None and not unit.cancel_requested
+            # Killed by a signal: a time limit, scancel, OOM...? Or an exit that raced a cancel:
+            # did SLURM have the job as ended before the cancel came? Accounting can say.
+            unit.want_accounting = not conclusive_exit(unit)
             unit.want_usage = usage_known
             return
         unit.want_accounting = True  # missing, and no file: only accounting can tell
@@ -997,7 +1000,9 @@ class SlurmScheduler(SchedulerAdapter):
         elif exit_record is not None:
             # The local executor's rule (cancel requested -> cancelled, 0 -> completed, else failed).
             status, reason = exit_file_verdict(unit, exit_record)
-            if acct is not None and exit_record.signal is not None and acct.state in _STATES_THAT_EXPLAIN_A_SIGNAL:
+            if acct is not None and map_state(acct.state)[0].final and (
+                    cancel_took_effect(unit) is None
+                    or (exit_record.signal is not None and acct.state in _STATES_THAT_EXPLAIN_A_SIGNAL)):
                 status, slurm_state, reason = map_state(acct.state)[0], acct.state, None
         elif acct is not None and map_state(acct.state)[0].final:
             status, slurm_state, slurm_reason = map_state(acct.state)[0], acct.state, acct.reason
@@ -1093,10 +1098,16 @@ class SlurmScheduler(SchedulerAdapter):
 
     def cancel(self, jobs: Sequence[JobInfo]) -> list[JobUpdate]:
         """One ``scancel`` for all of them. SLURM answers asynchronously: the next poll sees
-        CANCELLED; here the jobs are only marked so the final state says "cancelled by user"."""
+        CANCELLED; here the jobs are only marked so the final state says "cancelled by user".
+
+        The marks, with the time the cancel is sent, are stored before ``scancel`` runs: a task
+        whose exit-code file shows it ending by itself clearly before that time completed (or
+        failed) on its own; one that ended around it waits for SLURM's record (``_batch``)."""
         updates: list[JobUpdate] = []
+        marks: list[JobUpdate] = []
         cancelling = {j.job_id for j in jobs if j.native_id}
         ids: list[str] = []
+        sent = time.time()
         for job in jobs:
             if not job.native_id:
                 updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
@@ -1105,10 +1116,17 @@ class SlurmScheduler(SchedulerAdapter):
                 continue
             if job.array_parent not in cancelling:  # cancelling the array cancels its tasks
                 ids.append(job.native_id)
-            updates.append(JobUpdate(job.job_id, None, {"metadata": {"cancel_requested": True}}, source="cancel"))
+            marks.append(JobUpdate(job.job_id, None, {"metadata": {"cancel_requested": True, CANCEL_SENT_KEY: sent}},
+                                   source="cancel"))
         if ids:
-            self.runner.run(["scancel", *dict.fromkeys(ids)])
-        return updates
+            self.context.store.apply(marks)
+            try:
+                self.runner.run(["scancel", *dict.fromkeys(ids)])
+            except SchedulerError:
+                self.context.store.apply([JobUpdate(m.job_id, None, {"metadata": {
+                    "cancel_requested": None, CANCEL_SENT_KEY: None}}, source="cancel") for m in marks])
+                raise
+        return updates + marks
 
     def queue(self) -> list[QueueEntry]:
         """This user's jobs in SLURM now (pending and running), ours or not."""

@@ -575,7 +575,9 @@ def test_cancel_is_one_scancel_for_many_jobs(ctx):
     updates = adapter.cancel([*jobs, child, parent, never])
     assert runner.commands == [["scancel", "25", "26", "27", "29"]]  # the array once, not its task
     by_id = {u.job_id: u for u in updates}
-    assert by_id["job25"].fields["metadata"] == {"cancel_requested": True} and by_id["job25"].status is None
+    meta = by_id["job25"].fields["metadata"]
+    assert meta["cancel_requested"] is True and isinstance(meta["cancel_sent"], float) and by_id["job25"].status is None
+    assert ctx.store.get("job25").metadata["cancel_sent"] == meta["cancel_sent"]  # stored before scancel ran
     assert by_id["nosub"].status is JobStatus.CANCELLED
 
 
