@@ -197,6 +197,7 @@ class Job(_FunctionBase):
                 from IPython.display import display
 
                 display(widget)
+                _no_repr_this_cell(project)
         else:
             print(self.summary(project))
         return project
@@ -307,3 +308,44 @@ def install_celline_function(project: str | os.PathLike[str], *, force: bool = F
             raise InvalidInputError(f"{path} exists and was not written by celline-jobs: move it or pass --force")
     atomic_write_text(path, _FUNCTION_SOURCE)
     return path
+
+
+def _no_repr_this_cell(obj: Any) -> None:
+    """``project.call(Job())`` as the last line of a cell: celline's ``Project.call`` returns the
+    project, and the cell would print ``<celline.interfaces.Project at 0x...>`` under the
+    dashboard. Until this cell ends, the display formatter shows nothing for that one object
+    (other objects of its type are shown as usual); then the formatter is as it was."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        formatter = shell.display_formatter.ipython_display_formatter if shell is not None else None
+    except Exception:
+        return
+    if formatter is None or getattr(obj, "_ipython_display_", None) is not None:
+        return
+    cls = type(obj)
+    previous = formatter.type_printers.get(cls)
+
+    def printer(value: Any) -> None:
+        if value is obj:
+            return  # the dashboard above is what this call shows
+        restore()
+        from IPython.display import display
+
+        display(value)
+
+    def restore(*_args: Any) -> None:
+        if formatter.type_printers.get(cls) is printer:
+            if previous is None:
+                formatter.type_printers.pop(cls, None)
+            else:
+                formatter.type_printers[cls] = previous
+        try:
+            shell.events.unregister("post_run_cell", restore)
+        except ValueError:
+            pass
+
+    formatter.for_type(cls, printer)
+    shell.events.register("post_run_cell", restore)
+

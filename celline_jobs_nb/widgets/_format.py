@@ -437,6 +437,8 @@ def _cells(row: dict[str, Any], now_ms: int) -> list[str]:
             reason += f" ({row['rreason']})"
     if not reason and row.get("deps") and row.get("status") == "pending":
         reason = f"waits for {', '.join(row['deps'])} ({row.get('dkind', 'afterok')})"
+    if row.get("err") and row["err"] not in reason:
+        reason = f"{reason} · {row['err']}".lstrip(" ·")
     if row.get("rby"):
         reason = f"{reason}; retried as {row['rby']}".lstrip("; ")
     peak = format_bytes(row["peak"]) if row.get("peak") is not None else ""

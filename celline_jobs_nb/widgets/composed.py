@@ -7,9 +7,10 @@ from typing import Any
 import ipywidgets
 
 from ._shared import monitor_for
+from .fallback import widget_bundle_without_html
 from .logtail import LogTail
 from .progress import JobProgress
-from .table import JobTable
+from .table import JobTable, show_with_fallback
 
 
 class Dashboard(ipywidgets.VBox):
@@ -57,10 +58,11 @@ class Dashboard(ipywidgets.VBox):
         if bundle is None:
             return None
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data)
-        data["text/plain"] = self.table.text_summary()
-        data["text/html"] = self.table.html_snapshot()
-        return data, metadata
+        return widget_bundle_without_html(dict(data), self.table.text_summary()), metadata
+
+    def _ipython_display_(self) -> None:
+        """The dashboard, then the plain-HTML copy of its table that saved notebooks show."""
+        show_with_fallback(self, self.table)
 
 
 def dashboard(project: Any, *, poll: bool = True, interval: float | None = None) -> Dashboard:

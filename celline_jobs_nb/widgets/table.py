@@ -46,6 +46,7 @@ from ..core.models import JobStatus
 from ._format import disk_wire, html_snapshot, job_detail, job_row, text_summary
 from ._shared import monitor_for
 from .base import CellineWidget
+from .fallback import HtmlFallback, widget_bundle_without_html
 
 log = logging.getLogger("celline.job")
 
@@ -98,6 +99,8 @@ class JobTable(CellineWidget):
         self._disk_thread: threading.Thread | None = None
         self._pending_detail: dict[str, Any] | None = None
         self.messages_sent = 0  # updates sent after the widget opened (for tests and benchmarks)
+        #: The plain-HTML copy a saved notebook shows (see fallback.py), kept current as jobs end.
+        self.fallback = HtmlFallback(lambda: (self.html_snapshot(), self.text_summary()))
         snapshot, delta = self._load()
         # The first state travels with the comm_open message: no separate update for the table.
         super().__init__(snapshot=snapshot, delta=delta,
@@ -143,10 +146,14 @@ class JobTable(CellineWidget):
             except CellineJobsError as exc:
                 jobs, rev, self._error = [], self._rev, str(exc)
             changed_now: set[str] = set()
+            status_changed = False
             selected = self.selected
             for job in jobs:
                 row = job_row(job)
-                if self._rows.get(job.job_id) != row:
+                old = self._rows.get(job.job_id)
+                if old is None or old.get("status") != row.get("status"):
+                    status_changed = True
+                if old != row:
                     self._rows[job.job_id] = row
                     self._delta_ids.add(job.job_id)
                     self._since_snapshot.add(job.job_id)
@@ -165,7 +172,11 @@ class JobTable(CellineWidget):
                 self._base_seq = self._seq
                 self._delta_ids = changed_now
             self._publish(full=full)
-            return True
+        if status_changed:
+            self.fallback.changed()
+        else:
+            self.fallback.due()
+        return True
 
     # -- the selected job's detail (usage samples for the sparklines) ---------------------------
 
@@ -305,9 +316,12 @@ class JobTable(CellineWidget):
         with self._lock:
             if self._closed:
                 return
+            if self.fallback.shown:
+                self.refresh_view()  # what the cell changed, so the saved copy below is current
             pending = self._pending_state()
             if pending and pending != self.pending:
                 self.pending = pending
+        self.fallback.flush()
 
     def close(self) -> None:
         shell = getattr(self, "_shell", None)
@@ -410,7 +424,19 @@ class JobTable(CellineWidget):
         if bundle is None:
             return None
         data, metadata = bundle
-        data = dict(data)
-        data["text/plain"] = self.text_summary()
-        data["text/html"] = self.html_snapshot()  # for GitHub/nbconvert, where the widget JS does not run
-        return data, metadata
+        return widget_bundle_without_html(dict(data), self.text_summary()), metadata
+
+    def _ipython_display_(self) -> None:
+        """The widget, then the plain-HTML copy of the table that saved notebooks show."""
+        show_with_fallback(self, self)
+
+
+def show_with_fallback(widget: Any, table: JobTable) -> None:
+    from IPython.display import display
+
+    bundle = widget._repr_mimebundle_()
+    if bundle is None:
+        return
+    data, metadata = bundle
+    display(data, metadata=metadata, raw=True)
+    table.fallback.show()

@@ -264,16 +264,60 @@ def test_stale_poll_is_reported_with_its_error(monitor: JobMonitor) -> None:
     table.close()
 
 
-def test_mimebundle_carries_an_escaped_html_snapshot(monitor: JobMonitor) -> None:
+def test_display_adds_an_escaped_html_copy_of_the_table(monitor: JobMonitor) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
     monitor.store.insert(JobInfo(job_id="x1", name=XSS, status=JobStatus.COMPLETED, submit_time=utcnow()))
     table = JobTable(monitor, poll=False)
     data, _meta = table._repr_mimebundle_()
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == table.model_id
-    assert html.escape(XSS) in data["text/html"] and "<img" not in data["text/html"]
+    assert "text/html" not in data  # nbconvert drops it when the widget state is saved: a second output holds it
     assert "1 job (1 completed)" in data["text/plain"]
+    with capture_output() as captured:
+        table._ipython_display_()
+    widget_out, copy = captured.outputs
+    assert "application/vnd.jupyter.widget-view+json" in widget_out.data
+    assert html.escape(XSS) in copy.data["text/html"] and "<img" not in copy.data["text/html"]
+    assert 'class="celline-jobs-fallback"' in copy.data["text/html"]
     # Displayed twice: the same model, nothing else changes.
     again, _ = table._repr_mimebundle_()
     assert again["application/vnd.jupyter.widget-view+json"] == data["application/vnd.jupyter.widget-view+json"]
+    table.close()
+
+
+def test_the_html_copy_is_updated_in_place_as_jobs_end(monitor: JobMonitor) -> None:
+    """Seen on main: the text/html a saved notebook held was the snapshot taken when the cell ran
+    ("6 running · 0s") however long after the jobs ended the notebook was saved."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    monitor.store.insert(JobInfo(job_id="r1", name="Count S1", status=JobStatus.RUNNING, submit_time=utcnow(),
+                                 start_time=utcnow()))
+    table = JobTable(monitor, poll=False)
+    table.fallback.min_interval = 3600.0
+    with capture_output() as captured:
+        table._ipython_display_()
+        assert 'data-status="running"' in captured.outputs[1].data["text/html"]
+        table.refresh_view()  # nothing changed: nothing sent
+        monitor.store.update("r1", JobStatus.COMPLETED, source="test", end_time=utcnow(), exit_code=0)
+        table.refresh_view()  # a job ended, but an update went out less than min_interval ago: held back
+        assert len(captured.outputs) == 2 and table.fallback.dirty
+        table._after_cell()  # the end of a cell run sends what was held back
+    assert len(captured.outputs) == 3
+    update = captured.outputs[2]
+    assert update.update and update.transient == {"display_id": table.fallback.display_id}
+    saved = update.data["text/html"]
+    assert 'data-status="completed"' in saved and 'data-status="running"' not in saved
+    table.fallback.min_interval = 0.0
+    with capture_output() as captured:
+        monitor.store.update("r1", None, source="test", reason="checked")
+        table.refresh_view()  # a change that no status shows: no update
+        monitor.store.insert(JobInfo(job_id="f1", name="Predict", status=JobStatus.FAILED, submit_time=utcnow()))
+        table.refresh_view()  # a new job: at once, when the throttle allows
+    assert len(captured.outputs) == 1 and "Predict" in captured.outputs[0].data["text/html"]
     table.close()
 
 
@@ -446,7 +490,7 @@ def test_dashboard_links_selection_to_log_and_progress(monitor: JobMonitor, proj
     assert board.logtail.lines == ["hello", "world"] and board.logtail.title == f"Log of {XSS} (d1)"
     assert board.progress.job_ids == ["d1"] and board.progress.layout.display is None
     data, _ = board._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in data and html.escape(XSS) in data["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in data and html.escape(XSS) in board.table.html_snapshot()
     board.select(None)
     assert board.logtail.job_id == "" and board.progress.layout.display == "none"
     board.close()
