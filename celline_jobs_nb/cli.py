@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core.errors import CellineJobsError, InvalidInputError, ParseError
+from .core.errors import CellineJobsError, InvalidInputError, ParseError, StoreError
 from .core.models import JobInfo, JobStatus, to_utc, utcnow
 from .core.resources import Resources
 from .core.timefmt import format_duration
@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=None, help="local, slurm or pbs (default: the project's)")
     p.add_argument("--after", action="append", default=[], metavar="JOB_ID", help="start after this job succeeds")
     p.add_argument("--after-any", action="store_true", help="with --after: start after it ends, however it ends")
-    p.add_argument("--array", metavar="SPEC", help="array job indexes, e.g. 1-10%%2 (cluster schedulers)")
+    p.add_argument("--array", metavar="SPEC",
+                   help="array job indexes, e.g. 1-10%%2: one task per index, with $CELLINE_JOBS_ARRAY_INDEX")
     p.add_argument("--workdir", metavar="DIR", help="working directory (default: the project)")
     _add_resource_args(p)
 
@@ -148,12 +149,13 @@ def command_parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def _add_resource_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cpus", metavar="N")
-    p.add_argument("--mem", metavar="SIZE", help="e.g. 32G")
-    p.add_argument("--time", metavar="LIMIT", help="e.g. 1:30:00, 2h")
-    p.add_argument("--partition", "--queue", dest="partition", metavar="NAME")
-    p.add_argument("--gpus", metavar="N")
-    p.add_argument("--account", metavar="NAME")
+    p.add_argument("--cpus", metavar="N", help="CPU cores for the job, e.g. 8")
+    p.add_argument("--mem", metavar="SIZE", help="memory, e.g. 32G")
+    p.add_argument("--time", metavar="LIMIT", help="time limit, e.g. 1:30:00, 2h")
+    p.add_argument("--partition", "--queue", dest="partition", metavar="NAME",
+                   help="SLURM partition or PBS queue (cluster schedulers)")
+    p.add_argument("--gpus", metavar="N", help="GPUs for the job (cluster schedulers)")
+    p.add_argument("--account", metavar="NAME", help="account to charge, e.g. your lab's (cluster schedulers)")
 
 
 def _resource_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -195,8 +197,10 @@ class _ConsoleTable(Table):
 
 _WIDE_TERMINAL = 150  # Scheduler, Submitted and Resources need this many columns on a terminal
 _JOB_COLUMNS = (
-    Column("Job ID"), Column("Name", flexible=True), Column("Type"),
-    Column("Scheduler", min_terminal_width=_WIDE_TERMINAL), Column("Status"), Column("Progress", flexible=True),
+    # On a narrow terminal Reason and Resources are cut first, then Progress and Type, the Name last.
+    Column("Job ID"), Column("Name", flexible=True, keep=2, floor=12), Column("Type", flexible=True, keep=1),
+    Column("Scheduler", min_terminal_width=_WIDE_TERMINAL), Column("Status"),
+    Column("Progress", flexible=True, keep=1),
     Column("Runtime"), Column("Submitted", min_terminal_width=_WIDE_TERMINAL), Column("Exit"),
     Column("Resources", flexible=True, min_terminal_width=_WIDE_TERMINAL), Column("Reason", flexible=True),
 )
@@ -206,9 +210,10 @@ def _status_cell(status: JobStatus) -> Styled:
     return Styled(status.value, STATUS_STYLE[status.value])
 
 
-def _jobs_table(jobs: Sequence[JobInfo], title: str | None = None) -> _ConsoleTable:
+def _jobs_table(jobs: Sequence[JobInfo], title: str | None = None,
+               memo: dict[str, int] | None = None) -> _ConsoleTable:
     """The one jobs table: list, queue, history, discover, watch and the demo all show this."""
-    table = _ConsoleTable(_JOB_COLUMNS, title=title)
+    table = _ConsoleTable(_JOB_COLUMNS, title=title, memo=memo)
     for job in jobs:
         exit_text = "" if job.exit_code is None else str(job.exit_code)
         if job.signal:
@@ -272,7 +277,11 @@ def _parse_when(text: str) -> datetime:
 def _monitor(args: argparse.Namespace) -> JobMonitor:
     from .monitor import JobMonitor
 
-    return JobMonitor(args.project)
+    monitor = JobMonitor(args.project)
+    if monitor.read_only is not None:  # said once, on stderr: the output itself stays the same
+        print(f"celline-jobs: read-only: {monitor.read_only}; showing what the project's writers recorded",
+              file=sys.stderr)
+    return monitor
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -345,6 +354,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
     text = monitor.logs(job.job_id, tail=args.tail)
     if text:
         sys.stdout.write(show(text) + "\n")
+    else:  # said on stderr: `logs ID > file` stays the log itself
+        print("(empty log so far; following)" if args.follow else "(empty log)", file=sys.stderr)
     if not args.follow:
         return 0
     from .core.logs import LogFollower
@@ -486,9 +497,15 @@ def cmd_history(args: argparse.Namespace) -> int:
                           "from": e.from_status.value if e.from_status else None, "to": e.to_status.value,
                           "reason": e.reason, "source": e.source} for e in events])
             return 0
+        table = Table((Column("Time"), Column("Job ID"), Column("From"), Column("To"),
+                       Column("Reason", flexible=True)))
         for e in events:
-            print(f"{_local(e.time)}  {e.job_id}  {e.from_status.value if e.from_status else '-':>9} -> "
-                  f"{e.to_status.value:<9}  {escape(e.reason or '')}")
+            table.add_row(_local(e.time), e.job_id, e.from_status.value if e.from_status else "-",
+                          _status_cell(e.to_status), e.reason or "")
+        if events:
+            _print_table(table)
+        else:
+            print("no status changes in that range")
         return 0
     statuses = [JobStatus.parse(s) for s in args.status] if args.status else None
     jobs = monitor.list_jobs(statuses, job_type=args.job_type, scheduler=args.scheduler, since=since, until=until)
@@ -551,42 +568,90 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return watch(monitor, interval=args.interval)
 
 
-def watch(monitor: JobMonitor, *, interval: float = 1.0, job_ids: Sequence[str] | None = None,
-          console: Console | None = None) -> int:
-    """A live table until every watched job is final; Ctrl-C stops watching (jobs keep running)."""
-    from rich.console import Group
-    from rich.live import Live
-    from rich.text import Text
+def _status_summary(jobs: Sequence[JobInfo]) -> str:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.status.value] = counts.get(job.status.value, 0) + 1
+    return "  ".join(f"{k}: {v}" for k, v in counts.items())
 
+
+def watch_command(monitor: JobMonitor) -> str:
+    """The command that watches this project again, from the current directory."""
+    root = monitor.paths.root
+    here = root == Path.cwd().resolve()
+    return "celline-jobs watch" if here else f"celline-jobs --project {shlex.quote(str(root))} watch"
+
+
+def watch(monitor: JobMonitor, *, interval: float = 1.0, job_ids: Sequence[str] | None = None,
+          console: Console | None = None, title: str | None = None) -> int:
+    """Follow jobs until every watched one is final, then print their table once.
+
+    On a terminal: a live table in place (columns never jump narrower between frames). Piped or
+    redirected: one line per status change, then the final table with every value in full.
+    Ctrl-C stops watching (the jobs keep running) and says how to watch again."""
     if interval <= 0:
         raise InvalidInputError(f"invalid --interval {interval}: use a number of seconds > 0")
-    console = console or _console()
 
     def jobs_now() -> list[JobInfo]:
         return monitor.store.get_many(list(job_ids)) if job_ids is not None else monitor.list_jobs()
 
-    def render() -> Group:
-        jobs = jobs_now()
-        counts: dict[str, int] = {}
-        for job in jobs:
-            counts[job.status.value] = counts.get(job.status.value, 0) + 1
-        summary = "  ".join(f"{k}: {v}" for k, v in counts.items())
-        parts: list[Any] = [_jobs_table(jobs), Text(summary)]
+    def finish(jobs: Sequence[JobInfo]) -> None:
+        _print_table(_jobs_table(jobs, title=title))
+        print(_status_summary(jobs))
+        _print_warnings(_stale_lines(monitor))
+
+    try:
+        if output_width() is None:
+            jobs = _watch_lines(monitor, interval, jobs_now)
+        else:
+            jobs = _watch_live(monitor, interval, jobs_now, console or _console())
+    except KeyboardInterrupt:
+        finish(jobs_now())
+        print(f"stopped watching; the jobs keep running (`{watch_command(monitor)}` to watch again)")
+        return 130
+    finish(jobs)
+    return 0
+
+
+def _watch_live(monitor: JobMonitor, interval: float, jobs_now: Callable[[], list[JobInfo]],
+                console: Console) -> list[JobInfo]:
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    memo: dict[str, int] = {}  # one set of column widths for every frame
+
+    def render(jobs: Sequence[JobInfo]) -> Group:
+        parts: list[Any] = [_jobs_table(jobs, memo=memo), Text(_status_summary(jobs))]
         parts.extend(Text(line, style="yellow") for line in _stale_lines(monitor))  # escaped already
         return Group(*parts)
 
-    try:
-        with Live(render(), console=console, refresh_per_second=4, transient=False) as live:
-            while True:
-                monitor.refresh()
-                live.update(render())
-                if all(j.status.final for j in jobs_now()):
-                    break
-                time.sleep(interval)
-    except KeyboardInterrupt:
-        console.print("stopped watching; the jobs keep running (`celline-jobs watch` to watch again)")
-        return 130
-    return 0
+    jobs = jobs_now()
+    # transient: the last frame is replaced by the final table, printed once by watch().
+    with Live(render(jobs), console=console, refresh_per_second=4, transient=True) as live:
+        while not all(j.status.final for j in jobs):
+            time.sleep(interval)
+            monitor.refresh()
+            jobs = jobs_now()
+            live.update(render(jobs))
+    return jobs
+
+
+def _watch_lines(monitor: JobMonitor, interval: float, jobs_now: Callable[[], list[JobInfo]]) -> list[JobInfo]:
+    """Piped: a line for each job that changes status (no screen to redraw, nothing cut)."""
+    seen: dict[str, JobStatus] = {}
+    while True:
+        monitor.refresh()
+        jobs = jobs_now()
+        for job in jobs:
+            if seen.get(job.job_id) is not job.status:
+                seen[job.job_id] = job.status
+                reason = f"  {job.reason}" if job.reason and job.status.final else ""
+                print(escape(f"{_local(utcnow())}  {job.job_id}  {job.name}  {job.status.value}{reason}"))
+        sys.stdout.flush()
+        if all(j.status.final for j in jobs):
+            return jobs
+        time.sleep(interval)
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
@@ -623,25 +688,28 @@ def cmd_export_json(args: argparse.Namespace) -> int:
 
 def cmd_db(args: argparse.Namespace) -> int:
     from .core.paths import ProjectPaths
-    from .store import backup
+    from .store import backup, recovery
     from .store.sqlite import JobStore
 
     paths = ProjectPaths.of(args.project)
     if args.action == "recover":
-        if paths.db.exists() and backup.is_intact(paths.db):
-            raise InvalidInputError(f"{paths.db} is intact: nothing to recover (`db backup` makes a copy)")
-        restored, aside = backup.recover(paths)
-        print(f"restored {restored}; the damaged database was kept as {aside}")
-        print("jobs that ended after that backup keep their logs/<job_id>.log and .exitcode files")
+        done = recovery.recover(paths)
+        source = f"restored {done.restored_from}" if done.restored_from else "started an empty database"
+        kept = f"; the damaged database was kept as {done.damaged_kept_as}" if done.damaged_kept_as else ""
+        print(f"{source}{kept}")
+        print(f"rebuilt {len(done.rebuilt)} job(s) the backup did not have from their exit-code files and "
+              f"batch scripts; recorded the end of {len(done.ended)} job(s) it had as active")
         return 0
     if args.action == "check":
-        if not paths.db.exists():
-            raise InvalidInputError(f"no job database at {paths.db}")
-        if not backup.is_intact(paths.db):
-            print(f"{paths.db} is damaged: run `celline-jobs db recover`")
+        found = recovery.diagnose(paths.db)
+        if found.state == "intact":
+            print(f"{found.detail}; backups: {len(backup.list_backups(paths))}")
+            return 0
+        if found.damaged:
+            print(f"{found.detail}: run `celline-jobs db recover` (it restores the newest intact backup and "
+                  "rebuilds later jobs from their files)")
             return 1
-        print(f"{paths.db} is intact; backups: {len(backup.list_backups(paths))}")
-        return 0
+        raise StoreError(found.detail)
     print(backup.create_backup(JobStore(paths)))
     return 0
 
@@ -670,11 +738,34 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 def cmd_install_celline_function(args: argparse.Namespace) -> int:
     from .celline import install_celline_function
+    from .core.paths import ProjectPaths
 
+    if not ProjectPaths.of(args.project).celline_settings.is_file():
+        raise InvalidInputError(f"no celline project {_where(args.project)} (no setting.toml): run it in the project "
+                                "directory (`celline init` makes one) or pass --project DIR")
     path = install_celline_function(args.project, force=args.force)
     print(f"wrote {path}")
     print("run, from the project directory:  celline run custom_job -- list   (options go after `--`)")
     return 0
+
+
+# Commands that only make sense in an existing project: in any other directory they say so and create
+# nothing (no .celline/jobs.db, backups/ or logs/ in a directory that is not a project).
+_READS_A_PROJECT = frozenset({"list", "status", "logs", "cancel", "retry", "queue", "history", "watch", "report",
+                              "export-json", "discover"})
+
+
+def _where(project: str) -> str:
+    return "here" if Path(project).resolve() == Path.cwd().resolve() else f"in {project!r}"
+
+
+def _require_project(project: str) -> None:
+    from .core.paths import ProjectPaths
+
+    paths = ProjectPaths.of(project)
+    if not (paths.celline_settings.is_file() or paths.state_dir.is_dir()):
+        raise InvalidInputError(f"no celline project {_where(project)} (no setting.toml or .celline/): "
+                                "cd into one or pass --project DIR")
 
 
 COMMANDS = {
@@ -691,6 +782,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command not in ("demo", "progress") and not Path(args.project).is_dir():
             raise InvalidInputError(f"project directory {args.project!r} does not exist: pass --project DIR")
+        if args.command in _READS_A_PROJECT:
+            _require_project(args.project)
         return COMMANDS[args.command](args)
     except CellineJobsError as exc:
         print(f"celline-jobs: error: {exc}", file=sys.stderr)

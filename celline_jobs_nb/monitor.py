@@ -71,9 +71,14 @@ class JobMonitor:
         if not self.paths.root.is_dir():
             raise InvalidInputError(f"project directory {self.paths.root} does not exist: create it or pass another")
         self.settings = JobsSettings.load(self.paths)
-        self.store = JobStore(self.paths)
-        import_legacy_json(self.store)
-        backup_if_due(self.store)
+        self.store = JobStore(self.paths, database_mode=self.settings.database_mode)
+        #: Why this process can only read the project (None: it may write). A colleague without
+        #: write access still lists, shows, reports and watches; nothing is imported, backed up,
+        #: polled or announced from here.
+        self.read_only = self.store.read_only
+        if self.read_only is None:
+            import_legacy_json(self.store)
+            backup_if_due(self.store)
         self._context: SchedulerContext | None = None
         self._adapters: dict[str, SchedulerAdapter] = {}
         self._adapters_lock = threading.Lock()
@@ -82,7 +87,7 @@ class JobMonitor:
         self._ended_rev = self.store.revision()  # ends recorded by other processes are looked at after this
         self._poller: Poller | None = None
         self.notifier: Notifier | None = None
-        if self.settings.notify.enabled:
+        if self.settings.notify.enabled and self.read_only is None:
             from .notify import Notifier  # smtplib and urllib load only for projects that notify
 
             self.notifier = Notifier(self.settings.notify, self.store)
@@ -90,7 +95,7 @@ class JobMonitor:
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise InvalidInputError(f"invalid max_parallel {max_parallel!r}: use a whole number >= 1")
-            if self.store.get_meta(MAX_PARALLEL_META_KEY) != str(limit):
+            if self.store.get_meta(MAX_PARALLEL_META_KEY) != str(limit) and self.read_only is None:
                 self.store.set_meta(MAX_PARALLEL_META_KEY, str(limit))
 
     # -- adapters ----------------------------------------------------------------------------
@@ -382,6 +387,8 @@ class JobMonitor:
         """Poll every scheduler that has active jobs (if its turn has come, or ``force``) and
         record what changed; ``only`` limits it to those schedulers. Returns the ids of changed jobs."""
         changed: list[str] = []
+        if self.read_only is not None:
+            return changed  # the project's writers poll; this process reads what they recorded
         wanted = None if only is None else set(only)
         for name in self.store.schedulers_to_poll():
             if name == LEGACY_SCHEDULER or (wanted is not None and name not in wanted):

@@ -199,13 +199,14 @@ class Progress:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Progress:
-        if not data:
+        if not data or not isinstance(data, dict):
             return cls()
         percent = data.get("percent", data.get("progress"))
+        details = data.get("details")
         return cls(
-            percent=float(percent) if isinstance(percent, (int, float)) else None,
+            percent=float(percent) if isinstance(percent, (int, float)) and not isinstance(percent, bool) else None,
             stage=str(data["stage"]) if data.get("stage") is not None else None,
-            details=dict(data.get("details") or {}),
+            details=dict(details) if isinstance(details, dict) else {},
             updated_at=to_utc(data.get("updated_at") or data.get("timestamp")),
         )
 

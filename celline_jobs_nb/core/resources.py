@@ -185,6 +185,8 @@ class Resources:
     def from_dict(cls, data: dict[str, Any] | None) -> Resources:
         if not data:
             return cls()
+        if not isinstance(data, dict):
+            raise ResourceError(f"invalid resources {str(data)[:40]!r}: give key=value pairs, e.g. mem=32G")
         kwargs: dict[str, Any] = {}
         given: dict[str, str] = {}
         for raw_key, value in data.items():

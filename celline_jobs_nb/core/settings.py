@@ -35,7 +35,8 @@ else:  # pragma: no cover - Python 3.10
 
 MAX_SETTINGS_BYTES = 1024 * 1024  # celline's setting.toml is a few hundred bytes
 MAX_PARALLEL_META_KEY = "local.max_parallel"  # where the store remembers a monitor's max_parallel
-_KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify"}
+_KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify", "database_mode"}
+DATABASE_MODES = ("auto", "wal", "rollback")
 _NOTIFY_KEYS = {"on", "batch", "webhook", "email", "apprise"}
 _EMAIL_KEYS = {"host", "port", "from", "to", "starttls", "user", "password_env"}
 NOTIFY_STATUSES = ("completed", "failed", "cancelled")
@@ -198,6 +199,7 @@ class JobsSettings:
     poll_interval: dict[str, float] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
     execution: CellineExecution = field(default_factory=CellineExecution)
+    database_mode: str = "auto"  # the job database's journal: auto (by filesystem), wal or rollback
 
     @classmethod
     def load(cls, paths: ProjectPaths) -> JobsSettings:
@@ -234,5 +236,9 @@ class JobsSettings:
         ):
             raise SettingsError("[jobs.poll_interval] must map scheduler names to seconds > 0, e.g. slurm = 30")
         notify = NotifySettings.parse(table["notify"]) if "notify" in table else NotifySettings()
+        database_mode = table.get("database_mode", "auto")
+        if database_mode not in DATABASE_MODES:
+            raise SettingsError(f"[jobs] database_mode must be one of {', '.join(DATABASE_MODES)}, "
+                                f"not {str(database_mode)[:40]!r}")
         return cls(default_scheduler, max_parallel, {str(k): float(v) for k, v in intervals.items()}, notify,
-                   execution)
+                   execution, database_mode)

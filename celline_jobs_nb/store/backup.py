@@ -10,8 +10,7 @@ copier run at a time. Retention is size-aware: the newest two copies, plus the n
 the last ``WEEKS`` weeks while all copies together stay under ``MAX_TOTAL_BYTES`` (a project of a
 million jobs, ~1 GB a copy, keeps two).
 
-Recovering (``recover``, ``is_intact``): never deletes anything: the damaged file is moved aside
-and the newest backup that passes SQLite's integrity check is put in its place.
+``is_intact`` checks a copy; ``store.recovery`` diagnoses and recovers the live database.
 """
 
 from __future__ import annotations
@@ -271,23 +270,6 @@ def is_intact(path: Path) -> bool:
             conn.close()
     except sqlite3.DatabaseError:
         return False
-
-
-def recover(paths: ProjectPaths) -> tuple[Path, Path]:
-    """Move the damaged database aside and restore the newest intact backup.
-    Returns (restored backup, where the damaged file went)."""
-    good = next((b for b in list_backups(paths) if is_intact(b)), None)
-    if good is None:
-        raise StoreError(f"no intact backup in {paths.backups_dir}: the damaged {paths.db} was left as it is")
-    aside = paths.backups_dir / f"jobs.db.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-    if paths.db.exists():
-        paths.db.replace(aside)
-    for suffix in ("-wal", "-shm"):  # WAL files belong to the damaged database, not to the backup
-        side = paths.db.with_name(paths.db.name + suffix)
-        if side.exists():
-            side.replace(aside.with_name(aside.name + suffix))
-    shutil.copy2(good, paths.db)
-    return good, aside
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ def row_to_job(row: Sequence[Any]) -> JobInfo:
     replaced by its default and named in the job's problems."""
     try:
         return _fast_row_to_job(row)
-    except (CellineJobsError, ValueError, TypeError, KeyError, OverflowError, OSError, RecursionError):
+    except (CellineJobsError, ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError,
+            RecursionError):
         return _careful_row_to_job(row)
 
 
@@ -182,7 +183,8 @@ def _careful_row_to_job(row: Sequence[Any]) -> JobInfo:
         raw = values[column]
         try:
             return convert(raw)
-        except (CellineJobsError, ValueError, TypeError, KeyError, OverflowError, OSError, RecursionError) as exc:
+        except (CellineJobsError, ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError,
+            RecursionError) as exc:
             problems.append(f"stored {column} unreadable ({str(exc)[:120]})")
             return default
 

@@ -16,9 +16,10 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from ..core.dependencies import Verdict, dependency_verdict
@@ -35,6 +36,7 @@ from ..core.models import (
 from ..core.paths import ProjectPaths
 from ..core.safeio import warn_once
 from ..core.transitions import can_transition
+from .fsmode import journal_mode, read_only_reason
 from .rows import COLUMNS, PROBLEMS_META_KEY, encode, row_to_job
 from .schema import MIGRATIONS, SCHEMA_VERSION
 from .stored_job import rows_to_jobs
@@ -87,6 +89,23 @@ class Event:
     to_status: JobStatus
     reason: str | None
     source: str
+
+
+def _files(directory: Path, pattern: str) -> Iterator[Path]:
+    try:
+        yield from directory.glob(pattern)
+    except OSError:
+        return
+
+
+def create_shared(path: Path) -> None:
+    """Create the database file with the mode every new file gets (0666 less the umask): SQLite
+    would make it 0644, and its -wal/-shm files copy the database's mode, so a lab group sharing
+    the project (umask 002) could not write it."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+    except FileExistsError:
+        pass
 
 
 def _stored_metadata(text: str | None) -> dict[str, Any]:
@@ -148,12 +167,24 @@ class _Checkpointer:
 class JobStore:
     """All reads and writes of a project's jobs. Safe to share between threads and processes."""
 
-    def __init__(self, project: str | os.PathLike[str] | ProjectPaths) -> None:
+    def __init__(self, project: str | os.PathLike[str] | ProjectPaths, *, database_mode: str | None = None) -> None:
         self.paths = project if isinstance(project, ProjectPaths) else ProjectPaths.of(project)
-        self.paths.ensure()
         self.path = self.paths.db
         self._local = threading.local()
         self._commits = 0
+        #: Why this process may only read the database (None: it may write). See ``store.fsmode``.
+        self.read_only: str | None = read_only_reason(self.path)
+        self._immutable = False
+        if self.read_only is not None:
+            if not self.path.exists():
+                raise StoreError(f"no job database at {self.path} ({self.read_only}): nothing to show yet")
+            self.journal, self.journal_reason = "read-only", self.read_only
+            self._check_schema_readable()
+            return
+        self._refuse_a_lost_database()
+        self.paths.ensure()
+        self.journal, self.journal_reason = journal_mode(self.paths.state_dir, database_mode)
+        create_shared(self.path)
         self._migrate()
 
     # -- connections and transactions -------------------------------------------------------
@@ -163,10 +194,11 @@ class JobStore:
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
         try:
-            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            if self.read_only is not None:
+                conn = self._connect_read_only()
+            else:
+                conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+                self._set_journal(conn)
             # 16 MiB of page cache (SQLite's default is 2 MiB): a long-lived reader (a notebook's
             # dashboard) listing thousands of jobs of a big store finds their pages in memory.
             conn.execute("PRAGMA cache_size=-16384")
@@ -175,6 +207,56 @@ class JobStore:
             raise self._store_error(exc) from None
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
+
+    def _set_journal(self, conn: sqlite3.Connection) -> None:
+        if self.journal == "rollback":
+            # A database another host may open: the rollback journal, normal locking (fsmode docs).
+            mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+            if mode != "delete":
+                log.warning("job database %s stays in %s mode (another process has it open)", self.path, mode)
+            conn.execute("PRAGMA locking_mode=NORMAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            return
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """``mode=ro``; when even that fails (a WAL database whose -shm this user cannot create),
+        ``immutable=1``: SQLite then reads the file as it is, without locks (a snapshot)."""
+        uri = self.path.absolute().as_uri()
+        if not self._immutable:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=5.0, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()
+                self._immutable = True
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+
+    def _check_schema_readable(self) -> None:
+        try:
+            version = self._connect().execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise self._store_error(exc) from None
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema {version}, this version reads {SCHEMA_VERSION}, and you may "
+                             f"not write it ({self.read_only}): ask the project's owner to run any celline-jobs "
+                             "command")
+
+    def _refuse_a_lost_database(self) -> None:
+        """A project with job files but no database lost it: creating an empty one would hide
+        every job. Say so, and how ``db recover`` rebuilds it."""
+        if self.path.exists():
+            return
+        evidence = [p for p in (self.paths.backups_dir, self.paths.scripts_dir) if any(_files(p, "*"))]
+        if any(_files(self.paths.logs_dir, "*.exitcode")):
+            evidence.append(self.paths.logs_dir)
+        if evidence:
+            raise StoreError(f"the job database {self.path} is missing although {evidence[0]} holds this project's "
+                             "jobs: run `celline-jobs db recover` to rebuild it from the backups and job files")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -195,6 +277,9 @@ class JobStore:
 
     def _retrying(self, action: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``action`` in BEGIN IMMEDIATE ... COMMIT, retrying while another process holds the lock."""
+        if self.read_only is not None:
+            raise StoreError(f"read-only: {self.read_only}; submit, cancel and retry need write access to "
+                             "the project (ask its owner, or use a copy)")
         conn = self._connect()
         for attempt in range(BUSY_RETRIES):
             try:

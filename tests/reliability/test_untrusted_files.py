@@ -72,8 +72,9 @@ def test_a_deeply_nested_exit_file_fails_only_its_own_job(monitor: JobMonitor):
     assert done.status is JobStatus.COMPLETED and done.exit_code == 0
 
 
-@pytest.mark.parametrize("text", ["[" * 3000, '{"a":' * 3000, '{"exit_code": 1e300}', '{"exit_code": 9223372036854775808}',
-                                  '{"exit_code": NaN}', '{"exit_code": 3.5}', '{"exit_code": 1, "signal": -4}',
+@pytest.mark.parametrize("text", ["[" * 3000, '{"a":' * 3000, '{"exit_code": 1e300}',
+                                  '{"exit_code": 9223372036854775808}', '{"exit_code": NaN}', '{"exit_code": 3.5}',
+                                  '{"exit_code": 1, "signal": -4}',
                                   '{"exit_code": 1, "end_time": 1e300}'])
 def test_exit_records_the_store_could_not_hold_are_parse_errors(text: str):
     with pytest.raises(ParseError):
