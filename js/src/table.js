@@ -23,6 +23,12 @@ export const ROW_HEIGHT = 28;
 const DEFAULT_VIEWPORT = 440;
 const DESC_FIRST = new Set(["submit", "start", "end", "runtime", "progress"]);
 
+/** The end of a long id (ids start with their creation time: the end tells jobs apart). */
+export function shortId(id) {
+  const text = String(id);
+  return text.length > 8 ? `…${text.slice(-6)}` : text;
+}
+
 function safeStatus(status) {
   return STATUSES.includes(status) ? status : "unknown";
 }
@@ -219,7 +225,7 @@ export function renderTable({ model, el }) {
       } else if (depth) {
         parts.push(h("span", { class: "cj-indent" }, "└"));
       }
-      parts.push(h("span", { class: "cj-id" }, row.id));
+      parts.push(h("span", { class: "cj-id" }, shortId(row.id)));
       return cell("id", parts, row.native ? `${row.id}\nscheduler id: ${row.native}` : row.id);
     },
     name(row, item, _t, depth) {

@@ -61,16 +61,20 @@ try {
 
   const table = page.locator(".jp-OutputArea-output .cj-jobtable").first();
   await table.waitFor({ state: "visible", timeout: 60000 });
-  // Record every toast the table shows (they hide by themselves after a few seconds).
+  // Record every state of the status strip above the table (a notice hides by itself after a while).
   const logToasts = () => page.evaluate(() => {
     window.__toastLog = [];
-    const seen = new WeakSet();
-    const scan = () => document.querySelectorAll(".cj-jobtable .cj-toast").forEach((t) => {
-      if (seen.has(t)) return;
-      seen.add(t);
-      window.__toastLog.push({ title: t.querySelector(".cj-toast-title")?.textContent || "", body: t.querySelector(".cj-toast-body")?.textContent || "" });
+    let last = "";
+    const scan = () => document.querySelectorAll(".cj-jobtable .cj-strip").forEach((t) => {
+      if (t.hidden) return;
+      const entry = { title: t.querySelector(".cj-notice-title")?.textContent || "",
+        body: (t.querySelector(".cj-notice-body")?.textContent || "") + (t.querySelector(".cj-notice-why")?.textContent || "") };
+      const key = JSON.stringify(entry);
+      if (key === last) return;
+      last = key;
+      window.__toastLog.push(entry);
     });
-    new MutationObserver(scan).observe(document.body, { childList: true, subtree: true });
+    new MutationObserver(scan).observe(document.body, { childList: true, subtree: true, characterData: true });
     scan();
   });
   await logToasts();
@@ -116,12 +120,51 @@ try {
     (/jobs ended/.test(t.title) && t.body.includes(n))), name);
   await page.waitForFunction(() => (window.__toastLog || []).some((t) => /Count sample S1|jobs ended/.test(t.title)), null, { timeout: 5000 }).catch(() => {});
   const countToasts = await toastAbout("Count sample S1");
-  check("a toast appears when a job ends while the dashboard is open", countToasts.length === 1,
+  check("a notice in the strip when a job ends while the dashboard is open", countToasts.length >= 1,
     JSON.stringify(await page.evaluate(() => window.__toastLog)).slice(0, 300));
   const prog = await rowByName("Count sample S1").locator('[data-col="progress"]').textContent();
   check("progress column shows the job's progress", /100%/.test(prog || ""), prog);
   const updatedText = await page.locator(".cj-jobtable .cj-updated").first().textContent();
   check("'Updated N s ago' shown", /^Updated /.test(updatedText || ""), updatedText);
+
+  // 1b. At 1280×900 the default view shows, without scrolling, every job's status with its reason
+  // and the failed job's error line; no notice covers a row; the plain-HTML copy is hidden.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.waitForTimeout(600);
+  await table.scrollIntoViewIfNeeded();
+  const fit = await page.evaluate(() => {
+    const root = document.querySelector(".jp-OutputArea-output .cj-jobtable");
+    const vp = root.querySelector(".cj-viewport");
+    const box = vp.getBoundingClientRect();
+    const rows = [...root.querySelectorAll(".cj-row[data-job-id]")].map((r) => {
+      const cell = r.querySelector('[data-col="status"]');
+      const why = cell.querySelector(".cj-why");
+      const rect = cell.getBoundingClientRect();
+      const hit = document.elementFromPoint(rect.left + rect.width / 2, rect.top + rect.height / 2);
+      return { name: r.querySelector('[data-col="name"]').textContent, status: cell.querySelector(".cj-badge").textContent,
+        why: why ? why.textContent : "", whole: !why || why.scrollWidth <= why.clientWidth + 1,
+        inView: rect.top >= box.top && rect.bottom <= box.bottom + 1 && rect.right <= box.right + 1 && rect.bottom <= window.innerHeight,
+        covered: !(hit && r.contains(hit)) };
+    });
+    const copies = [...document.querySelectorAll(".celline-jobs-fallback")];
+    return { width: Math.round(box.width), scrollX: vp.scrollWidth - vp.clientWidth, rows,
+      cols: [...root.querySelectorAll(".cj-header .cj-hcell")].map((c) => c.getAttribute("data-col")),
+      copies: copies.length, copiesShown: copies.filter((c) => c.getBoundingClientRect().height > 0).length,
+      toolbarLines: (() => {
+        const mids = [...root.querySelectorAll(".cj-toolbar > *, .cj-toolbar-right > *")].map((e) => { const r = e.getBoundingClientRect(); return (r.top + r.bottom) / 2; });
+        return Math.max(...mids) - Math.min(...mids) <= 8 ? 1 : 2;
+      })() };
+  });
+  console.log("  fit:", JSON.stringify(fit));
+  const failedRow = fit.rows.find((r) => r.status === "failed");
+  check("1280×900: the default view needs no sideways scroll", fit.scrollX <= 0, `${fit.width}px wide, overflow ${fit.scrollX}px, ${fit.cols.join(",")}`);
+  check("1280×900: every job's status with its reason, whole and in view, nothing over it",
+    fit.rows.length >= 5 && fit.rows.every((r) => r.inView && r.whole && !r.covered), JSON.stringify(fit.rows.filter((r) => !r.inView || !r.whole || r.covered)));
+  check("the failed job's row shows its exit code and last error line",
+    failedRow && /^exit 3 · Error: reference\.rds not found$/.test(failedRow.why), failedRow && failedRow.why);
+  check("the plain-HTML copy of the table is hidden next to the live widget", fit.copies >= 1 && fit.copiesShown === 0, `${fit.copies} copies, ${fit.copiesShown} shown`);
+  check("the toolbar stays on one line (the filter never wraps away)", fit.toolbarLines === 1, `${fit.toolbarLines} lines`);
+  await page.setViewportSize({ width: 1400, height: 1000 });
 
   // 2. The XSS name renders as text; no dialog, no <img> in the widget.
   const xssName = "<img src=x onerror=alert(1)>";
@@ -143,6 +186,12 @@ try {
   check("runtime ticks every second", rt1 !== rt2 && /\d+s/.test(rt2 || ""), `${rt1} -> ${rt2}`);
 
   // 3b. Resource use of the running job, sampled by the kernel's poller from the real process tree.
+  // Those columns are in the column chooser (the default view fits a notebook).
+  await page.locator(".cj-jobtable .cj-colsbtn").click();
+  for (const key of ["cpu", "rss", "peak", "meff", "reason"]) await page.locator(`.cj-jobtable .cj-colpanel input[data-col='${key}']`).check();
+  await page.locator(".cj-jobtable .cj-colsbtn").click();
+  const stored = await page.evaluate(() => localStorage.getItem("celline-jobs:columns"));
+  check("the column chooser's choice is remembered in the browser", /"cpu":true/.test(stored || ""), stored);
   const usageOf = (n) => page.evaluate((name) => {
     const row = [...document.querySelectorAll(".cj-jobtable .cj-row[data-job-id]")]
       .find((r) => r.querySelector('[data-col="name"]')?.textContent === name);
@@ -245,8 +294,15 @@ try {
   await page.locator(".cj-jobtable .cj-retry-go").click();
   await page.waitForFunction(() => /Retried .* as /.test(document.querySelector(".cj-jobtable .cj-result")?.textContent || ""), null, { timeout: 20000 }).catch(() => {});
   const retryText = await page.locator(".cj-jobtable .cj-result").first().textContent().catch(() => "");
-  const attempts = await page.locator('.cj-jobtable .cj-row [data-col="res"]', { hasText: "64G" }).count();
-  check("retry with mem=64G submits a new attempt", /Retried .* as .*64G/.test(retryText || "") && attempts >= 1, retryText);
+  const newId = (/ as (\S+)/.exec(retryText || "") || [])[1] || "";
+  await page.waitForFunction((id) => document.querySelector(`.cj-jobtable .cj-row[data-job-id="${id}"]`), newId, { timeout: 10000 }).catch(() => {});
+  const grouped = await page.evaluate((id) => {
+    const row = document.querySelector(`.cj-jobtable .cj-row[data-job-id="${id}"]`);
+    return { shown: Boolean(row), expander: row?.querySelector(".cj-expander")?.getAttribute("title") || "",
+      tag: row?.querySelector(".cj-attempt-tag")?.textContent || "" };
+  }, newId);
+  check("retry with mem=64G submits a new attempt, grouped over the cancelled one", /Retried .* as .*64G/.test(retryText || "") &&
+    grouped.shown && /1 earlier attempt/.test(grouped.expander) && grouped.tag === "#2", `${retryText} ${JSON.stringify(grouped)}`);
   // Cancel the retry too, so nothing keeps running after the test.
   await page.locator(".cj-jobtable .cj-actions .cj-cancel").click().catch(() => {});
   await page.locator(".cj-jobtable .cj-confirm-yes").click({ timeout: 3000 }).catch(() => {});
@@ -269,6 +325,77 @@ try {
   const finalIds = (rows) => rows.filter((r) => /=(completed|failed|cancelled)$/.test(r));
   check("after a page reload the widget shows the same jobs", after.length === before.length &&
     JSON.stringify(finalIds(before)) === JSON.stringify(finalIds(after).filter((r) => before.includes(r))), `${before.length} -> ${after.length} rows`);
+
+  // 9. Readable in every theme: text/background contrast >= 4.5:1, computed from the styles Chromium
+  // computed (backgrounds composed up the tree, alpha blended), for rows, the selected row, chips,
+  // badges, the reasons and the strip.
+  await rowByName("Predict cell types").locator('[data-col="name"]').click();
+  const contrast = () => page.evaluate(() => {
+    const parse = (c) => {
+      let m = /^rgba?\(([^)]+)\)/.exec(c);
+      if (m) { const p = m[1].split(/[\s,/]+/).filter(Boolean).map(Number); return [p[0] / 255, p[1] / 255, p[2] / 255, p.length > 3 ? p[3] : 1]; }
+      m = /^color\(srgb ([^)]+)\)/.exec(c);
+      if (m) { const p = m[1].split(/[\s/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; }
+      return null;
+    };
+    const over = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat(1);
+    const bgOf = (el) => {
+      const chain = [];
+      for (let e = el; e; e = e.parentElement) chain.push(e);
+      let bg = [1, 1, 1, 1];
+      for (const e of chain.reverse()) { const c = parse(getComputedStyle(e).backgroundColor); if (c && c[3] > 0) bg = over(c, bg); }
+      return bg;
+    };
+    const lum = (c) => { const f = (v) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4); return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+    const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+    const root = document.querySelector(".jp-OutputArea-output .cj-jobtable");
+    const sel = ".cj-row .cj-cell, .cj-row .cj-cell *, .cj-badge, .cj-chip, .cj-chip *, .cj-hcell .cj-sort, .cj-strip *, .cj-selinfo *, .cj-footer *";
+    const out = [];
+    for (const el of root.querySelectorAll(sel)) {
+      const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      const r = el.getBoundingClientRect();
+      if (!own || r.width === 0 || r.height === 0) continue;
+      const bg = bgOf(el);
+      const fg = over(parse(getComputedStyle(el).color), bg);
+      const where = el.closest(".cj-row")?.classList.contains("cj-selected") ? "selected row" : el.closest(".cj-row") ? "row" :
+        el.closest(".cj-chip") ? "chip" : el.closest(".cj-strip") ? "strip" : el.closest(".cj-selinfo") ? "selection" : "other";
+      out.push({ where, cls: el.className.baseVal ?? el.className, text: el.textContent.slice(0, 30), ratio: Math.round(ratio(fg, bg) * 100) / 100 });
+    }
+    return { theme: document.body.getAttribute("data-jp-theme-name"), measured: out.length, wheres: [...new Set(out.map((o) => o.where))],
+      min: Math.min(...out.map((o) => o.ratio)), low: out.filter((o) => o.ratio < 4.5).slice(0, 8) };
+  });
+  for (const theme of ["JupyterLab Light", "JupyterLab Dark", "JupyterLab Dark High Contrast"]) {
+    if ((await page.evaluate(() => document.body.getAttribute("data-jp-theme-name"))) !== theme) {
+      await page.locator(".lm-MenuBar-item", { hasText: /^Settings$/ }).click();
+      await page.locator(".lm-Menu-item", { hasText: /^Theme$/ }).hover();
+      await page.locator(".lm-Menu-item", { hasText: new RegExp(`^${theme}$`) }).click();
+      await page.waitForFunction((t) => document.body.getAttribute("data-jp-theme-name") === t, theme, { timeout: 15000 }).catch(() => {});
+      await page.waitForTimeout(1000);
+    }
+    const c = await contrast();
+    fs.mkdirSync(path.dirname(SHOT), { recursive: true });
+    await page.screenshot({ path: SHOT.replace(/\.png$/, `-${theme.replace(/\W+/g, "-").toLowerCase()}.png`) }).catch(() => {});
+    check(`contrast >= 4.5:1 in ${theme}`, c.theme === theme && c.measured > 40 && c.min >= 4.5 &&
+      ["row", "selected row", "chip"].every((w) => c.wheres.includes(w)), JSON.stringify(c).slice(0, 900));
+  }
+  await page.locator(".lm-MenuBar-item", { hasText: /^Settings$/ }).click();
+  await page.locator(".lm-Menu-item", { hasText: /^Theme$/ }).hover();
+  await page.locator(".lm-Menu-item", { hasText: /^JupyterLab Light$/ }).click();
+  await page.waitForTimeout(800);
+
+  // 10. A kernel restart: the old view says it is disconnected within 2 s (no ticking runtime).
+  await page.locator(".lm-MenuBar-item", { hasText: /^Kernel$/ }).click();
+  await page.locator('li.lm-Menu-item[data-command="kernelmenu:restart"]').click();
+  const restartAt = Date.now();
+  await page.locator(".jp-Dialog .jp-mod-accept").click({ timeout: 5000 }).catch(() => {});
+  const sawLost = await page.waitForFunction(() => {
+    const el = document.querySelector(".jp-OutputArea-output .cj-jobtable .cj-stale.cj-disconnected");
+    return el && !el.hidden && /disconnected/.test(el.textContent);
+  }, null, { timeout: 10000 }).then(() => true, () => false);
+  const lostAfter = (Date.now() - restartAt) / 1000;
+  const lostText = await page.locator(".jp-OutputArea-output .cj-jobtable .cj-stale").first().textContent().catch(() => "");
+  check("after a kernel restart the view says 'disconnected — re-run the cell' within 2 s", sawLost && lostAfter <= 2.5 &&
+    /disconnected — re-run the cell/.test(lostText || ""), `${lostAfter.toFixed(1)} s: ${lostText}`);
 
   check("no dialog opened", dialogs.length === 0, dialogs.join("; "));
   check("no page errors", pageErrors.length === 0, pageErrors.join("; ").slice(0, 300));
