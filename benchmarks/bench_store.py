@@ -7,6 +7,7 @@ for the sparklines), so to_dataframe() reads what it would read in a real projec
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import tempfile
@@ -20,6 +21,7 @@ from celline_jobs_nb.store.sqlite import JobStore
 from .common import Row, timed
 
 _TYPES = list(JobType)
+_FIELDS = [f.name for f in dataclasses.fields(JobInfo)]
 _STATUSES = [JobStatus.COMPLETED] * 8 + [JobStatus.FAILED, JobStatus.RUNNING]
 
 
@@ -56,6 +58,7 @@ def run(quick: bool) -> list[Row]:
     total = 10_000 if quick else 100_000
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "p").mkdir()
         store = JobStore(Path(tmp) / "p")
         jobs = _jobs(total)
         start = time.perf_counter()
@@ -76,9 +79,29 @@ def run(quick: bool) -> list[Row]:
         seed_rate = 1 / ((time.perf_counter() - start) / 3)
         rows.append(Row("5. store", f"insert, one transaction per job ({total:,} in store)", one_by_one, "jobs/s",
                         seed_rate, "jobs.json rewrite per job", note=f"bulk insert_many: {bulk:,.0f} jobs/s"))
-        query = timed(lambda: store.list([JobStatus.FAILED], job_types=[JobType.COUNT]), 5)
+        def failed_counts() -> list[JobInfo]:
+            return store.list([JobStatus.FAILED], job_types=[JobType.COUNT])
+
+        cold_store = JobStore(Path(tmp) / "p")  # a new connection: an empty page cache
+        start = time.perf_counter()
+        listed = cold_store.list([JobStatus.FAILED], job_types=[JobType.COUNT])
+        cold = time.perf_counter() - start
+        query = timed(failed_counts, 7)
+
+        def read_everything() -> None:
+            for job in failed_counts():
+                for name in _FIELDS:
+                    getattr(job, name)
+
+        everything = timed(read_everything, 3)
+        plan = "; ".join(r[3] for r in store._read(
+            "EXPLAIN QUERY PLAN SELECT job_id FROM jobs WHERE status IN (?) AND job_type IN (?) ORDER BY seq",
+            ["failed", "Count"]))
         rows.append(Row("5. store", f"list_jobs(status=failed, type=Count) of {total:,}", query * 1000, "ms",
-                        target="< 50 ms", met=query < 0.05))
+                        target="< 50 ms with 20% margin (< 40 ms)", met=query < 0.04,
+                        note=f"median of 7, {len(listed):,} jobs; first call on a new connection {cold * 1000:.0f} ms; "
+                             f"with every field of every job read: {everything * 1000:.0f} ms; "
+                             f"plan: {plan}"))
         import pandas as pd
 
         from celline_jobs_nb.export import to_dataframe
@@ -93,6 +116,7 @@ def run(quick: bool) -> list[Row]:
                         "DataFrame of JobInfo dicts", target="< 1 s", met=frame_time < 1.0,
                         note=f"median of 3; per='attempt': {attempt_time:.2f} s ({attempt_cpu:.2f} s CPU)"))
         root = str(Path(tmp) / "concurrent")
+        Path(root).mkdir()
         JobStore(root)
         per_writer = 250 if quick else 1000
         start = time.perf_counter()

@@ -1,0 +1,137 @@
+"""8. Scale: a project of 100,000 and of 1,000,000 jobs (10,000 in quick mode).
+
+- ``celline-jobs list --limit 20`` (and with ``--status failed --type Count``): the filters, the
+  order and the limit are in the query, so the command reads 20 rows whatever the project's size.
+  Timed as users run it (the project's own interpreter, bytecode cached), with its peak memory;
+  baseline: the same command on a project of 20 jobs.
+- The daily backup: started by the first command of the day, copied by a detached process with
+  SQLite's online backup. Measured: the copy's time and size, and whether the command that started
+  it returned while the copy was still running (it must never wait for it). Then the retention:
+  what 30 daily copies of that size leave on disk.
+
+The stores come from ``bench_store``'s generator, built once and cached (``bigstore``).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from celline_jobs_nb.core.paths import ProjectPaths
+from celline_jobs_nb.store import backup as backups
+
+from .bigstore import cached_store, clear_backups
+from .common import Row, project_python
+
+REPEAT = 5
+DAY = 86400.0
+
+
+def _run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one run of ``command``."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _pid, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode() if process.stderr else ''}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    runs = [_run(command, env) for _ in range(REPEAT)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def _list(python: str, project: Path, *extra: str) -> list[str]:
+    script = Path(python).with_name("celline-jobs")
+    head = [str(script)] if script.is_file() else [python, "-m", "celline_jobs_nb"]
+    return [*head, "--project", str(project), "list", "--limit", "20", *extra]
+
+
+def _wait_for_copy(paths: ProjectPaths, timeout: float = 600.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if backups.list_backups(paths) and not backups.backup_running(paths):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _retention(paths: ProjectPaths, size: int) -> tuple[int, int]:
+    """Copies and bytes left by 30 daily backups of ``size`` bytes (sparse files, then pruned)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fake = ProjectPaths.of(tmp)
+        fake.backups_dir.mkdir(parents=True)
+        now = time.time()
+        for day in range(30):
+            name = f"jobs-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now - day * DAY - 60))}.db"
+            with open(fake.backups_dir / name, "wb") as handle:
+                handle.truncate(size)
+        backups.prune_backups(fake, now=now)
+        kept = backups.list_backups(fake)
+        return len(kept), sum(p.stat().st_size for p in kept)
+
+
+def run(quick: bool) -> list[Row]:
+    python, how = project_python()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        small = Path(tmp) / "small"
+        small.mkdir()
+        from celline_jobs_nb import JobMonitor
+
+        monitor = JobMonitor(small)
+        monitor.wait([monitor.submit_job(f"j{i}", "true") for i in range(20)], timeout=120)
+        _run(_list(python, small), env)  # fills the bytecode cache
+        _wait_for_copy(monitor.paths)  # the small project's own first backup
+        small_time, small_rss = _timed(_list(python, small), env)
+        for total in ((10_000,) if quick else (100_000, 1_000_000)):
+            project = cached_store(total)
+            paths = ProjectPaths.of(project)
+            clear_backups(project)
+            # The first command of the day: a backup is due; the command starts the copier and returns.
+            started = time.perf_counter()
+            due_time, _rss = _run(_list(python, project), env)
+            copying_after = backups.backup_running(paths)
+            copied = _wait_for_copy(paths)
+            copy_time = time.perf_counter() - started
+            made = backups.list_backups(paths)
+            size = made[0].stat().st_size if made else 0
+            # What the copy costs when made in the caller (the old way, and `celline-jobs db backup`).
+            copy_started = time.perf_counter()
+            backups.create_backup(paths)
+            in_caller = time.perf_counter() - copy_started
+            # Commands with no backup due.
+            plain, rss = _timed(_list(python, project), env)
+            waited = due_time - plain
+            blocked = waited >= max(0.1, 0.5 * in_caller)
+            filtered, filtered_rss = _timed(_list(python, project, "--status", "failed", "--type", "Count"), env)
+            rows.append(Row("8. scale", f"`celline-jobs list --limit 20`, {total:,} jobs", plain * 1000, "ms",
+                            small_time * 1000, "the same, 20 jobs", target="ratio <= 1.5",
+                            met=plain <= 1.5 * small_time,
+                            note=f"peak memory {rss / 2**20:.0f} MiB (20 jobs: {small_rss / 2**20:.0f} MiB); "
+                                 f"`--status failed --type Count --limit 20`: {filtered * 1000:.0f} ms, "
+                                 f"{filtered_rss / 2**20:.0f} MiB; with interpreter start-up; {python} ({how})"))
+            rows.append(Row("8. scale", f"daily backup of {total:,} jobs: the command that starts it", due_time * 1000,
+                            "ms", plain * 1000, "the same command, no backup due", target="never waits for the copy",
+                            met=copied and not blocked,
+                            note=f"copy {size / 2**20:,.0f} MiB (SQLite online backup) by a detached low-priority "
+                                 f"process, done {copy_time:.2f} s after the command started; the command returned "
+                                 f"while it was {'still running' if copying_after else 'done'}; the same copy in the "
+                                 f"caller (as before, or `db backup`): {in_caller:.2f} s"))
+            count, kept_bytes = _retention(paths, size)
+            rows.append(Row("8. scale", f"backups kept after 30 daily copies, {total:,} jobs", kept_bytes / 2**30,
+                            "GiB", target=f"<= {backups.MAX_TOTAL_BYTES / 2**30:.0f} GiB or the newest two",
+                            met=kept_bytes <= backups.MAX_TOTAL_BYTES or count <= backups.KEEP_NEWEST,
+                            note=f"{count} copies (the newest two, then one a week while under "
+                                 f"{backups.MAX_TOTAL_BYTES / 2**30:.0f} GiB); before: 7 copies, "
+                                 f"{7 * size / 2**30:.1f} GiB"))
+            clear_backups(project)
+    return rows
