@@ -6,7 +6,8 @@ backup API and never on the caller's path: a small database is copied by a threa
 process, a big one (above ``INLINE_MAX_BYTES``) by a detached low-priority process, so even a
 short CLI command that happens to be the first of the day returns at once and the copy still
 completes after it. One lock file (``flock``, released by the kernel if the copier dies) lets one
-copier run at a time. Retention is size-aware: the newest two copies, plus the newest of each of
+copier run at a time. A copy that fails SQLite's quick check is discarded (it would otherwise push
+the good copies out). Retention is size-aware: the newest two copies, plus the newest of each of
 the last ``WEEKS`` weeks while all copies together stay under ``MAX_TOTAL_BYTES`` (a project of a
 million jobs, ~1 GB a copy, keeps two).
 
@@ -164,6 +165,11 @@ def _copy(paths: ProjectPaths) -> Path:
         raise StoreError(f"backup of {paths.db} failed: {exc}") from None
     finally:
         source.close()
+    if not _passes_quick_check(partial):
+        # A copy of a damaged database must not push the good copies out through the retention.
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"{paths.db} fails SQLite's quick check: no backup made, the older ones are kept; "
+                         "run `celline-jobs db check`")
     with open(partial, "rb") as handle:
         os.fsync(handle.fileno())
     os.chmod(partial, 0o666 & ~current_umask())
@@ -172,6 +178,17 @@ def _copy(paths: ProjectPaths) -> Path:
         stale.unlink(missing_ok=True)
     prune_backups(paths)
     return target
+
+
+def _passes_quick_check(path: Path) -> bool:
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            return conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
 
 
 def create_backup(store_or_paths: object) -> Path:

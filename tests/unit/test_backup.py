@@ -8,6 +8,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
+from celline_jobs_nb.core.errors import StoreError
 from celline_jobs_nb.core.models import JobInfo, new_job_id
 from celline_jobs_nb.core.paths import ProjectPaths
 from celline_jobs_nb.store import JobStore
@@ -119,3 +122,18 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_a_copy_of_a_damaged_database_is_discarded_and_the_good_copies_kept(project: Path):
+    store = JobStore(project)
+    _fill(store, 1)
+    good = backups.create_backup(store)
+    store._connect().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    with open(store.path, "r+b") as handle:  # scribble over pages in the middle, header intact
+        handle.seek(4096 * 20)
+        handle.write(os.urandom(4096 * 4))
+    with pytest.raises(StoreError, match="quick check"):
+        backups.create_backup(ProjectPaths.of(project))
+    assert backups.list_backups(ProjectPaths.of(project)) == [good] and backups.is_intact(good)
+    assert not list(ProjectPaths.of(project).backups_dir.glob("*.partial"))
