@@ -254,10 +254,12 @@ function groupRow(parentId, children) {
  * followed by its tasks when expanded. A parent stays visible when only some of its tasks match
  * the filter. Returns {items: [{row, depth, childCount, expanded}], matched, total}.
  */
-export function buildView(rowsMap, { sortKey = "submit", sortDir = "desc", statuses = null, text = "", expanded = new Set(), nowMs = Date.now() } = {}) {
+export function buildView(rowsMap, {
+  sortKey = "submit", sortDir = "desc", statuses = null, text = "", expanded = new Set(), nowMs = Date.now(), superseded: known = null,
+} = {}) {
   const all = rowsMap instanceof Map ? [...rowsMap.values()] : [...rowsMap];
   const byId = rowsMap instanceof Map ? rowsMap : new Map(all.map((r) => [r.id, r]));
-  const superseded = supersededBy(byId);
+  const superseded = known || supersededBy(byId);
   const children = new Map();
   const top = [];
   for (const row of all) {

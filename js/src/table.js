@@ -5,7 +5,9 @@
 // project's disk usage, staleness, and Cancel/Retry with an in-widget confirmation.
 
 import { h, clear } from "./dom.js";
-import { COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, dependencyInfo, visibleRange, logicalRows } from "./rows.js";
+import {
+  COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, dependencyInfo, visibleRange, logicalRows, supersededBy,
+} from "./rows.js";
 import {
   statusWhy, progressNote, localSlotsUsed, loadColumnChoices, saveColumnChoices, constantColumns, visibleColumns, gridTemplate,
 } from "./why.js";
@@ -71,7 +73,7 @@ export function renderTable({ model, el }) {
     lastUpdate: null, skew: 0, meta: {}, reqSeq: 0, panel: null, result: null, busy: false,
     retryText: "", actionsKey: null, runtimeCells: [], countdownCells: [], detailKey: null, resyncAsked: false,
     choices: loadColumnChoices(), constant: new Set(), cols: [], colsKey: "", logical: [], logicalVersion: -1,
-    slotsUsed: 0, disconnected: "",
+    slotsUsed: 0, disconnected: "", superseded: null,
   };
   const now = () => Date.now() - st.skew;
 
@@ -150,7 +152,8 @@ export function renderTable({ model, el }) {
   function updateLogical() {
     if (st.logicalVersion === store.version) return false;
     st.logicalVersion = store.version;
-    st.logical = logicalRows(store.rows);
+    st.superseded = supersededBy(store.rows);
+    st.logical = logicalRows(store.rows, st.superseded);
     st.slotsUsed = localSlotsUsed(store.rows.values());
     const constant = constantColumns(st.logical);
     const changed = [...constant].join() !== [...st.constant].join();
@@ -524,6 +527,7 @@ export function renderTable({ model, el }) {
     updateLogical();
     st.view = buildView(store.rows, {
       sortKey: st.sortKey, sortDir: st.sortDir, statuses: st.statuses, text: st.text, expanded: st.expanded, nowMs: now(),
+      superseded: st.superseded,
     });
     renderRows();
     renderFooter();
