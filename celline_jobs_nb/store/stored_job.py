@@ -19,7 +19,17 @@ from typing import Any
 
 from ..core.errors import CellineJobsError
 from ..core.models import JobInfo
-from .rows import COLUMNS, STATUS_OF, TYPE_OF, _id_list, _progress, _resources, row_to_job, time_of
+from .rows import (
+    COLUMNS,
+    PROBLEMS_META_KEY,
+    STATUS_OF,
+    TYPE_OF,
+    _id_list,
+    _progress,
+    _resources,
+    row_to_job,
+    time_of,
+)
 
 _ROW = "_row"
 _CONTAINED = (CellineJobsError, ValueError, TypeError, KeyError, OverflowError, OSError, RecursionError)
@@ -54,8 +64,10 @@ class _Decoded:
         except _CONTAINED:
             careful = row_to_job(state[_ROW])  # the contained reading: defaults and the problems
             for name in _FIELDS:
-                if name not in state or name in ("metadata", "progress") or (name == "reason" and not state[name]):
+                if name not in state or (name == "reason" and not state[name]):
                     state[name] = getattr(careful, name)
+            if PROBLEMS_META_KEY in careful.metadata:  # also in a metadata dict assigned meanwhile
+                state["metadata"][PROBLEMS_META_KEY] = careful.metadata[PROBLEMS_META_KEY]
             return state[self.name]
         state[self.name] = value
         return value
@@ -95,7 +107,8 @@ def rows_to_jobs(rows: Sequence[Sequence[Any]]) -> list[JobInfo]:
         try:
             (job_id, name, status, command, _start, _end, log_file, working_dir, resources, scheduler,
              native_id, job_type, _submit, exit_code, signal, reason, attempt, retry_of, depends_on,
-             dependency_kind, array_parent, array_index, _progress_text, _created, _updated, _metadata_text) = row[:len(COLUMNS)]
+             dependency_kind, array_parent, array_index, _progress_text, _created, _updated,
+             _metadata_text) = row[:len(COLUMNS)]
             job = _new(StoredJob)
             job.__dict__ = {
                 _ROW: row, "job_id": job_id, "name": name, "status": STATUS_OF[status], "command": command,
