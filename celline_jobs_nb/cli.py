@@ -198,7 +198,7 @@ class _ConsoleTable(Table):
 _WIDE_TERMINAL = 150  # Scheduler, Submitted and Resources need this many columns on a terminal
 _JOB_COLUMNS = (
     # On a narrow terminal Reason and Resources are cut first, then Progress and Type, the Name last.
-    Column("Job ID"), Column("Name", flexible=True, keep=2, floor=12), Column("Type", flexible=True, keep=1),
+    Column("Job ID"), Column("Name", flexible=True, keep=2, floor=8), Column("Type", flexible=True, keep=1, floor=8),
     Column("Scheduler", min_terminal_width=_WIDE_TERMINAL), Column("Status"),
     Column("Progress", flexible=True, keep=1),
     Column("Runtime"), Column("Submitted", min_terminal_width=_WIDE_TERMINAL), Column("Exit"),

@@ -7,6 +7,7 @@ in well under a minute.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -120,27 +121,39 @@ def submit_demo_jobs(monitor: JobMonitor) -> list[str]:
     return list(ids.values())
 
 
+def _earlier_demo(monitor: JobMonitor) -> tuple[list[str], int]:
+    """(ids of a demo batch still running, number of demo jobs from earlier runs)."""
+    names = {name for _file, name, _type, _body in DEMO_JOBS}
+    jobs = [j for j in monitor.list_jobs() if j.name in names]
+    return [j.job_id for j in jobs if j.status.active], len(jobs)
+
+
 def run_demo(directory: Path, *, watch_jobs: bool = True) -> int:
-    from .cli import _console, _jobs_table, watch
+    from .cli import watch, watch_command
 
     root = create_demo_project(directory)
     monitor = JobMonitor(root, max_parallel=6)
-    job_ids = submit_demo_jobs(monitor)
-    console = _console()
-    console.print(f"Demo project: {root}  ({len(job_ids)} jobs submitted on the local executor)")
+    running, earlier = _earlier_demo(monitor)
+    if running:  # a second `demo` while the first still runs: watch those, start nothing new
+        job_ids = running
+        print(f"Demo project: {root}  (the demo is already running: {len(job_ids)} of its jobs are not done; "
+              "watching them instead of starting six more)")
+    else:
+        job_ids = submit_demo_jobs(monitor)
+        print(f"Demo project: {root}  ({len(job_ids)} jobs submitted on the local executor)")
+        if earlier:
+            print(f"The project keeps the {earlier} jobs of earlier demo runs: `rm -r {root}` for a fresh start")
+    sys.stdout.flush()
     if not watch_jobs:
-        console.print("Follow them with: celline-jobs --project " + str(root) + " watch")
+        print(f"Follow them with: {watch_command(monitor)}")
         return 0
-    code = watch(monitor, job_ids=job_ids, console=console)
+    code = watch(monitor, job_ids=job_ids, title="Final state")
     if code != 0:
         return code
-    console.print()
-    console.print(_jobs_table(monitor.store.get_many(job_ids), title="Final state"))
-    console.print(
+    print(
         "\nOpen the same project in a notebook (JupyterLab):\n\n"
         "    from celline_jobs_nb import Job, Project\n"
         f"    Project({str(root)!r}).call(Job())\n\n"
-        f"or from a terminal: celline-jobs --project {root} list | logs JOB_ID | history",
-        markup=False,
+        f"or from a terminal: celline-jobs --project {shlex.quote(str(root))} list | logs JOB_ID | history"
     )
     return 0

@@ -20,8 +20,11 @@ Rules:
   the more specific wish, set for one command (``FORCE_COLOR=1 celline-jobs list | less -R``)
   while NO_COLOR usually sits in a shell profile. Colour codes never count toward widths.
 - **Width.** On a terminal (`output_width` gives its width) the table fits it: the columns marked
-  ``flexible`` shrink, longest first, with a trailing ``…`` (never below their header's width);
-  the others are never cut. A column with a ``min_terminal_width`` is left out on terminals
+  ``flexible`` shrink with a trailing ``…``, never below their header's width or their ``floor``;
+  the others are never cut. Columns with a lower ``keep`` are cut first (the widest of them first),
+  so the column a reader needs most (a job's name) is cut last. A live display passes the same
+  ``memo`` to every frame's table: a column never gets narrower from one frame to the next.
+  A column with a ``min_terminal_width`` is left out on terminals
   narrower than that. Piped or redirected (`output_width` is None), the table shows every column
   and every value in full: nothing is cut and nothing is left out, so ``| grep``, ``awk`` and
   ``sort`` see all there is. One row is always one line.
@@ -48,6 +51,8 @@ class Column(NamedTuple):
     header: str
     flexible: bool = False  # may shrink, with a trailing "…", to fit the terminal
     min_terminal_width: int = 0  # on a narrower terminal the column is left out; pipes always show it
+    keep: int = 0  # when cutting to fit: columns with a lower keep are cut first
+    floor: int = 0  # a flexible column is never cut below this width (nor below its header's)
 
 
 class Styled(NamedTuple):
@@ -145,11 +150,13 @@ def output_width(stream: TextIO | None = None) -> int | None:
 class Table:
     """Rows of cells, rendered to aligned lines by `render`."""
 
-    def __init__(self, columns: Sequence[Column], *, title: str | None = None, show_header: bool = True) -> None:
+    def __init__(self, columns: Sequence[Column], *, title: str | None = None, show_header: bool = True,
+                 memo: dict[str, int] | None = None) -> None:
         self.columns = tuple(columns)
         self.title = title
         self.show_header = show_header
         self.rows: list[tuple[Cell, ...]] = []
+        self.memo = memo  # header -> widest width shown so far (live displays: no jumping columns)
 
     def add_row(self, *cells: Cell) -> None:
         if len(cells) != len(self.columns):
@@ -163,10 +170,15 @@ class Table:
         rows = [[_safe(row[i]) for i in shown] for row in self.rows]
         widths = [max([cell.width for cell in column], default=0)
                   for column in zip(*([headers] if self.show_header else []), *rows, strict=True)]
+        if self.memo is not None:
+            for n, i in enumerate(shown):
+                key = self.columns[i].header
+                widths[n] = self.memo[key] = max(widths[n], self.memo.get(key, 0))
         if width is not None:
-            # A flexible column keeps at least its header's width (and one cell for the "…").
-            floors = [max(1, header.width if self.show_header else 0) for header in headers]
-            _shrink(widths, [self.columns[i].flexible for i in shown], floors, width)
+            # A flexible column keeps at least its header's width or floor (and one cell for the "…").
+            floors = [max(1, self.columns[i].floor, header.width if self.show_header else 0)
+                      for i, header in zip(shown, headers, strict=True)]
+            _shrink(widths, [self.columns[i] for i in shown], floors, width)
         lines = [escape(self.title)] if self.title else []
         if self.show_header:
             lines.append(_line(headers, widths, colour=False))
@@ -188,14 +200,15 @@ def _safe(cell: Cell) -> _SafeCell:
     return _SafeCell(escaped, cell_width(escaped), sgr)
 
 
-def _shrink(widths: list[int], flexible: list[bool], floors: list[int], width: int) -> None:
-    """Narrow the widest flexible column, one cell at a time, until a line fits ``width``."""
+def _shrink(widths: list[int], columns: list[Column], floors: list[int], width: int) -> None:
+    """Narrow the widest flexible column of the lowest ``keep``, one cell at a time, until a line fits."""
     excess = sum(widths) + len(COLUMN_GAP) * (len(widths) - 1) - width
     while excess > 0:
-        shrinkable = [n for n, flex in enumerate(flexible) if flex and widths[n] > floors[n]]
+        shrinkable = [n for n, column in enumerate(columns) if column.flexible and widths[n] > floors[n]]
         if not shrinkable:
             return  # only fixed columns left: the terminal wraps the line rather than we cut an id
-        widest = max(shrinkable, key=lambda n: widths[n])
+        first = min(columns[n].keep for n in shrinkable)
+        widest = max((n for n in shrinkable if columns[n].keep == first), key=lambda n: widths[n])
         widths[widest] -= 1
         excess -= 1
 

@@ -81,6 +81,7 @@ def finished_jobs(project: Path) -> tuple[JobMonitor, list[str]]:
     (["progress", "400"], "not inside a celline-jobs job"),
 ])
 def test_bad_input_is_one_line_exit_2_and_runs_nothing(project: Path, args: list[str], message: str):
+    (project / ".celline").mkdir()  # a project (elsewhere the CLI says there is none)
     result = run(project, *args, env={"CELLINE_JOB_ID": "", "CELLINE_JOBS_PROJECT": ""})
     assert result.returncode == 2, result
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("celline-jobs: error: ")
@@ -157,6 +158,7 @@ def test_progress_command_inside_a_job(project: Path):
 
 
 def test_hot_paths_load_neither_pandas_nor_widgets_nor_rich(project: Path):
+    (project / ".celline").mkdir()
     code = (
         "import sys\n"
         "import celline_jobs_nb.core, celline_jobs_nb.store, celline_jobs_nb.monitor\n"
