@@ -99,7 +99,7 @@ def run(quick: bool) -> list[Row]:
             # The first command of the day: a backup is due; the command starts the copier and returns.
             started = time.perf_counter()
             due_time, _rss = _run(_list(python, project), env)
-            copying_after = backups.backup_running(paths)
+            copying_after = backups.backup_running(paths) or not backups.list_backups(paths)
             copied = _wait_for_copy(paths)
             copy_time = time.perf_counter() - started
             made = backups.list_backups(paths)

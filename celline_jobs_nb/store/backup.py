@@ -233,10 +233,12 @@ def backup_if_due(store_or_paths: object) -> bool:
             threading.Thread(target=_background_copy, args=(paths,), daemon=True,
                              name="celline-jobs-backup").start()
         else:
-            subprocess.Popen(  # detached: outlives a short CLI command; low priority
+            copier = subprocess.Popen(  # detached: outlives a short CLI command
                 [sys.executable, "-m", "celline_jobs_nb.store.backup", str(paths.root)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True, close_fds=True, cwd=str(paths.root))
+            with contextlib.suppress(OSError):  # low priority from its first instruction (its start-up too)
+                os.setpriority(os.PRIO_PROCESS, copier.pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
         return True
     except OSError as exc:  # a read-only project, a full disk: the commands go on without
         log.debug("no backup of %s: %s", paths.db, exc)
@@ -265,8 +267,6 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m celline_jobs_nb.store.backup PROJECT", file=sys.stderr)
         return 2
-    with contextlib.suppress(OSError):
-        os.nice(10)
     try:
         _backup_when_due(ProjectPaths.of(args[0]))
     except (StoreError, OSError) as exc:
