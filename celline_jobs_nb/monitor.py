@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.dependencies import Verdict, check_kind, dependency_verdict
-from .core.errors import CellineJobsError, InvalidInputError, SchedulerError, SubmitError
+from .core.errors import CellineJobsError, InvalidInputError, SchedulerError, StoreError, SubmitError
 from .core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow, validate_env
 from .core.paths import ProjectPaths
 from .core.resources import Resources
 from .core.settings import MAX_PARALLEL_META_KEY, JobsSettings
+from .store import outbox
 from .store.backup import backup_if_due
 from .store.legacy import LEGACY_SCHEDULER, import_legacy_json
 from .store.sqlite import JobStore, JobUpdate, PollState
@@ -91,12 +92,19 @@ class JobMonitor:
             from .notify import Notifier  # smtplib and urllib load only for projects that notify
 
             self.notifier = Notifier(self.settings.notify, self.store)
+        elif self.read_only is None:
+            outbox.unconfigure(self.store)  # no notifier: no outbox rows (one read when none were kept)
         limit = max_parallel if max_parallel is not None else self.settings.max_parallel
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise InvalidInputError(f"invalid max_parallel {max_parallel!r}: use a whole number >= 1")
             if self.store.get_meta(MAX_PARALLEL_META_KEY) != str(limit) and self.read_only is None:
                 self.store.set_meta(MAX_PARALLEL_META_KEY, str(limit))
+
+    def _require_write(self, action: str) -> None:
+        if self.read_only is not None:
+            raise StoreError(f"read-only: {self.read_only}; {action} needs write access to the project "
+                             "(ask its owner, or work on a copy)")
 
     # -- adapters ----------------------------------------------------------------------------
 
@@ -150,6 +158,7 @@ class JobMonitor:
         ``retry`` makes failed attempts come back automatically: a number of retries, or a
         ``RetryPolicy`` (backoff with jitter, which failures, resource bumps on OOM/timeout).
         """
+        self._require_write("submit")
         if retry is not None:
             from .core.retry import RetryPolicy
 
@@ -210,7 +219,13 @@ class JobMonitor:
         adapter = self.adapter(job.scheduler)
         self._last_submit[job.scheduler] = time.monotonic()
         if job.scheduler == "local":
-            self.store.apply([adapter.submit(job), *adapter.dispatch()])
+            try:
+                self.store.apply([adapter.submit(job), *adapter.dispatch()])
+            except StoreError as exc:
+                # The job is recorded (the insert committed): it starts once the store takes writes
+                # again (a wrapper claims it in the store before running anything). Raising here
+                # would invite a second submit of a job that will run anyway.
+                log.warning("job %s is recorded but not started yet: %s", job.job_id, exc)
             return
         if float(job.metadata.get("not_before") or 0) > time.time():
             return  # an automatic retry in its backoff: refresh() submits it when the time comes
@@ -304,6 +319,7 @@ class JobMonitor:
         return self.cancel_jobs([job_id], wait=wait)[self.store.resolve(job_id)]
 
     def cancel_jobs(self, job_ids: Sequence[str], *, wait: float = 3.0) -> dict[str, bool]:
+        self._require_write("cancel")
         jobs = [self.get_job(j) for j in job_ids]
         result = {job.job_id: job.status.active for job in jobs}
         by_scheduler: dict[str, list[JobInfo]] = {}
@@ -336,6 +352,7 @@ class JobMonitor:
     def retry_job(self, job_id: str, resources: Resources | dict[str, Any] | str | None = None) -> str:
         """Submit a finished job again as a new attempt linked to it. ``resources`` (e.g. "mem=64G")
         are applied over the old request."""
+        self._require_write("retry")
         old = self.get_job(job_id)
         if old.status.active:
             raise InvalidInputError(f"job {old.job_id} is still {old.status.value}: cancel it before retrying")

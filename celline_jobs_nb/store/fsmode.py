@@ -25,7 +25,7 @@ ENV_DATABASE_MODE = "CELLINE_JOBS_DATABASE_MODE"
 #: sshfs, bindfs, s3fs...: one cannot tell a local one from a remote one, so the safe mode).
 NETWORK_FILESYSTEMS = frozenset({
     "nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "9p", "afs",
-    "ocfs2", "gfs2", "pvfs2", "orangefs", "panfs", "wekafs", "fuse", "fuseblk",
+    "ocfs2", "gfs2", "pvfs2", "orangefs", "panfs", "wekafs", "fhgfs", "coda", "auristorfs", "fuse", "fuseblk",
 })
 
 

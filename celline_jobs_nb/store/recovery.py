@@ -38,7 +38,7 @@ class Diagnosis:
 
 def diagnose(path: Path, *, busy_timeout: float = 2.0) -> Diagnosis:
     if not path.exists():
-        return Diagnosis("missing", f"there is no job database at {path}")
+        return Diagnosis("missing", f"the job database {path} is missing")
     try:
         with path.open("rb") as handle:
             header = handle.read(16)
