@@ -1,39 +1,53 @@
 """Notifications when jobs end: a JSON webhook, email over SMTP, and Apprise URLs (optional).
 
-Which job endings have been announced is one cursor in the store (the last status event looked
-at), advanced with compare-and-set: whichever process refreshes first sends each message, once,
-and a project opened for the first time does not announce its whole past. The cursor also holds
-where the current batch began (the first ending announced while other jobs still ran), so the one
-summary sent when the last active job ends covers every ending of the batch, however many
-refreshes announced them. Sending happens on a
-background thread with retries and backoff; a failing notifier is logged and never affects a job.
-The notebook toast is the widget's: it watches the same transitions in its table diffs.
+Every message is a row of the store's outbox (``store.outbox``), written in the transaction that
+recorded the ending it announces (or, for the summary sent when the last active job ends, the
+ending that made the project idle). Any process with a notifier delivers the outbox: a notebook's
+poller in the background; a short command (``celline-jobs list``, ``celline run custom_job``)
+waits at most EXIT_WAIT_SECONDS when it exits and leaves the rest to the next monitor. Rows are
+claimed with a lease, so two deliverers never send one at once, and a deliverer killed mid-send
+has its rows sent by the next one: delivery is at least once, and each message carries its
+delivery id (payload field ``delivery_id``, header ``X-Celline-Delivery``) for the receiver to
+drop a repeat. A failing channel is retried with backoff and given up after DELIVERY_ATTEMPTS,
+its (redacted) error kept in the row; it never affects a job. The notebook toast is the widget's:
+it watches the same transitions in its table diffs.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
-import queue
 import smtplib
 import threading
 import time
 import urllib.request
+import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from .core.errors import CellineJobsError
 from .core.models import JobInfo, JobStatus
 from .core.settings import EmailSettings, NotifySettings, redact_url
+from .store import outbox
 from .store.sqlite import JobStore
 
 log = logging.getLogger("celline.job")
 
-CURSOR_KEY = "notify.cursor"
-DELIVERY_ATTEMPTS = 5
+DELIVERY_ATTEMPTS = 10  # then the message is given up, its last error kept in the outbox
+RETRY_BASE_SECONDS = 1.0  # the wait after the first failed attempt; it doubles after each one
+RETRY_MAX_SECONDS = 600.0
 SEND_TIMEOUT = 10.0
+#: How long a claimed message is the claimer's alone: longer than sending it on every channel.
+LEASE_SECONDS = 6 * SEND_TIMEOUT
+#: A process that exits (a CLI command) waits at most this long for its messages to go out.
+EXIT_WAIT_SECONDS = 3.0
+DELIVERY_HEADER = "X-Celline-Delivery"
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 @dataclass
@@ -42,6 +56,7 @@ class Message:
     subject: str
     body: str
     payload: dict[str, Any]
+    delivery_id: str = ""  # the same on every attempt, from every process: receivers dedupe by it
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -83,8 +98,11 @@ def batch_message(jobs: list[JobInfo], project: str) -> Message:
 
 
 def send_webhook(url: str, message: Message) -> None:
+    headers = {"Content-Type": "application/json"}
+    if message.delivery_id:
+        headers[DELIVERY_HEADER] = message.delivery_id
     request = urllib.request.Request(url, data=json.dumps(message.payload, default=str).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+                                     headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as response:
         if response.status >= 300:
             raise OSError(f"webhook answered HTTP {response.status}")
@@ -95,6 +113,9 @@ def send_email(settings: EmailSettings, message: Message) -> None:
     email["Subject"] = message.subject
     email["From"] = settings.sender
     email["To"] = ", ".join(settings.to)
+    if message.delivery_id:  # the same Message-ID on a repeat: mail systems drop duplicates by it
+        email[DELIVERY_HEADER] = message.delivery_id
+        email["Message-ID"] = f"<{message.delivery_id}@celline-jobs>"
     email.set_content(message.body)
     with smtplib.SMTP(settings.host, settings.port, timeout=SEND_TIMEOUT) as smtp:
         if settings.starttls:
@@ -116,19 +137,36 @@ def send_apprise(urls: tuple[str, ...], message: Message) -> None:
         raise OSError("apprise could not deliver the message")
 
 
+_waiting: weakref.WeakSet[Notifier] = weakref.WeakSet()
+_waiting_lock = threading.Lock()
+
+
+def _wait_at_exit() -> None:
+    """At interpreter exit: give this process's undelivered messages EXIT_WAIT_SECONDS in all."""
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    for notifier in list(_waiting):
+        try:
+            notifier.flush(max(0.0, deadline - time.monotonic()))
+        except Exception as exc:  # a store gone with its temporary project: the next monitor sends
+            log.debug("notifications not delivered at exit: %s", exc)
+
+
+atexit.register(_wait_at_exit)
+
+
 class Notifier:
-    """Turns job endings into messages and sends them in the background."""
+    """Delivers the store's outbox: job endings as messages, on every configured channel."""
 
     def __init__(self, settings: NotifySettings, store: JobStore) -> None:
         self.settings = settings
         self.store = store
         self.project = str(store.paths.root)
-        self.sent: list[Message] = []
-        self.failed: list[Message] = []
-        self._queue: queue.Queue[Message] = queue.Queue()
+        self.sent: deque[Message] = deque(maxlen=100)  # this process's latest, for a look in a notebook
+        self.failed: deque[Message] = deque(maxlen=100)
         self._thread: threading.Thread | None = None
-        if store.get_meta(CURSOR_KEY) is None:  # announce only what ends from now on
-            store.compare_and_set_meta(CURSOR_KEY, None, str(store.last_event_id()))
+        self._pruned = 0.0
+        # From now on the store keeps every ending for us (announce only what ends from now on).
+        outbox.configure(store, settings.on, settings.batch)
 
     def _senders(self) -> list[tuple[str, Callable[[Message], None]]]:
         senders: list[tuple[str, Callable[[Message], None]]] = []
@@ -141,52 +179,78 @@ class Notifier:
             senders.append(("apprise", lambda m: send_apprise(self.settings.apprise, m)))
         return senders
 
-    def collect(self) -> list[Message]:
-        """Messages for the job endings no process has announced yet (claimed with compare-and-set)."""
-        claimed = self.store.get_meta(CURSOR_KEY) or "0"
-        cursor_text, _, batch_text = claimed.partition(":")  # "<cursor>[:<where the batch began>]"
-        cursor = int(cursor_text)
-        upto = self.store.last_event_id()
-        if upto <= cursor:
-            return []
-        # A rescan of celline's old runs records their endings too: those are history, not news.
-        events = [(i, e) for i, e in self.store.final_events_after(cursor, upto) if e.source != "discover"]
-        batch_from = int(batch_text) if batch_text else (cursor if events else None)
-        idle = self.store.count([s for s in JobStatus if s.active]) == 0
-        advanced = str(upto) if idle or batch_from is None else f"{upto}:{batch_from}"
-        if not self.store.compare_and_set_meta(CURSOR_KEY, claimed, advanced) or not events:
-            return []
-        jobs = {j.job_id: j for j in self.store.get_many(sorted({e.job_id for _, e in events}))}
-        messages = [job_message(jobs[e.job_id], self.project) for _, e in events
-                    if e.to_status.value in self.settings.on and e.job_id in jobs]
-        if self.settings.batch and idle and batch_from is not None:
-            ended = {e.job_id for _, e in self.store.final_events_after(batch_from, upto) if e.source != "discover"}
-            messages.append(batch_message(self.store.get_many(sorted(ended)), self.project))
-        return messages
-
-    def notify(self) -> int:
-        """Collect and queue messages for sending; returns how many were queued."""
-        messages = self.collect()
-        for message in messages:
-            self._queue.put(message)
-        if messages and (self._thread is None or not self._thread.is_alive()):
-            self._thread = threading.Thread(target=self._deliver_all, name="celline-jobs-notify", daemon=True)
+    def notify(self) -> bool:
+        """Start delivering in the background when a message is due (a cheap read otherwise);
+        this process then waits at most EXIT_WAIT_SECONDS for it when it exits. True if started."""
+        try:
+            if not outbox.has_due(self.store):
+                return False
+        except CellineJobsError as exc:
+            log.debug("notifications not looked at: %s", exc)
+            return False
+        with _waiting_lock:
+            _waiting.add(self)
+            if self._thread is not None and self._thread.is_alive():
+                return False
+            self._thread = threading.Thread(target=self._run, name="celline-jobs-notify", daemon=True)
             self._thread.start()
-        return len(messages)
+        return True
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every queued message was sent or given up (tests, CLI exit)."""
+        """Deliver what is due, and what falls due within ``timeout`` (retries), then return; the
+        rest is left to the next monitor. Messages another live process is sending are its own."""
         deadline = time.monotonic() + timeout
-        while self._thread is not None and self._thread.is_alive() and time.monotonic() < deadline:
-            self._thread.join(0.05)
-
-    def _deliver_all(self) -> None:
-        while True:
-            try:
-                message = self._queue.get(timeout=0.5)
-            except queue.Empty:
+        thread = self._thread
+        if thread is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        while time.monotonic() < deadline:
+            self.deliver(deadline)
+            wait = outbox.next_due_in(self.store, outbox.process_name())
+            if wait is None or time.monotonic() + wait >= deadline:
                 return
-            self._deliver(message)
+            time.sleep(wait)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self.deliver()
+                wait = outbox.next_due_in(self.store, outbox.process_name())
+                if wait is None:
+                    return
+                time.sleep(min(wait, 30.0))
+        except CellineJobsError as exc:  # the store went away or stays locked: the next refresh retries
+            log.debug("notification delivery stopped: %s", exc)
+
+    def deliver(self, deadline: float | None = None) -> int:
+        """Send the messages due now, one claim at a time, until none is left (or ``deadline``,
+        a ``time.monotonic()`` value, passes). Returns how many this call sent or gave up."""
+        owner = outbox.process_name()
+        done = 0
+        while deadline is None or time.monotonic() < deadline:
+            row = outbox.claim(self.store, owner, LEASE_SECONDS)
+            if row is None:
+                break
+            self._send_row(row, owner)
+            done += 1
+        if done and time.monotonic() - self._pruned > PRUNE_EVERY_SECONDS:
+            self._pruned = time.monotonic()
+            outbox.prune(self.store)
+        return done
+
+    def message_for(self, row: outbox.OutboxRow) -> Message | None:
+        """The message of an outbox row, from the jobs as the store has them now."""
+        if row.kind == "batch":
+            found = {j.job_id: j for j in self.store.get_many(list(row.job_ids))}
+            message = batch_message([found[j] for j in row.job_ids if j in found], self.project)
+        else:
+            jobs = self.store.get_many([row.job_id]) if row.job_id else []
+            if not jobs:
+                return None
+            message = job_message(jobs[0], self.project)
+        message.delivery_id = row.delivery_id
+        message.payload["delivery_id"] = row.delivery_id
+        message.attempts = row.attempts
+        return message
 
     def _redacted(self, text: str) -> str:
         """An error text without the secrets a transport may echo (its URL holds the token)."""
@@ -195,22 +259,29 @@ class Notifier:
                 text = text.replace(secret, redact_url(secret))
         return text[:500]
 
-    def _deliver(self, message: Message) -> None:
-        pending = self._senders()
-        delay = 1.0
-        while pending and message.attempts < DELIVERY_ATTEMPTS:
-            message.attempts += 1
-            still_failing = []
-            for name, send in pending:
-                try:
-                    send(message)
-                except Exception as exc:  # any transport error: log, retry later, never raise
-                    error = self._redacted(str(exc))
-                    message.errors.append(f"{name}: {error}")
-                    log.warning("notification via %s failed (attempt %d): %s", name, message.attempts, error)
-                    still_failing.append((name, send))
-            pending = still_failing
-            if pending and message.attempts < DELIVERY_ATTEMPTS:
-                time.sleep(delay)
-                delay *= 2
-        (self.failed if pending else self.sent).append(message)
+    def _send_row(self, row: outbox.OutboxRow, owner: str) -> None:
+        message = self.message_for(row)
+        if message is None:
+            outbox.finish(self.store, row.id, owner, f"job {row.job_id} is no longer in the store", True, 0)
+            return
+        message.attempts += 1
+        for name, send in self._senders():
+            if name in row.delivered:
+                continue  # an earlier attempt got it there
+            try:
+                send(message)
+            except Exception as exc:  # any transport error: log, retry later, never raise
+                error = self._redacted(str(exc))
+                message.errors.append(f"{name}: {error}")
+                log.warning("notification via %s failed (attempt %d): %s", name, message.attempts, error)
+                continue
+            outbox.mark_channel(self.store, row.id, owner, name)
+        if not message.errors:
+            outbox.finish(self.store, row.id, owner, None, False, 0)
+            self.sent.append(message)
+            return
+        give_up = message.attempts >= DELIVERY_ATTEMPTS
+        retry_in = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (message.attempts - 1))
+        outbox.finish(self.store, row.id, owner, "; ".join(message.errors), give_up, retry_in)
+        if give_up:
+            self.failed.append(message)

@@ -80,6 +80,30 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_reconcile ON jobs (scheduler) WHERE json_extract(metadata, '$.reconcile') IS NOT NULL;
     DROP INDEX jobs_status;
     """,
+    # 4: the notifications outbox (store/outbox.py): one row per message, written with the ending it
+    # announces, claimed with a lease by the process delivering it, marked per channel
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        job_id TEXT,
+        status TEXT,
+        event_id INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        delivered TEXT NOT NULL DEFAULT '[]',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try REAL NOT NULL DEFAULT 0,
+        claimed_by TEXT,
+        claimed_until REAL,
+        error TEXT,
+        done_at REAL
+    );
+    CREATE INDEX outbox_pending ON outbox (next_try) WHERE state = 'pending';
+    CREATE INDEX outbox_done ON outbox (done_at) WHERE state != 'pending';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -37,6 +37,7 @@ from ..core.paths import ProjectPaths
 from ..core.safeio import warn_once
 from ..core.transitions import can_transition
 from .fsmode import journal_mode, read_only_reason
+from .outbox import record_ending
 from .rows import COLUMNS, PROBLEMS_META_KEY, encode, row_to_job
 from .schema import MIGRATIONS, SCHEMA_VERSION
 from .stored_job import rows_to_jobs
@@ -370,10 +371,12 @@ class JobStore:
     @staticmethod
     def _event(conn: sqlite3.Connection, job_id: str, old: JobStatus | None, new: JobStatus,
                reason: str | None, source: str) -> None:
-        conn.execute(
+        cursor = conn.execute(
             "INSERT INTO events (job_id, time, from_status, to_status, reason, source) VALUES (?, ?, ?, ?, ?, ?)",
             (job_id, time.time(), old.value if old else None, new.value, reason, source),
         )
+        if new.final:  # its notification, if a notifier is configured, in this same transaction
+            record_ending(conn, int(cursor.lastrowid or 0), job_id, new.value, source)
 
     @staticmethod
     def _insert_row(conn: sqlite3.Connection, job: JobInfo, rev: int) -> None:

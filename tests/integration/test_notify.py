@@ -136,26 +136,28 @@ def test_bad_settings_are_named(project: Path, text: str, message: str):
 
 
 def test_the_batch_summary_counts_every_ending_of_the_batch(project: Path):
-    """Endings announced by different refreshes (one job fails while another still runs) still
-    make one summary of the whole batch when the last job ends."""
+    """Endings recorded at different times (one job fails while another still runs) still make
+    one summary of the whole batch when the last job ends."""
     from celline_jobs_nb.core.models import JobInfo
     from celline_jobs_nb.core.settings import NotifySettings
     from celline_jobs_nb.notify import Notifier
-    from celline_jobs_nb.store import JobStore
+    from celline_jobs_nb.store import JobStore, outbox
 
     store = JobStore(project)
     notifier = Notifier(NotifySettings(on=("failed", "completed"), webhook="http://127.0.0.1:9/unused"), store)
     first, second = (JobInfo(job_id=f"job{i}", name=f"job {i}", status=JobStatus.RUNNING) for i in (1, 2))
     store.insert_many([first, second])
     store.update("job1", JobStatus.FAILED, exit_code=3, reason="exit code 3")
-    early = notifier.collect()
-    assert [m.kind for m in early] == ["job"]  # job2 still runs: no summary yet
+    assert [r.kind for r in outbox.rows(store)] == ["job"]  # job2 still runs: no summary yet
     store.update("job2", JobStatus.COMPLETED, exit_code=0)
-    late = notifier.collect()
-    assert [m.kind for m in late] == ["job", "batch"]
-    assert late[1].payload["counts"] == {"failed": 1, "completed": 1}
-    assert notifier.collect() == []  # announced once
+    rows = outbox.rows(store)
+    assert [r.kind for r in rows] == ["job", "job", "batch"]
+    summary = notifier.message_for(rows[2])
+    assert summary is not None and summary.payload["counts"] == {"failed": 1, "completed": 1}
+    store.update("job2", JobStatus.COMPLETED, exit_code=0)  # nothing new: nothing more to say
+    assert len(outbox.rows(store)) == 3
     third = JobInfo(job_id="job3", name="job 3", status=JobStatus.RUNNING)  # a new batch starts afresh
     store.insert(third)
     store.update("job3", JobStatus.COMPLETED, exit_code=0)
-    assert notifier.collect()[-1].payload["counts"] == {"completed": 1}
+    last = notifier.message_for(outbox.rows(store)[-1])
+    assert last is not None and last.payload["counts"] == {"completed": 1}
