@@ -193,7 +193,9 @@ def test_absurd_numbers_in_a_celline_script_affect_only_that_run(project: Path):
 
 @pytest.mark.parametrize("option,value", [("--mem", "9" * 400), ("--time", "9" * 400 + "h"), ("--cpus", "１２")])
 def test_absurd_resource_options_are_one_line_errors(project: Path, option: str, value: str):
-    one_line_error(cli(project, "submit", "--name", "x", option, value, "--", "true"))
+    (project / ".celline").mkdir()
+    one_line_error(cli(project, "submit", "--name", "x", option, value, "--command", "true"), "invalid")
+    assert JobMonitor(project).list_jobs() == []
 
 
 # -- 5. a retry's bump, and a stored value that no longer validates ----------------------------------
