@@ -21,8 +21,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import psutil
 
@@ -39,7 +39,11 @@ from .base import PollResult, SchedulerAdapter
 log = logging.getLogger("celline.job")
 
 CANCEL_GRACE_SECONDS = 10.0
-LAUNCH_TIMEOUT_SECONDS = 60.0  # a claimed job whose wrapper has not started by then is relaunched
+#: A claimed job that no wrapper has claimed to run by then is launched again (a second wrapper
+#: for a slow first one runs nothing: only one claim to run it is ever granted).
+LAUNCH_TIMEOUT_SECONDS = 10.0
+#: Set (pid and start time) by the one wrapper that runs a job, in the store, before its command starts.
+RUN_CLAIM_META_KEY = "run_claim"
 
 
 def default_max_parallel(paths: ProjectPaths) -> int:
@@ -71,6 +75,55 @@ def is_same_process(pid: object, started: object) -> bool:
         return False
     now_started = process_identity(pid)
     return now_started is not None and abs(now_started - float(started)) < 1.0
+
+
+def runner_of(meta: dict[str, Any]) -> tuple[object, object]:
+    """(pid, start time) of the wrapper that runs a job: the one whose claim the store holds, else
+    the one launched for it."""
+    claim = meta.get(RUN_CLAIM_META_KEY)
+    if isinstance(claim, dict) and isinstance(claim.get("pid"), int):
+        return claim["pid"], claim.get("started")
+    return meta.get("runner_pid"), meta.get("runner_started")
+
+
+def job_group_alive(meta: dict[str, Any], groups: dict[int, list[int]] | None = None) -> bool:
+    """Whether any process of a job's command still runs: any member of its process group
+    (``pgid``), or, when its wrapper died before recording that, of the wrapper's session. The only
+    proof that a job whose wrapper died is over ("lost" and retried only then).
+
+    Identity is pid + start time: while the group's first process lives it must be the one
+    recorded; once it is gone, Linux gives its pid to no new process while any member of its group
+    (or session) lives, so every member left started after it is one of ours."""
+    runner, runner_started = runner_of(meta)
+    if isinstance(meta.get("pgid"), int):
+        ident, started, of = int(meta["pgid"]), meta.get("pid_started"), os.getpgid
+    elif isinstance(runner, int):
+        ident, started, of, groups = runner, runner_started, os.getsid, None
+    else:
+        return False
+    if ident <= 1:
+        return False
+    first = process_identity(ident)
+    known = isinstance(started, (int, float))
+    if first is not None:
+        return not known or abs(first - float(started)) < 1.0
+    members = groups.get(ident, []) if groups is not None else _members(ident, of)
+    for pid in members:
+        member_started = process_identity(pid)
+        if member_started is not None and (not known or member_started >= float(started) - 1.0):
+            return True
+    return False
+
+
+def _members(ident: int, of: Callable[[int], int]) -> list[int]:
+    found = []
+    for pid in psutil.pids():
+        try:
+            if of(pid) == ident:
+                found.append(pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return found
 
 
 def final_update_from_exit(job: JobInfo, record: ExitRecord) -> JobUpdate:
@@ -162,9 +215,12 @@ class LocalScheduler(SchedulerAdapter):
         if job.status is JobStatus.PENDING:
             return None
         meta = job.metadata
-        runner_alive = is_same_process(meta.get("runner_pid"), meta.get("runner_started"))
-        command_alive = is_same_process(meta.get("pid"), meta.get("pid_started"))
+        runner_alive = is_same_process(*runner_of(meta))
+        # A command outliving its wrapper is followed (re-attached) until its whole group is gone.
+        command_alive = not runner_alive and job_group_alive(meta, groups or None)
         if runner_alive or command_alive:
+            if command_alive and meta.get("cancel_requested"):
+                _kill_after_grace(meta)  # the cancelling process may have exited before its SIGKILL
             if job.status is not JobStatus.RUNNING:
                 return None
             fields: dict[str, object] = {}
@@ -177,12 +233,17 @@ class LocalScheduler(SchedulerAdapter):
                 fields["metadata"] = {"usage": merge_usage(meta.get("usage"), sample, started,
                                                            job.resources.cpus or 1, job.resources.memory)}
             return JobUpdate(job.job_id, None, fields) if fields else None
-        if job.status is JobStatus.QUEUED and "runner_pid" not in meta:
-            launched = job.updated_at or job.created_at
-            if utcnow() - launched > timedelta(seconds=LAUNCH_TIMEOUT_SECONDS):
-                return self._launch(job)  # the process that claimed it died before launching
+        if job.status is JobStatus.QUEUED and "pid" not in meta and RUN_CLAIM_META_KEY not in meta:
+            launched = meta.get("launched_at")
+            if not isinstance(launched, (int, float)):
+                launched = (job.updated_at or job.created_at).timestamp()
+            if time.time() - launched > LAUNCH_TIMEOUT_SECONDS:
+                # No wrapper claimed it (the launcher died, or the store refused the claim): its
+                # command never started. A second wrapper cannot run it twice: one claim wins.
+                return self._launch(job)
             return None
-        # Both processes are gone. The wrapper writes the exit file before it exits, so read again
+        # The wrapper and every process of the group are gone. The group's first process (and the
+        # wrapper) write the exit file before they exit, so read again
         # (it may have appeared between our first look and the liveness check).
         try:
             record = read_exit_file(paths.exit_file(job.job_id))
@@ -198,7 +259,7 @@ class LocalScheduler(SchedulerAdapter):
             # known, its exit status is not. Not "lost", so it is not retried as if it vanished.
             return JobUpdate(job.job_id, JobStatus.FAILED, {"reason": unreadable[:500], "end_time": utcnow()}, "poll")
         return JobUpdate(job.job_id, JobStatus.FAILED, {
-            "reason": "lost: the job's processes ended without recording an exit code (killed with its wrapper?)",
+            "reason": "lost: every process of the job is gone and none recorded an exit code (wrapper killed?)",
             "end_time": utcnow(),
         }, "poll")
 
@@ -206,9 +267,10 @@ class LocalScheduler(SchedulerAdapter):
         updates = []
         for job in jobs:
             meta = job.metadata
-            runner_alive = is_same_process(meta.get("runner_pid"), meta.get("runner_started"))
-            command_alive = is_same_process(meta.get("pid"), meta.get("pid_started"))
-            if job.status in (JobStatus.PENDING, JobStatus.QUEUED) and not runner_alive:
+            runner, runner_started = runner_of(meta)
+            runner_alive = is_same_process(runner, runner_started)
+            command_alive = not runner_alive and job_group_alive(meta)
+            if job.status in (JobStatus.PENDING, JobStatus.QUEUED) and not runner_alive and not command_alive:
                 # Never started: cancelled without running. The wrapper checks the status before
                 # it runs anything, so a racing launch also stops here.
                 updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
@@ -216,11 +278,19 @@ class LocalScheduler(SchedulerAdapter):
                                           "metadata": {"cancel_requested": True}}, "cancel"))
                 continue
             # Mark first so whoever records the end (wrapper or poller) says "cancelled", not "failed".
-            self.context.store.update(job.job_id, None, source="cancel", metadata={"cancel_requested": True})
-            if runner_alive:
-                _signal(meta["runner_pid"], signal.SIGTERM, group=False)  # the wrapper escalates to SIGKILL
+            self.context.store.update(job.job_id, None, source="cancel",
+                                      metadata={"cancel_requested": True, "cancel_sent_at": time.time()})
+            # Every signal goes with SIGCONT: a stopped (SIGSTOP) wrapper or command would hold it.
+            # The end is recorded only once the group is gone (by the wrapper, or by a poll).
+            if runner_alive and isinstance(runner, int):
+                _signal(runner, signal.SIGTERM, group=False)  # the wrapper escalates to SIGKILL
+                _signal(runner, signal.SIGCONT, group=False)
+                if job_group_alive(meta):
+                    for pgid in _job_pgids(meta):
+                        _signal(pgid, signal.SIGCONT, group=True)
             elif command_alive:
-                _terminate_group_later(int(meta["pgid"]) if "pgid" in meta else int(meta["pid"]))
+                for pgid in _job_pgids(meta):
+                    _terminate_group_later(pgid)
             else:
                 updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
                                          {"reason": "cancelled by user", "end_time": utcnow()}, "cancel"))
@@ -287,9 +357,35 @@ def _signal(pid: int, sig: int, *, group: bool) -> None:
         pass
 
 
+def _job_pgids(meta: dict[str, Any]) -> set[int]:
+    """The process groups to signal for a job: its recorded one, else (its wrapper died before
+    recording it) those of the processes left in the wrapper's session."""
+    if isinstance(meta.get("pgid"), int):
+        return {int(meta["pgid"])} if meta["pgid"] > 1 else set()
+    runner = runner_of(meta)[0]
+    pgids = set()
+    for pid in _members(runner, os.getsid) if isinstance(runner, int) and runner > 1 else []:
+        try:
+            pgids.add(os.getpgid(pid))
+        except (ProcessLookupError, PermissionError):
+            continue
+    return {p for p in pgids if p > 1}
+
+
+def _kill_after_grace(meta: dict[str, Any]) -> None:
+    """SIGKILL a cancelled job's group whose wrapper is gone, once the grace period has passed."""
+    sent = meta.get("cancel_sent_at")
+    if isinstance(sent, (int, float)) and time.time() - sent < CANCEL_GRACE_SECONDS:
+        return
+    for pgid in _job_pgids(meta):
+        _signal(pgid, signal.SIGKILL, group=True)
+
+
 def _terminate_group_later(pgid: int, grace: float = CANCEL_GRACE_SECONDS) -> None:
-    """SIGTERM a process group now and SIGKILL it after ``grace`` (for jobs whose wrapper died)."""
+    """SIGTERM (with SIGCONT, so a stopped group acts on it) a process group now and SIGKILL it
+    after ``grace`` (for jobs whose wrapper died; later polls kill it if this process exits first)."""
     _signal(pgid, signal.SIGTERM, group=True)
+    _signal(pgid, signal.SIGCONT, group=True)
 
     def escalate() -> None:
         deadline = time.monotonic() + grace

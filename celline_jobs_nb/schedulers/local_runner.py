@@ -25,7 +25,28 @@ from ..core.models import JobInfo, JobStatus, utcnow
 from ..core.paths import ENV_JOB_ID, ENV_PROGRESS_FILE, ENV_PROJECT, ProjectPaths
 from ..store.sqlite import JobStore
 from .base import SchedulerContext
-from .local import CANCEL_GRACE_SECONDS, LocalScheduler, final_update_from_exit, process_identity
+from .local import (
+    CANCEL_GRACE_SECONDS,
+    RUN_CLAIM_META_KEY,
+    LocalScheduler,
+    final_update_from_exit,
+    process_identity,
+)
+
+#: The command's process group starts with this shell: it runs the command, then writes the
+#: exit-code file itself (atomically; "shell": true: a status above 128 means signal status-128),
+#: so a command that outlives a killed wrapper still leaves how it ended. Its TERM trap lets it
+#: outlive a cancelled command (which keeps the default handler) and record that end too.
+RECORDER = r"""trap 'celline_terminated=1' TERM
+/bin/bash -c "$1"
+celline_rc=$?
+LC_ALL=C
+celline_tmp="$2.tmp.$$"
+printf '{"exit_code": %d, "signal": null, "end_time": %s, "shell": true}\n' \
+  "$celline_rc" "${EPOCHREALTIME:-$(command -p date +%s)}" >"$celline_tmp" \
+  && command -p mv -f -- "$celline_tmp" "$2"
+exit "$celline_rc"
+"""
 
 
 def run(project: str, job_id: str) -> int:
@@ -34,6 +55,12 @@ def run(project: str, job_id: str) -> int:
     job = store.get(job_id)
     if job.status.final:
         return 0  # cancelled before it started: run nothing
+    # The store records which wrapper runs the job before anything runs: a second wrapper (a
+    # relaunch racing a slow start) runs nothing, and one whose claim the store refused (a full
+    # disk) runs nothing either; the job is then relaunched later.
+    me = {"pid": os.getpid(), "started": process_identity(os.getpid())}
+    if not store.claim_flag(job.job_id, RUN_CLAIM_META_KEY, me) or store.get(job_id).status.final:
+        return 0
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in (job.metadata.get("env") or {}).items()})
@@ -53,7 +80,8 @@ def run(project: str, job_id: str) -> int:
     with open(paths.log_file(job.job_id), "ab", buffering=0) as log_handle:
         try:
             child = subprocess.Popen(
-                ["/bin/bash", "-c", job.command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                ["/bin/bash", "-c", RECORDER, "celline-job", job.command, str(paths.exit_file(job.job_id))],
+                cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                 stdout=log_handle, stderr=subprocess.STDOUT, preexec_fn=_child_setup,
             )
         except OSError as exc:
@@ -62,15 +90,23 @@ def run(project: str, job_id: str) -> int:
             store.update(job.job_id, JobStatus.FAILED, source="runner", exit_code=127, end_time=utcnow(),
                          reason=f"could not start the command: {exc}")
             return 1
-        store.update(
-            job.job_id, JobStatus.RUNNING, source="runner", start_time=utcnow(), native_id=str(child.pid),
-            metadata={"pid": child.pid, "pid_started": process_identity(child.pid), "pgid": child.pid,
-                      "runner_pid": os.getpid(), "runner_started": process_identity(os.getpid()),
-                      "host": socket.gethostname()},
-        )
+        try:
+            store.update(
+                job.job_id, JobStatus.RUNNING, source="runner", start_time=utcnow(), native_id=str(child.pid),
+                metadata={"pid": child.pid, "pid_started": process_identity(child.pid), "pgid": child.pid,
+                          "runner_pid": os.getpid(), "runner_started": me["started"],
+                          "host": socket.gethostname()},
+            )
+        except CellineJobsError:
+            pass  # the command runs: wait for it and record its end (its claim names this wrapper)
         returncode, rusage = _wait(child, terminate)
 
-    exit_code, sig = (None, -returncode) if returncode < 0 else (returncode, None)
+    if returncode < 0:
+        exit_code, sig = None, -returncode
+    elif returncode > 128:  # the recorder shell passes on the command's status: 128+N is signal N
+        exit_code, sig = None, returncode - 128
+    else:
+        exit_code, sig = returncode, None
     write_exit_file(paths.exit_file(job.job_id), exit_code, sig)
     job = store.get(job.job_id)
     if terminate.is_set() and not job.metadata.get("cancel_requested"):
@@ -100,9 +136,12 @@ def _wait(child: subprocess.Popen[bytes], terminate: threading.Event) -> tuple[i
         pid, status, rusage = os.wait4(child.pid, os.WNOHANG)
         if pid == child.pid:
             child.returncode = os.waitstatus_to_exitcode(status)  # tell Popen it is reaped
+            if terminate.is_set():
+                _end_group(child.pid)  # a cancel ends the whole group, not only its first process
             return child.returncode, rusage
         if terminate.is_set() and kill_at is None:
             _killpg(child.pid, signal.SIGTERM)
+            _killpg(child.pid, signal.SIGCONT)  # a stopped (SIGSTOP) group acts on it too
             kill_at = time.monotonic() + CANCEL_GRACE_SECONDS
         elif kill_at is not None and time.monotonic() >= kill_at:
             _killpg(child.pid, signal.SIGKILL)
@@ -124,6 +163,18 @@ def _final_usage(job: JobInfo, rusage: resource.struct_rusage) -> dict[str, obje
     usage["cpu_percent"] = 0.0
     usage["rss_bytes"] = 0
     return usage
+
+
+def _end_group(pgid: int, timeout: float = 5.0) -> None:
+    """SIGKILL what is left of a cancelled job's group and wait (bounded) until it is gone."""
+    _killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.02)
 
 
 def _killpg(pgid: int, sig: int) -> None:
