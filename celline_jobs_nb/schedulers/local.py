@@ -10,6 +10,11 @@ transaction, so several processes never start more than ``max_parallel`` jobs to
 A monitor that starts later (a new kernel) re-attaches: it reads exit-code files of jobs that
 ended meanwhile and checks the recorded pids (with their start times, so a reused pid is never
 mistaken for our job) of those still running.
+
+Never twice: a wrapper runs a job only after the store granted it the job's one run claim; the
+command's process group starts with a shell that writes the exit-code file itself, so a command
+outliving a killed wrapper is followed to its real end; a job is "lost" (and retried) only once
+no process of its group is left.
 """
 
 from __future__ import annotations
@@ -214,6 +219,9 @@ class LocalScheduler(SchedulerAdapter):
             return final_update_from_exit(job, record)
         if job.status is JobStatus.PENDING:
             return None
+        if job.status is JobStatus.QUEUED and job.array_parent is not None and is_same_process(
+                job.metadata.get("array_runner_pid"), job.metadata.get("array_runner_started")):
+            return None  # a local array task whose array's wrapper (alive) starts it in its turn
         meta = job.metadata
         runner_alive = is_same_process(*runner_of(meta))
         # A command outliving its wrapper is followed (re-attached) until its whole group is gone.

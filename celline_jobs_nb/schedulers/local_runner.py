@@ -1,10 +1,12 @@
 """The wrapper that runs one local job: ``python -m celline_jobs_nb.schedulers.local_runner PROJECT JOB_ID``.
 
-Started detached (its own session) by ``LocalScheduler``. It runs the job's command with
-``bash -c`` in a new process group, output to ``logs/<job_id>.log``; on SIGTERM (a cancel) it
-forwards SIGTERM to that group and SIGKILLs it after a grace period. When the command ends it
-writes ``logs/<job_id>.exitcode`` first (the evidence any later monitor trusts), then the final
-state, then starts the next waiting local jobs.
+Started detached (its own session) by ``LocalScheduler``. It claims the job in the store (one
+wrapper per job), then runs the job's command with ``bash -c`` under a small recording shell in a
+new process group, output to ``logs/<job_id>.log``; on SIGTERM (a cancel) it forwards SIGTERM and
+SIGCONT to that group and SIGKILLs it after a grace period. When the command ends it writes
+``logs/<job_id>.exitcode`` first (the evidence any later monitor trusts; the recording shell wrote
+it already, for a wrapper that would not live to), then the final state, then starts the next
+waiting local jobs.
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ def run(project: str, job_id: str) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, on_sigterm)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal that started the CLI may close
+    if job.metadata.get("array") and job.array_parent is None:  # a local array: one task per index
+        from .local_array import run_array
+
+        return run_array(paths, store, job, terminate)
 
     with open(paths.log_file(job.job_id), "ab", buffering=0) as log_handle:
         try:
