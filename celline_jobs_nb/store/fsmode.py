@@ -114,8 +114,9 @@ def read_only_reason(db: Path) -> str | None:
         if not os.access(state_dir, os.W_OK | os.X_OK):
             return f"no write permission on {state_dir}"
         return None
-    if state_dir.exists() and not os.access(state_dir, os.W_OK | os.X_OK):
-        return f"no write permission on {state_dir}"
-    if not state_dir.exists() and not os.access(state_dir.parent, os.W_OK | os.X_OK):
-        return f"no write permission on {state_dir.parent}"
+    existing = state_dir
+    while not existing.exists() and existing.parent != existing:  # it will be created below the first that exists
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no write permission on {existing}"
     return None

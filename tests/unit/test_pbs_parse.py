@@ -656,7 +656,7 @@ def test_submit_writes_the_script_and_reads_the_id(ctx):
     update = adapter.submit(job)
     assert (update.status, update.fields["native_id"]) == (JobStatus.QUEUED, "18")
     script = Path(update.fields["metadata"]["script"])
-    assert "#PBS -l nodes=1:ppn=2:cl1" in script.read_text() and script.stat().st_mode & 0o777 == 0o700
+    assert "#PBS -l nodes=1:ppn=2:cl1" in script.read_text() and script.stat().st_mode & 0o707 == 0o700
     assert runner.commands[0] == ["qsub", "-j", "oe", "-o", shlex.quote(str(ctx.paths.log_file(job.job_id))),
                                   shlex.quote(str(script))]
     assert update.fields["metadata"]["pbs_flavour"] == TORQUE_SLURM

@@ -696,7 +696,7 @@ def test_submit_writes_the_script_and_reads_the_id(ctx):
     update = adapter.submit(job)
     script = ctx.paths.script_file("sub1")
     assert runner.commands == [["sbatch", "--parsable", str(script)]]
-    assert script.stat().st_mode & 0o777 == 0o700 and "#SBATCH --dependency=afterok:7" in script.read_text()
+    assert script.stat().st_mode & 0o707 == 0o700 and "#SBATCH --dependency=afterok:7" in script.read_text()
     assert update.status is JobStatus.HELD and update.fields["native_id"] == "1"
     assert update.fields["metadata"]["native_dependencies"] == ["7"]
     assert update.fields["log_file"] == str(ctx.paths.log_file("sub1_1"))  # the first task's log
