@@ -19,15 +19,12 @@ import atexit
 import json
 import logging
 import os
-import smtplib
 import threading
 import time
-import urllib.request
 import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 
 from .core.errors import CellineJobsError
@@ -98,6 +95,8 @@ def batch_message(jobs: list[JobInfo], project: str) -> Message:
 
 
 def send_webhook(url: str, message: Message) -> None:
+    import urllib.request  # here, not at the top: a command with nothing to send never loads it
+
     headers = {"Content-Type": "application/json"}
     if message.delivery_id:
         headers[DELIVERY_HEADER] = message.delivery_id
@@ -109,6 +108,9 @@ def send_webhook(url: str, message: Message) -> None:
 
 
 def send_email(settings: EmailSettings, message: Message) -> None:
+    import smtplib
+    from email.message import EmailMessage
+
     email = EmailMessage()
     email["Subject"] = message.subject
     email["From"] = settings.sender
