@@ -4,9 +4,7 @@ shown as text, and (in real headless Chromium with the network off) a table that
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +18,6 @@ from celline_jobs_nb.monitor import JobMonitor
 XSS = "<img src=x onerror=alert(1)>"
 SCRIPT_END = "</script><script>alert(2)</script>"
 LINE_SEPARATOR = "Integrate\u2028S1 & S2"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FAILING = "for i in $(seq 1 40); do echo \"line $i\"; done; echo '<b>boom</b> & </script>' >&2; exit 3"
 
 
@@ -119,66 +116,7 @@ def html_escaped(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _launch_offline(playwright):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"])
-
-
-def test_the_table_renders_and_sorts_in_chromium_without_network(report_file: Path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
-    data = _data(report_file.read_text(encoding="utf-8"))
-    with sync_api.sync_playwright() as playwright:
-        browser = _launch_offline(playwright)
-        try:
-            context = browser.new_context(offline=True)
-            requests: list[str] = []
-            problems: list[str] = []
-            context.route(re.compile(r"^(?!file:)"), lambda route: (requests.append(route.request.url), route.abort()))
-            page = context.new_page()
-            page.on("request", lambda request: requests.append(request.url))
-            page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-            page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.goto(report_file.as_uri())
-
-            rows = page.locator("#jobs-table tbody tr")
-            assert rows.count() == 4
-            assert page.locator("#job-count").text_content() == "4 of 4 jobs"
-
-            def column(key: str) -> list[str]:
-                index = [th.get_attribute("data-key") for th in page.locator("#jobs-table th").all()].index(key)
-                return page.locator(f"#jobs-table tbody tr td:nth-child({index + 1})").all_text_contents()
-
-            # newest first by default; names are shown as the text they are
-            assert page.locator("th[data-key=submit]").get_attribute("aria-sort") == "descending"
-            names = sorted(job["name"] for job in data["jobs"])
-            page.locator("th[data-key=name] button").click()
-            assert page.locator("th[data-key=name]").get_attribute("aria-sort") == "ascending"
-            assert column("name") == sorted(names, key=str.casefold)
-            page.locator("th[data-key=name] button").click()
-            assert page.locator("th[data-key=name]").get_attribute("aria-sort") == "descending"
-            assert column("name") == sorted(names, key=str.casefold, reverse=True)
-            assert page.locator("img").count() == 0 and page.locator("script").count() == 2
-
-            page.locator("th[data-key=run] button").click()
-            by_run = sorted(data["jobs"], key=lambda job: job["run"])
-            assert column("id") == [job["id"] for job in by_run]
-            assert page.locator("th[data-key=submit]").get_attribute("aria-sort") == "none"
-
-            failed_row = page.locator("#jobs-table tbody tr[data-status=failed]")
-            assert failed_row.count() == 1 and XSS in failed_row.text_content()
-            page.locator("#job-filter").fill("onerror")
-            assert page.locator("#job-count").text_content() == "1 of 4 jobs"
-
-            assert page.locator("#timeline svg rect[data-status]").count() == 4
-            assert page.locator("#failed article pre").count() == 1
-            assert requests == [report_file.as_uri()]
-            assert problems == []  # no alert ran, no CSP violation, no script error
-        finally:
-            browser.close()
+# The table in real Chromium: test_report_browser.py (node's playwright-core).
 
 
 def test_an_empty_project_gets_a_report_that_says_so(project: Path, tmp_path: Path):
