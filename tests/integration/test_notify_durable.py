@@ -208,3 +208,26 @@ def test_a_channel_that_delivered_is_not_sent_again_when_another_is_retried(proj
     ids = receiver.ids()
     assert len(ids) == 2 and ids[0] is not None and ids[0] == ids[1]  # a 500, then the retry
     assert len(mails) == 1 and mails[0]["X-Celline-Delivery"] == ids[0]
+
+
+def test_a_failure_seen_only_by_celline_run_custom_job_reaches_the_webhook(project: Path, webhook):
+    import importlib.util
+
+    from support import require_service
+
+    require_service(importlib.util.find_spec("celline") is not None,
+                    "celline is not installed: pip install --no-deps celline==1.1.0 toml polars rich")
+    from celline.interfaces import Project
+
+    from celline_jobs_nb.celline import install_celline_function
+
+    Project(str(project), "pbmc")
+    install_celline_function(project)
+    url, receiver = webhook
+    _settings(project, url)
+    job_id = _submitter(project).submit_job("fails", "exit 4")
+    _ended(project, [job_id])
+    ran = subprocess.run([sys.executable, "-m", "celline", "run", "custom_job"], cwd=project, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert ran.returncode == 0, ran.stderr
+    assert receiver.failed_jobs() == {job_id}, ran.stdout + ran.stderr
