@@ -15,6 +15,7 @@ The stores come from ``bench_store``'s generator, built once and cached (``bigst
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -31,15 +32,22 @@ REPEAT = 5
 DAY = 86400.0
 
 
+_TIME = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").is_file() else None)
+
+
 def _run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one run of ``command``."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _pid, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode() if process.stderr else ''}")
-    return elapsed, usage.ru_maxrss * 1024
+    """Wall seconds and peak RSS (bytes; 0 when unknown) of one run of ``command``. The memory comes
+    from GNU time: a child forked straight from this process would report this process's own peak
+    (Linux keeps the pre-exec high-water mark)."""
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        wrapped = [_TIME, "-f", "%M", "-o", rss_file.name, *command] if _TIME else command
+        start = time.perf_counter()
+        result = subprocess.run(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()[-500:]}")
+        text = rss_file.read().strip().splitlines() if _TIME else []
+    return elapsed, int(text[-1]) * 1024 if text and text[-1].isdigit() else 0
 
 
 def _timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
