@@ -216,6 +216,11 @@ class LocalScheduler(SchedulerAdapter):
             warn_once(log, job.job_id, unreadable)
             record = None
         if record is not None:
+            if job.metadata.get("cancel_requested") and job_group_alive(job.metadata, groups or None):
+                # Cancelled means stopped: not before the rest of its group is gone too.
+                if not is_same_process(*runner_of(job.metadata)):
+                    _kill_after_grace(job.metadata)
+                return None
             return final_update_from_exit(job, record)
         if job.status is JobStatus.PENDING:
             return None

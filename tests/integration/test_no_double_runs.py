@@ -58,9 +58,18 @@ def _refreshed_final(monitor: JobMonitor, job_id: str, timeout: float = 30.0) ->
     _wait_for(final, timeout)
 
 
-def test_a_command_outliving_its_killed_wrapper_ends_completed_and_runs_once(monitor: JobMonitor, project: Path):
+@pytest.fixture
+def gate(project: Path) -> Iterator[Path]:
+    """A file the test's commands wait for; made at teardown too, so a failed test leaves nothing running."""
+    path = project / "gate"
+    yield path
+    path.touch()
+
+
+def test_a_command_outliving_its_killed_wrapper_ends_completed_and_runs_once(monitor: JobMonitor, project: Path,
+                                                                             gate: Path):
     """Issue 15 case 4: SIGKILL of the wrapper while the command runs on and then succeeds."""
-    runs, gate = project / "runs.txt", project / "gate"
+    runs = project / "runs.txt"
     job_id = monitor.submit_job("outlives", f"echo run >> {runs}; while [ ! -e {gate} ]; do sleep 0.05; done",
                                 retry=RETRY_AT_ONCE)
     meta = _started(monitor, job_id, runs)
@@ -77,10 +86,11 @@ def test_a_command_outliving_its_killed_wrapper_ends_completed_and_runs_once(mon
     assert runs.read_text().split() == ["run"]
 
 
-def test_lost_only_once_the_whole_group_is_gone_and_only_then_retried(monitor: JobMonitor, project: Path):
+def test_lost_only_once_the_whole_group_is_gone_and_only_then_retried(monitor: JobMonitor, project: Path,
+                                                                      gate: Path):
     """Wrapper and the group's first process SIGKILLed, a background member runs on: not lost, not
     retried until that member ends too; then "lost" (no exit code anywhere) and retried once."""
-    runs, gate = project / "runs.txt", project / "gate"
+    runs = project / "runs.txt"
     member = f"sh -c 'while [ ! -e {gate} ]; do sleep 0.05; done' & wait"
     job_id = monitor.submit_job("survivor", f"echo run >> {runs}; {member}", retry={**RETRY_AT_ONCE, "max_retries": 1})
     meta = _started(monitor, job_id, runs)
@@ -162,19 +172,23 @@ def test_a_submit_refused_on_a_full_disk_leaves_no_job_that_runs_later(tiny_disk
     assert {p.name for p in ran.iterdir()} <= set(accepted)
 
 
-@pytest.mark.parametrize("stopped", ["wrapper", "command", "both"])
+@pytest.mark.parametrize("stopped", ["wrapper", "command", "both", "none, a member ignores SIGTERM"])
 def test_cancel_of_a_stopped_job_reports_cancelled_only_when_its_group_is_gone(monitor: JobMonitor, project: Path,
                                                                                 stopped: str):
-    """Issue 15 case 6: SIGSTOP on the wrapper and/or the command's group, then cancel."""
+    """Issue 15 case 6: SIGSTOP on the wrapper and/or the command's group, then cancel. Also a job
+    whose background process ignores SIGTERM: cancelled only once that one is gone too."""
     ticks = project / "ticks"
-    job_id = monitor.submit_job("stopped", f"while true; do echo t >> {ticks}; sleep 0.05; done")
+    stubborn = "sh -c 'trap \"\" TERM; while true; do sleep 0.05; done' & " if stopped.startswith("none") else ""
+    job_id = monitor.submit_job("stopped", f"trap 'echo got TERM >> {ticks}; exit 143' TERM; "
+                                           f"{stubborn}while true; do echo t >> {ticks}; sleep 0.05; done")
     meta = _started(monitor, job_id, ticks)
     pgid = int(meta["pgid"])
     if stopped in ("wrapper", "both"):
         os.kill(int(meta["runner_pid"]), signal.SIGSTOP)
     if stopped in ("command", "both"):
         os.killpg(pgid, signal.SIGSTOP)
-    assert monitor.cancel_job(job_id, wait=8)  # under the 10 s grace: SIGTERM must work at once
+    assert monitor.cancel_job(job_id, wait=30)
     job = monitor.get_job(job_id)
     assert (job.status, job.reason) == (JobStatus.CANCELLED, "cancelled by user")
     assert not _group(pgid)
+    assert "got TERM" in ticks.read_text()  # continued, so it ended on SIGTERM, not by the SIGKILL after the grace
