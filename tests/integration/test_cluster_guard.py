@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import support
 from support import REPO, START_SLURM, state_dir
 
 FOREIGN = {
@@ -89,3 +90,22 @@ def test_stop_ctld_refuses_a_controller_the_state_file_does_not_name(tmp_path: P
                                 env={**os.environ, "CELLINE_JOBS_TEST_CLUSTER_DIR": str(elsewhere)})
         assert result.returncode == 1 and "refusing" in result.stderr
         assert slurmctld_pid() == pid
+
+
+def test_a_forged_mark_naming_other_processes_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A state file whose pids are not slurmctld/slurmd (here: this test's own process) is no mark,
+    and a test that wants to stop slurmctld is failed before it stops anything."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    (state / "slurm.state").write_text(f"mark=celline_jobs_nb test cluster\ncluster=celline_jobs_test\n"
+                                       f"slurm_conf=/etc/slurm/slurm.conf\nslurmctld_pid={os.getpid()}\n"
+                                       f"slurmd_pid={os.getpid()}\n")
+    monkeypatch.setenv("CELLINE_JOBS_TEST_CLUSTER_DIR", str(state))
+    found, reason = support.check_test_cluster()
+    assert found is None and f"(pid {os.getpid()}) is not running" in reason
+    ctld = slurmctld_pid()
+    with pytest.raises(pytest.fail.Exception, match="refusing to stop slurmctld"):
+        support.require_own_daemon("slurmctld")
+    assert slurmctld_pid() == ctld
+    (state / "slurm.state").chmod(0o666)  # writable by anyone: not trusted at all
+    assert "writable by others" in support.check_test_cluster()[1]
