@@ -96,3 +96,19 @@ def test_cli_list_limit_shows_the_newest_n_oldest_first(project: Path):
     assert [j["name"] for j in json.loads(result.stdout)] == ["job25", "job29"]
     result = _cli(project, "list", "--limit", "0")
     assert result.returncode == 2 and "invalid --limit 0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_status_and_type_filter_is_answered_from_their_index(project: Path):
+    store = JobStore(project)
+    store.insert_many([_job(i, JobStatus.FAILED if i % 2 else JobStatus.COMPLETED, JobType.COUNT) for i in range(20)])
+    seen: list[str] = []
+    conn = store._connect()
+    conn.set_trace_callback(seen.append)
+    try:
+        assert len(store.list([JobStatus.FAILED], job_types=[JobType.COUNT])) == 10
+    finally:
+        conn.set_trace_callback(None)
+    query = next(sql for sql in seen if sql.startswith("SELECT") and "job_type IN" in sql)
+    plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + query))
+    assert "USING INDEX jobs_status_type (status=? AND job_type=?)" in plan, plan
+    assert "TEMP B-TREE" not in plan  # already in creation order: no sort
