@@ -166,6 +166,7 @@ class Notifier:
         self.sent: deque[Message] = deque(maxlen=100)  # this process's latest, for a look in a notebook
         self.failed: deque[Message] = deque(maxlen=100)
         self._thread: threading.Thread | None = None
+        self._wake = threading.Event()  # ends the background deliverer's wait for a retry (flush)
         self._pruned = 0.0
         # From now on the store keeps every ending for us (announce only what ends from now on).
         outbox.configure(store, settings.on, settings.batch)
@@ -194,6 +195,7 @@ class Notifier:
             _waiting.add(self)
             if self._thread is not None and self._thread.is_alive():
                 return False
+            self._wake.clear()
             self._thread = threading.Thread(target=self._run, name="celline-jobs-notify", daemon=True)
             self._thread.start()
         return True
@@ -203,7 +205,8 @@ class Notifier:
         rest is left to the next monitor. Messages another live process is sending are its own."""
         deadline = time.monotonic() + timeout
         thread = self._thread
-        if thread is not None:
+        if thread is not None:  # it finishes what it is sending, then leaves the rest to this loop
+            self._wake.set()
             thread.join(max(0.0, deadline - time.monotonic()))
         while time.monotonic() < deadline:
             self.deliver(deadline)
@@ -217,10 +220,9 @@ class Notifier:
             while True:
                 self.deliver()
                 wait = outbox.next_due_in(self.store, outbox.process_name())
-                if wait is None:
+                if wait is None or self._wake.wait(min(wait, 30.0)):
                     return
-                time.sleep(min(wait, 30.0))
-        except CellineJobsError as exc:  # the store went away or stays locked: the next refresh retries
+        except Exception as exc:  # the store went away or stays locked: the next refresh retries
             log.debug("notification delivery stopped: %s", exc)
 
     def deliver(self, deadline: float | None = None) -> int:
