@@ -1,0 +1,289 @@
+"""The seed's JobAPI against a real ``jupyter server`` subprocess on 127.0.0.1 with a token: every
+route with and without the token, XSRF on POST, path escapes, cancel and retry, log streams and
+events over WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jobapi_server import Server, start_server
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+from celline_jobs_nb.monitor import JobMonitor
+
+pytestmark = pytest.mark.slow
+PAGE_MARK = "celline-jobs-page"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("jobapi-root")
+
+
+@pytest.fixture(scope="module")
+def server(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    (root / "p").mkdir()
+    monitor = JobMonitor(root / "p")
+    done = monitor.submit_job("done", "echo hello")
+    monitor.wait([done], timeout=30)
+    outside = tmp_path_factory.mktemp("outside")
+    JobMonitor(outside).submit_job("secret", "true")
+    (root / "link-out").symlink_to(outside)
+    srv = start_server(root, tmp_path_factory.mktemp("jupyter-home"))
+    yield srv
+    srv.stop()
+    for project in (root / "p", outside):
+        mon = JobMonitor(project)
+        for job in mon.store.active():
+            mon.cancel_job(job.job_id, wait=0)
+
+
+@pytest.fixture(scope="module")
+def monitor(server: Server, root: Path) -> JobMonitor:
+    return JobMonitor(root / "p")
+
+
+def _done_id(monitor: JobMonitor) -> str:
+    return next(j.job_id for j in monitor.list_jobs("completed") if j.name == "done")
+
+
+async def _ws(server: Server, path: str, *, token: bool = True) -> object:
+    headers = {"Authorization": f"token {server.token}"} if token else {}
+    return await websocket_connect(HTTPRequest(server.ws(path), headers=headers, connect_timeout=10))
+
+
+async def _messages(conn: object, until: float) -> list[dict]:
+    """Every message until the socket closes or the deadline passes."""
+    out = []
+    while True:
+        left = until - time.monotonic()
+        if left <= 0:
+            return out
+        try:
+            msg = await asyncio.wait_for(conn.read_message(), left)
+        except asyncio.TimeoutError:
+            return out
+        if msg is None:
+            return out
+        out.append(json.loads(msg))
+
+
+def _ws_status(server: Server, path: str, *, token: bool = True) -> int:
+    async def attempt() -> int:
+        try:
+            conn = await _ws(server, path, token=token)
+        except HTTPClientError as err:
+            return err.code
+        conn.close()
+        return 101
+    return asyncio.run(attempt())
+
+
+def test_every_route_needs_the_token(server: Server, monitor: JobMonitor) -> None:
+    job = _done_id(monitor)
+    gets = ["jobs?project=p", "jobs?project=p&status=completed", f"jobs/{job}?project=p",
+            f"jobs/{job}/progress?project=p"]
+    for path in gets:
+        assert server.request("GET", path)[0] == 200, path
+        assert server.request("GET", path, token=False)[0] in (401, 403), path
+    for path in (f"jobs/{job}/cancel?project=p", f"jobs/{job}/retry?project=p"):
+        assert server.request("POST", path, token=False, body={})[0] in (401, 403), path
+    for path in (f"jobs/{job}/logs?project=p", "events?project=p"):
+        assert _ws_status(server, path) == 101, path
+        assert _ws_status(server, path, token=False) in (401, 403), path
+    page = f"{server.url}/celline-jobs/?project=p"
+    assert server.request("GET", "", full_url=page)[0] == 200
+    _, body = server.request("GET", "", full_url=page, token=False)
+    assert PAGE_MARK in server.request("GET", "", full_url=page)[1]
+    assert PAGE_MARK not in str(body)  # sent to the login page instead
+    # nothing was cancelled or retried by the refused requests
+    assert monitor.get_job(job).metadata.get("retried_by") is None
+
+
+def test_list_get_and_progress_answer_the_seed_shapes(server: Server, monitor: JobMonitor) -> None:
+    job = monitor.get_job(_done_id(monitor))
+    status, body = server.request("GET", "jobs?project=p&status=completed")
+    assert status == 200 and job.job_id in [j["job_id"] for j in body["jobs"]]
+    assert all(j["status"] == "completed" for j in body["jobs"])
+    status, info = server.request("GET", f"jobs/{job.job_id}?project=p")
+    for name in ("job_id", "name", "status", "command", "start_time", "end_time", "log_file", "working_dir",
+                 "resources"):
+        assert name in info
+    assert info["status"] == "completed" and info["end_time"].endswith("+00:00")
+    status, progress = server.request("GET", f"jobs/{job.job_id}/progress?project=p")
+    assert status == 200 and set(progress) >= {"progress", "stage", "details", "timestamp"}
+    status, err = server.request("GET", "jobs/NOSUCHJOB?project=p")
+    assert status == 404 and "NOSUCHJOB" in err["error"]
+    status, err = server.request("GET", "jobs?project=p&status=finished")
+    assert status == 400 and "finished" in err["error"]
+    assert server.request("GET", "jobs")[0] == 400  # no project
+
+
+def test_paths_outside_the_root_are_refused(server: Server, root: Path) -> None:
+    for project in ("..", "../..", "/tmp", "p/../..", "link-out", "%2Ftmp"):
+        status, body = server.request("GET", f"jobs?project={project}")
+        assert status in (403, 404), project
+        if project != "%2Ftmp":
+            assert status == 403 and "outside" in body["error"], project
+        assert _ws_status(server, f"events?project={project}") in (403, 404), project
+    assert server.request("GET", "jobs?project=nonexistent")[0] == 404
+
+
+def _opener_with_cookie(server: Server) -> tuple[urllib.request.OpenerDirector, http.cookiejar.CookieJar]:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{server.url}/celline-jobs/?project=p&token={server.token}", timeout=30).read()
+    return opener, jar
+
+
+def test_xsrf_is_required_on_post_with_a_cookie(server: Server, monitor: JobMonitor) -> None:
+    job, _ = _running_job_with_log(monitor)
+    opener, jar = _opener_with_cookie(server)
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+    url = server.api(f"jobs/{job}/cancel?project=p")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(urllib.request.Request(url, data=b"{}", method="POST"), timeout=30)
+    assert refused.value.code == 403
+    assert monitor.get_job(job).status.active  # the refused request cancelled nothing
+    req = urllib.request.Request(url, data=b"{}", method="POST", headers={"X-XSRFToken": xsrf})
+    with opener.open(req, timeout=30) as resp:
+        assert json.loads(resp.read()) == {"cancelled": True, "job_id": job}
+    assert monitor.get_job(job).status.value == "cancelled"
+
+
+def test_cancel_and_retry_take_effect(server: Server, monitor: JobMonitor) -> None:
+    job, _ = _running_job_with_log(monitor)
+    status, body = server.request("POST", f"jobs/{job}/retry?project=p", body={})
+    assert status == 409 and "cancel it" in body["error"]
+    assert server.request("POST", f"jobs/{job}/cancel?project=p")[1] == {"cancelled": True, "job_id": job}
+    assert monitor.get_job(job).status.value == "cancelled"
+    assert server.request("POST", f"jobs/{job}/cancel?project=p")[1]["cancelled"] is False
+    status, body = server.request("POST", f"jobs/{job}/retry?project=p", body={"resources": "mem=bogus"})
+    assert status == 400 and "mem" in body["error"]
+    status, body = server.request("POST", f"jobs/{job}/retry?project=p", body={"resources": "mem=2G"})
+    assert status == 200
+    new = monitor.get_job(body["job_id"])
+    assert new.retry_of == job and new.attempt == 2 and new.resources.memory == 2 * 1024**3
+    assert monitor.get_job(job).metadata["retried_by"] == new.job_id
+    monitor.cancel_job(new.job_id, wait=5)
+    assert server.request("POST", f"jobs/{job}/retry?project=p", body=b"{not json")[0] == 400
+
+
+def test_a_finished_log_is_sent_whole_then_the_stream_closes(server: Server, monitor: JobMonitor) -> None:
+    job = _done_id(monitor)
+
+    async def run() -> list[dict]:
+        conn = await _ws(server, f"jobs/{job}/logs?project=p")
+        return await _messages(conn, time.monotonic() + 10)
+    messages = asyncio.run(run())
+    assert "".join(m.get("text", "") for m in messages if m["type"] == "log") == "hello\n"
+    assert messages[-1]["type"] == "end"
+
+
+def _running_job_with_log(monitor: JobMonitor) -> tuple[str, Path]:
+    job = monitor.submit_job("follow me", "sleep 120")
+    path = monitor.log_path(job)
+    deadline = time.monotonic() + 20
+    while (not path.exists() or monitor.get_job(job).status.value != "running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.exists()
+    return job, path
+
+
+def test_a_log_stream_sees_an_appended_line_within_half_a_second(server: Server, monitor: JobMonitor) -> None:
+    job, path = _running_job_with_log(monitor)
+
+    async def run() -> float:
+        conn = await _ws(server, f"jobs/{job}/logs?project=p&from={path.stat().st_size}")
+        await _messages(conn, time.monotonic() + 0.5)  # settle
+        with open(path, "a") as handle:
+            handle.write("appended line\n")
+        appended = time.monotonic()
+        seen = ""
+        while "appended line\n" not in seen:
+            left = appended + 0.5 - time.monotonic()
+            assert left > 0, f"not seen within 0.5 s (got {seen!r})"
+            msg = await asyncio.wait_for(conn.read_message(), left)
+            seen += json.loads(msg).get("text", "")
+        conn.close()
+        return time.monotonic() - appended
+    try:
+        assert asyncio.run(run()) < 0.5
+    finally:
+        monitor.cancel_job(job, wait=5)
+
+
+def test_fifty_followers_each_read_exactly_the_appended_bytes(server: Server, monitor: JobMonitor) -> None:
+    job, path = _running_job_with_log(monitor)
+    start = path.stat().st_size
+    lines = [f"line {i} " + "x" * (i % 70) + "\n" for i in range(400)]
+    appended = "".join(lines)
+
+    async def follower() -> tuple[str, int]:
+        conn = await _ws(server, f"jobs/{job}/logs?project=p&from={start}")
+        text, server_read = "", 0
+        deadline = time.monotonic() + 60
+        while len(text.encode()) < len(appended.encode()) and time.monotonic() < deadline:
+            msg = json.loads(await asyncio.wait_for(conn.read_message(), 60))
+            assert msg["type"] == "log", msg
+            text += msg["text"]
+            server_read = msg["bytes_read"]
+        conn.close()
+        return text, server_read
+
+    async def writer() -> None:
+        await asyncio.sleep(0.5)
+        with open(path, "a") as handle:
+            for i, line in enumerate(lines):
+                handle.write(line)
+                handle.flush()
+                if i % 20 == 0:
+                    await asyncio.sleep(0.05)
+
+    async def run() -> list[tuple[str, int]]:
+        followers = [asyncio.ensure_future(follower()) for _ in range(50)]
+        await writer()
+        return await asyncio.gather(*followers)
+    try:
+        results = asyncio.run(run())
+    finally:
+        monitor.cancel_job(job, wait=5)
+    assert len(results) == 50
+    for text, server_read in results:
+        assert text == appended
+        assert server_read == len(appended.encode())  # the server read only the new bytes, once each
+
+
+def test_events_report_status_changes_batched_per_tick(server: Server, monitor: JobMonitor) -> None:
+    async def run() -> tuple[str, list[dict]]:
+        conn = await _ws(server, "events?project=p")
+        hello = json.loads(await asyncio.wait_for(conn.read_message(), 10))
+        assert hello["type"] == "hello"
+        job = monitor.submit_job("evented", "echo evented")
+        seen: list[dict] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+                e["job_id"] == job and e.get("status") == "completed" for m in seen for e in m["events"]):
+            seen.append(json.loads(await asyncio.wait_for(conn.read_message(), deadline - time.monotonic())))
+        conn.close()
+        return job, seen
+    job, seen = asyncio.run(run())
+    assert all(m["type"] == "changes" for m in seen)
+    events = [e for m in seen for e in m["events"] if e["job_id"] == job and e["kind"] == "status"]
+    assert events and events[-1]["status"] == "completed"
+    assert any(j["job_id"] == job for m in seen for j in m["jobs"])
+
+
+def test_environment_values_stay_on_the_server(server: Server, monitor: JobMonitor) -> None:
+    job = monitor.submit_job("env", "true", env={"API_KEY": "s3cret"})
+    status, info = server.request("GET", f"jobs/{job}?project=p")
+    assert status == 200 and "s3cret" not in json.dumps(info) and info["metadata"]["env"] == ["API_KEY"]
