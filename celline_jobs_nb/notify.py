@@ -213,7 +213,7 @@ class Notifier:
             wait = outbox.next_due_in(self.store, outbox.process_name())
             if wait is None or time.monotonic() + wait >= deadline:
                 return
-            time.sleep(wait)
+            time.sleep(max(wait, 0.05))
 
     def _run(self) -> None:
         try:

@@ -196,7 +196,7 @@ def claim(store: JobStore, owner: str, lease: float) -> OutboxRow | None:
     host = owner.rpartition(":")[0]
 
     def action(conn: sqlite3.Connection) -> OutboxRow | None:
-        rows = conn.execute(f"{_ROW} WHERE state = 'pending' AND next_try <= ? ORDER BY id LIMIT 50",
+        rows = conn.execute(f"{_ROW} WHERE state = 'pending' AND next_try <= ? ORDER BY id",
                             (now,)).fetchall()
         for r in rows:
             row = _row(r)
