@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("install-celline-function", "write <project>/functions/celline_jobs.py: celline's CLI then offers "
             "these commands as `celline run custom_job -- COMMAND ...`")
     p.add_argument("--force", action="store_true", help="overwrite a file of that name celline-jobs did not write")
+
+    p = add("serve", "serve the job table and the JobAPI in a browser (127.0.0.1 only, behind a printed token URL)")
+    p.add_argument("--port", type=int, default=None, metavar="N", help="port (default: 8765 or the next free one)")
     return parser
 
 
@@ -752,7 +755,18 @@ def cmd_install_celline_function(args: argparse.Namespace) -> int:
 # Commands that only make sense in an existing project: in any other directory they say so and create
 # nothing (no .celline/jobs.db, backups/ or logs/ in a directory that is not a project).
 _READS_A_PROJECT = frozenset({"list", "status", "logs", "cancel", "retry", "queue", "history", "watch", "report",
-                              "export-json", "discover"})
+                              "export-json", "discover", "serve"})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.port is not None and not 0 < args.port < 65536:
+        raise InvalidInputError(f"invalid --port {args.port}: use 1 to 65535")
+    try:
+        from .server.app import serve
+    except ImportError as exc:
+        raise InvalidInputError(f"serve needs jupyter_server ({exc}): pip install jupyter_server") from None
+    _monitor(args)  # the store exists (and is checked) before the first request
+    return serve(Path(args.project).resolve(), args.port)
 
 
 def _where(project: str) -> str:
@@ -773,6 +787,7 @@ COMMANDS = {
     "submit": cmd_submit, "queue": cmd_queue, "history": cmd_history, "watch": cmd_watch,
     "progress": cmd_progress, "demo": cmd_demo, "export-json": cmd_export_json, "db": cmd_db,
     "report": cmd_report, "discover": cmd_discover, "install-celline-function": cmd_install_celline_function,
+    "serve": cmd_serve,
 }
 
 

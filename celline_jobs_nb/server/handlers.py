@@ -263,7 +263,7 @@ class PageHandler(JupyterHandler):
     @web.authenticated
     @authorized
     def get(self) -> None:
-        project = self.get_query_argument("project", None)
+        project = self.get_query_argument("project", None) or "."  # `celline-jobs serve`: the root is the project
         try:
             resolve_project(self.settings.get("server_root_dir") or ".", project)
         except ProjectError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.cookiejar
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -287,3 +288,59 @@ def test_environment_values_stay_on_the_server(server: Server, monitor: JobMonit
     job = monitor.submit_job("env", "true", env={"API_KEY": "s3cret"})
     status, info = server.request("GET", f"jobs/{job}?project=p")
     assert status == 200 and "s3cret" not in json.dumps(info) and info["metadata"]["env"] == ["API_KEY"]
+
+
+def test_serve_runs_the_api_and_page_on_localhost_behind_a_printed_token(tmp_path: Path) -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from jobapi_server import free_port
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    JobMonitor(project).submit_job("served", "echo served")
+    port = free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    proc = subprocess.Popen([sys.executable, "-m", "celline_jobs_nb", "--project", str(project), "serve",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env)
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        url = re.search(r"http://\S+", lines[1]).group(0)
+        assert url.startswith(f"http://127.0.0.1:{port}/celline-jobs/?project=.&token=")
+        token = url.split("token=")[1]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    assert PAGE_MARK in resp.read().decode()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/celline-jobs/api/v1/jobs?project=.",
+                                     headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert [j["name"] for j in json.loads(resp.read())["jobs"]] == ["served"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/celline-jobs/api/v1/jobs?project=.", timeout=10)
+        assert refused.value.code == 403
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_outside_a_project_says_so(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "celline_jobs_nb", "--project", str(tmp_path), "serve"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "no celline project" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / ".celline").exists()
