@@ -28,6 +28,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:  # `-m slurm` selects (and `-m "not slurm"` leaves out) every test that needs the cluster
         if SLURM_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.slurm)
+        # The quick part (`-m "not slow"`) leaves out the cluster and browser tests: they wait for
+        # real daemons and a real Chromium.
+        if (item.get_closest_marker("slurm") or item.get_closest_marker("e2e")) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -46,3 +46,21 @@ def test_celline_imports_without_the_polars_warning():
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "binary is missing" not in (result.stdout + result.stderr).lower()
+
+
+def test_the_quick_part_leaves_out_every_cluster_and_browser_test():
+    """`-m "not slow"` (the README's quick part) selects no test that needs SLURM or Chromium, also
+    those that only ask for a SLURM fixture."""
+    def collected(*args: str) -> set[str]:
+        out = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", *args,
+                              "tests/integration/test_cli.py", "tests/integration/test_pbs.py",
+                              "tests/integration/test_report_browser.py"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300).stdout
+        return {line for line in out.splitlines() if "::" in line}
+
+    everything, quick = collected(), collected("-m", "not slow")
+    left_out = everything - quick
+    assert quick and left_out and quick < everything
+    assert {t.split("::")[1] for t in left_out if "test_cli.py" in t} == {  # the two using a SLURM fixture
+        "test_stale_warnings_are_yellow_on_a_terminal_only", "test_the_schedulers_own_queue_is_data_too"}
+    assert not [t for t in quick if "test_pbs.py" in t or "test_report_browser.py" in t or "stale_warnings" in t]
