@@ -21,6 +21,9 @@ OTHER_EXTENSIONS = ("jupyterlab", "notebook", "notebook_shim", "voila.server_ext
                     "jupyter_server_terminals", "nbclassic", "jupyter_server_ydoc", "jupyter_collaboration")
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,16 +77,17 @@ class Server:
 
 
 def start_server(root: Path, home: Path, *, extra_env: dict[str, str] | None = None) -> Server:
-    """``jupyter server`` with only this package's extension enabled (its own config and runtime dirs)."""
+    """``jupyter server`` with only this package's extension enabled (its own config and runtime dirs):
+    enabled by the very file a pip install puts in ``etc/jupyter/jupyter_server_config.d``."""
     config = home / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {"celline_jobs_nb.server": True, **{
-            name: False for name in OTHER_EXTENSIONS}}}}))
+        {"ServerApp": {"jpserver_extensions": {name: False for name in OTHER_EXTENSIONS}}}))
     token = secrets.token_hex(16)
     port = free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_PLATFORM_DIRS": "1", **(extra_env or {})}
+           "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_PLATFORM_DIRS": "1",
+           "JUPYTER_CONFIG_PATH": str(REPO / "jupyter-config"), **(extra_env or {})}
     log = home / "server.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
