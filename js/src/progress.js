@@ -4,6 +4,7 @@ import { h, clear } from "./dom.js";
 import { etaText as etaFor, formatPercent, runtimeText } from "./format.js";
 import { createTicker } from "./ticker.js";
 import { badge } from "./table.js";
+import { progressNote } from "./why.js";
 
 export function renderProgress({ model, el }) {
   let skew = 0;
@@ -34,7 +35,9 @@ export function renderProgress({ model, el }) {
       const pct = Number.isFinite(item.pct) ? Math.max(0, Math.min(100, item.pct)) : 0;
       fill.style.width = `${pct}%`;
       const bar = h("div", {
-        class: `cj-bar cj-bar-lg${item.pct === undefined || item.pct === null ? " cj-bar-unknown" : ""}`, role: "progressbar",
+        class: `cj-bar cj-bar-lg${item.pct === undefined || item.pct === null ? " cj-bar-unknown" : ""}${
+          item.status === "failed" || item.status === "cancelled" ? " cj-bar-failed" : item.status === "completed" && item.pct < 100 ? " cj-bar-short" : ""}`,
+        role: "progressbar",
         "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(pct),
       }, fill);
       const eta = h("span", { class: "cj-eta" }, item.status === "running" ? etaText(item, nowMs) : "");
@@ -48,7 +51,7 @@ export function renderProgress({ model, el }) {
           h("span", { class: "cj-pct" }, formatPercent(item.pct))),
         bar,
         h("div", { class: "cj-progress-meta" },
-          h("span", { class: "cj-stage" }, item.stage || (item.pct === undefined || item.pct === null ? "no progress reported" : "")), eta, runtime),
+          h("span", { class: "cj-stage" }, progressNote(item) || (item.pct === undefined || item.pct === null ? "no progress reported" : "")), eta, runtime),
         details ? h("div", { class: "cj-progress-details" }, details) : null));
     }
   }

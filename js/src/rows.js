@@ -12,12 +12,12 @@ export const FINAL = new Set(["completed", "failed", "cancelled"]);
 // away in the column chooser. `min` is the narrowest a column gets; `grow` shares the spare width.
 // `constant`: hidden by default when every row has the same value (all "local").
 export const COLUMNS = [
-  { key: "id", label: "Job ID", width: 80, show: true, pin: true, hint: "The job's id, shortened (hover for all of it)" },
+  { key: "id", label: "Job ID", width: 76, show: true, pin: true, hint: "The job's id, shortened (hover for all of it)" },
   { key: "name", label: "Name", width: 104, grow: 1, show: true, pin: true },
   { key: "type", label: "Type", width: 80, show: true, constant: true },
   { key: "status", label: "Status", width: 220, grow: 3, show: true, hint: "Status and why: the exit code and last error line of a failed job, what a waiting job waits for" },
-  { key: "progress", label: "Progress", width: 120, show: true },
-  { key: "runtime", label: "Runtime", width: 66, show: true },
+  { key: "progress", label: "Progress", width: 120, grow: 1, show: true },
+  { key: "runtime", label: "Runtime", width: 70, show: true },
   { key: "end", label: "Ended", width: 70, show: true },
   { key: "scheduler", label: "Scheduler", width: 90, constant: true },
   { key: "attempt", label: "Attempt", width: 74, hint: "Attempt n/m: m = 1 + the automatic retries its policy allows" },
