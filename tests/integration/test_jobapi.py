@@ -344,3 +344,106 @@ def test_serve_outside_a_project_says_so(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "no celline project" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / ".celline").exists()
+
+
+# ---- docs/jobapi.yaml is true --------------------------------------------------------------------
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "jobapi.yaml"
+
+
+def _spec() -> dict:
+    import yaml
+
+    return yaml.safe_load(SPEC_PATH.read_text())
+
+
+def _deref(spec: dict, node: dict) -> dict:
+    while isinstance(node, dict) and "$ref" in node:
+        target = spec
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _check(spec: dict, schema: dict, value: object, where: str) -> None:
+    """The parts of OpenAPI schemas docs/jobapi.yaml uses: type, nullable, enum, required, properties, items."""
+    schema = _deref(spec, schema)
+    if value is None:
+        assert schema.get("nullable") or "type" not in schema, f"{where}: null where {schema.get('type')} is documented"
+        return
+    kind = schema.get("type")
+    types = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool}
+    if kind:
+        assert isinstance(value, types[kind]) and not (kind in ("integer", "number") and isinstance(value, bool)), \
+            f"{where}: {value!r} is not {kind}"
+    if "enum" in schema:
+        assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
+    if isinstance(value, dict):
+        for name in schema.get("required", []):
+            assert name in value, f"{where}: {name} missing"
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                _check(spec, sub, value[name], f"{where}.{name}")
+        if schema.get("properties") and kind == "object" and "JobInfo" not in where:
+            undocumented = set(value) - set(schema["properties"])
+            assert not undocumented, f"{where}: undocumented fields {undocumented}"
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            _check(spec, schema["items"], item, f"{where}[{i}]")
+
+
+def _response_schema(spec: dict, path: str, method: str, status: int) -> dict:
+    response = _deref(spec, spec["paths"][path][method]["responses"][str(status)])
+    return response["content"]["application/json"]["schema"]
+
+
+def test_every_route_is_documented_with_its_methods() -> None:
+    from celline_jobs_nb.server.handlers import API_ROUTES
+
+    spec = _spec()
+    assert [p for p, _ in API_ROUTES] == list(spec["paths"])
+    for path, handler in API_ROUTES:
+        documented = {m for m in spec["paths"][path] if m in ("get", "post", "put", "delete", "patch")}
+        implemented = {m for m in ("get", "post", "put", "delete", "patch")
+                       if getattr(handler, m) is not getattr(__import__("tornado.web").web.RequestHandler, m)}
+        websocket = any(spec["paths"][path][m].get("x-websocket") for m in documented)
+        assert documented == implemented, path
+        assert websocket == hasattr(handler, "write_message"), path
+
+
+def test_every_answer_matches_the_document(server: Server, monitor: JobMonitor) -> None:
+    spec = _spec()
+    done = _done_id(monitor)
+    answers = [
+        ("/jobs", "get", "jobs?project=p"),
+        ("/jobs", "get", "jobs?project=p&status=completed,failed&limit=5"),
+        ("/jobs/{job_id}", "get", f"jobs/{done}?project=p"),
+        ("/jobs/{job_id}/progress", "get", f"jobs/{done}/progress?project=p"),
+        ("/jobs/{job_id}", "get", "jobs/NOPE?project=p"),
+        ("/jobs", "get", "jobs?project=.."),
+        ("/jobs/{job_id}/cancel", "post", f"jobs/{done}/cancel?project=p"),
+        ("/jobs/{job_id}/retry", "post", f"jobs/{done}/retry?project=p"),
+        ("/jobs/{job_id}/retry", "post", "jobs/NOPE/retry?project=p"),
+    ]
+    for path, method, url in answers:
+        status, body = server.request(method.upper(), url, body={} if method == "post" else None)
+        assert str(status) in spec["paths"][path][method]["responses"], (url, status)
+        _check(spec, _response_schema(spec, path, method, status), body, url)
+    retried = server.request("POST", f"jobs/{done}/retry?project=p")[1]["job_id"]
+    monitor.wait([retried], timeout=30)
+
+    async def socket_messages() -> list[tuple[str, dict]]:
+        out = []
+        conn = await _ws(server, f"jobs/{done}/logs?project=p")
+        out += [("/jobs/{job_id}/logs", m) for m in await _messages(conn, time.monotonic() + 5)]
+        conn = await _ws(server, "events?project=p")
+        JobMonitor(server.root / "p").submit_job("spec", "echo spec")
+        out += [("/events", m) for m in await _messages(conn, time.monotonic() + 6)]
+        conn.close()
+        return out
+    messages = asyncio.run(socket_messages())
+    assert {p for p, _ in messages} == {"/jobs/{job_id}/logs", "/events"}
+    assert any(m["type"] == "changes" for _, m in messages)
+    for path, message in messages:
+        _check(spec, _response_schema(spec, path, "get", 101), message, path)
