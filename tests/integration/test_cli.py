@@ -265,6 +265,7 @@ def test_watch_shows_the_table_list_prints(project: Path):
 
 def test_the_schedulers_own_queue_is_data_too(project: Path, slurm_cluster: object, tmp_path: Path):
     name = "foreign \x1b[31mred\x1b]0;title\x07"
+    (project / ".celline").mkdir()  # a project (elsewhere the CLI says there is none)
     native = subprocess.run(["sbatch", "--parsable", "--hold", "-J", name, "-o", str(tmp_path / "%j.out"), "--wrap",
                              "true"], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
     try:
