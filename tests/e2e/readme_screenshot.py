@@ -49,8 +49,7 @@ def main() -> int:
         from celline_jobs_nb.monitor import JobMonitor
 
         monitor = JobMonitor(project)
-        for job in monitor.store.active():
-            monitor.cancel_job(job.job_id, wait=0)
+        monitor.cancel_jobs([job.job_id for job in monitor.store.active()], wait=10)  # ended before the files go
         if fresh:
             shutil.rmtree(project, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)

@@ -54,7 +54,7 @@ try {
     }
     // A retry waiting in its backoff (attempt 2 of 4).
     Object.assign(rows[4001], { status: "pending", start: undefined, end: undefined, attempt: 2, maxatt: 4, retry_of: "job04000",
-      nb: now + 12000, rreason: "attempt 1 oom: out of memory" });
+      nb: now + 55000, rreason: "attempt 1 oom: out of memory" });
     // Browser notifications: a stand-in that records what would be asked and shown.
     window.__notes = [];
     window.__asked = 0;
@@ -244,7 +244,7 @@ try {
   const cd2 = await page.locator(".cj-row [data-col='status'] .cj-countdown").textContent();
   const n = (t) => Number((/retry in (\d+) s/.exec(t || "") || [])[1]);
   const reasonCell = await page.locator(".cj-row [data-col='reason']").textContent();
-  check("attempt n/m and 'retry in N s' ticking", attemptCell === "2/4" && n(cd1) >= 3 && n(cd1) <= 12 && n(cd2) <= n(cd1) - 2 &&
+  check("attempt n/m and 'retry in N s' ticking", attemptCell === "2/4" && n(cd1) >= 10 && n(cd1) <= 55 && n(cd2) <= n(cd1) - 2 &&
     /attempt 1 oom/.test(reasonCell || ""), `${attemptCell}; ${cd1} -> ${cd2}; ${reasonCell}`);
 
   // The selected job's detail: sparklines built as SVG from its samples (sent for this job only).
