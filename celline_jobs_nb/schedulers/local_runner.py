@@ -11,6 +11,7 @@ waiting local jobs.
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import signal
@@ -34,6 +35,9 @@ from .local import (
     final_update_from_exit,
     process_identity,
 )
+
+#: How long a wrapper keeps trying to write a finished command's exit-code file on a full disk.
+KEEP_EXIT_RECORD_SECONDS = 7 * 24 * 3600.0
 
 #: The command's process group starts with this shell: it runs the command, then writes the
 #: exit-code file itself (atomically; "shell": true: a status above 128 means signal status-128),
@@ -113,7 +117,7 @@ def run(project: str, job_id: str) -> int:
         exit_code, sig = None, returncode - 128
     else:
         exit_code, sig = returncode, None
-    write_exit_file(paths.exit_file(job.job_id), exit_code, sig)
+    _keep_exit_record(paths.exit_file(job.job_id), exit_code, sig)
     job = store.get(job.job_id)
     if terminate.is_set() and not job.metadata.get("cancel_requested"):
         store.update(job.job_id, None, source="runner", metadata={"cancel_requested": True})
@@ -169,6 +173,22 @@ def _final_usage(job: JobInfo, rusage: resource.struct_rusage) -> dict[str, obje
     usage["cpu_percent"] = 0.0
     usage["rss_bytes"] = 0
     return usage
+
+
+def _keep_exit_record(path: Path, exit_code: int | None, sig: int | None) -> None:
+    """Write the exit-code file; on a full disk (or quota) keep trying until there is room. A job
+    whose end nobody recorded would be called "lost" and retried: its command would run twice.
+    While this wrapper waits, the job shows running."""
+    delay, deadline = 0.2, time.monotonic() + KEEP_EXIT_RECORD_SECONDS
+    while True:
+        try:
+            write_exit_file(path, exit_code, sig)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 def _end_group(pgid: int, timeout: float = 5.0) -> None:

@@ -4,6 +4,7 @@ full disk leaves no job that runs later, and a cancel stops a stopped (SIGSTOP) 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -136,15 +137,7 @@ def test_a_submit_refused_on_a_full_disk_leaves_no_job_that_runs_later(tiny_disk
     ran.mkdir()
     monitor = JobMonitor(project, max_parallel=1)
     monitor.wait([monitor.submit_job("fits", "exit 0")], timeout=30)
-    filler = tiny_disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:  # every free block
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    filler = _fill(tiny_disk)
     size = filler.stat().st_size
     accepted: dict[str, str] = {}
     refused: list[str] = []
@@ -170,6 +163,49 @@ def test_a_submit_refused_on_a_full_disk_leaves_no_job_that_runs_later(tiny_disk
         assert not (ran / name).exists(), f"{name}'s submit raised, yet it ran"
     assert all(j.status.final for j in fresh.store.get_many(list(accepted.values())))
     assert {p.name for p in ran.iterdir()} <= set(accepted)
+
+
+def _fill(disk: Path) -> Path:
+    """Fill every free block of ``disk``; returns the filler file (delete it to free the space)."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_job_ending_while_the_disk_is_full_keeps_its_end_and_is_not_rerun(tiny_disk: Path, tmp_path: Path):
+    """A full disk when the command ends: no exit-code file can be written yet. The wrapper keeps
+    its end until there is room, so the job is completed, not "lost" and retried (run twice)."""
+    project = tiny_disk / "project"
+    project.mkdir()
+    runs, gate = tmp_path / "runs.txt", tmp_path / "gate"
+    monitor = JobMonitor(project, max_parallel=1)
+    try:
+        job_id = monitor.submit_job("ends-on-full-disk",
+                                    f"echo run >> {runs}; while [ ! -e {gate} ]; do sleep 0.05; done",
+                                    retry=RETRY_AT_ONCE)
+        _started(monitor, job_id, runs)
+        filler = _fill(tiny_disk)
+        gate.touch()
+        _wait_for(lambda: not _group(int(monitor.get_job(job_id).metadata["pgid"])))  # the command ended
+        with contextlib.suppress(StoreError):  # a poll on a full disk may fail to record anything
+            monitor.refresh(force=True)
+        assert monitor.get_job(job_id).status is JobStatus.RUNNING  # its end is not known yet: not lost
+        filler.unlink()
+        _refreshed_final(monitor, job_id)
+        job = monitor.get_job(job_id)
+        assert (job.status, job.exit_code) == (JobStatus.COMPLETED, 0)
+        monitor.refresh(force=True)
+        assert [j.job_id for j in monitor.list_jobs()] == [job_id]
+        assert runs.read_text().split() == ["run"]
+    finally:
+        gate.touch()
 
 
 @pytest.mark.parametrize("stopped", ["wrapper", "command", "both", "none, a member ignores SIGTERM"])
