@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -51,6 +52,9 @@ def main() -> int:
         monitor = JobMonitor(project)
         monitor.cancel_jobs([job.job_id for job in monitor.store.active()], wait=10)  # ended before the files go
         if fresh:
+            for _ in range(5):  # a cancelled job's runner may still write its exit file for a moment
+                shutil.rmtree(project, ignore_errors=True)
+                time.sleep(1)
             shutil.rmtree(project, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
