@@ -16,3 +16,14 @@ test("the views never use innerHTML or insertAdjacentHTML", () => {
     assert.doesNotMatch(source, /innerHTML|outerHTML|insertAdjacentHTML|document\.write/, name);
   }
 });
+
+test("no emoji glyphs in what the views draw (fonts may lack them: icons are inline SVG or CSS)", async () => {
+  // Seen on main: "⏳" (U+23F3) before a waiting job's dependency rendered as an empty box with
+  // Debian's default fonts; "⚠" (U+26A0) is an emoji in many fonts too.
+  const outputs = await buildOutputs();
+  const emoji = /[\u231A-\u23FF\u2600-\u27BF\u2B00-\u2BFF\u{1F000}-\u{1FAFF}\uFE0F]/u;
+  for (const [file, text] of Object.entries(outputs)) {
+    const found = text.match(emoji);
+    assert.equal(found, null, `${file} draws ${found && found[0]} (U+${found && found[0].codePointAt(0).toString(16)})`);
+  }
+});

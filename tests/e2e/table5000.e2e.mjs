@@ -108,12 +108,17 @@ try {
     await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
     const vp = document.querySelector(".cj-viewport");
     const cols = [...document.querySelectorAll(".cj-header .cj-hcell")].map((c) => c.getAttribute("data-col"));
-    const result = { scroll: vp.scrollWidth, client: vp.clientWidth, cols };
+    const mids = [...document.querySelectorAll(".cj-toolbar > *, .cj-toolbar-right > *")].map((e) => { const r = e.getBoundingClientRect(); return (r.top + r.bottom) / 2; });
+    const search = document.querySelector(".cj-search").getBoundingClientRect();
+    const result = { scroll: vp.scrollWidth, client: vp.clientWidth, cols, chips: document.querySelectorAll(".cj-chip").length,
+      oneLine: Math.max(...mids) - Math.min(...mids) <= 8, searchIn: search.width >= 100 && search.right <= host.getBoundingClientRect().right + 1 };
     host.style.width = "";
     return result;
   });
   check("the default view fits 1,000 px without sideways scrolling", fit.scroll <= fit.client &&
     JSON.stringify(fit.cols) === JSON.stringify(["id", "name", "type", "status", "progress", "runtime", "end"]), JSON.stringify(fit));
+  // Seen on main: the toolbar wrapped once ~6 chips appeared, pushing the filter to a second line.
+  check("7 status chips: the toolbar stays on one line with the filter in view", fit.chips === 7 && fit.oneLine && fit.searchIn, JSON.stringify(fit));
 
   // Scroll to the bottom: the last rows are rendered, still only a window of them.
   const scrollMs = await page.evaluate(async () => {
