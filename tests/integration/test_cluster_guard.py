@@ -109,3 +109,21 @@ def test_a_forged_mark_naming_other_processes_is_refused(tmp_path: Path, monkeyp
     assert slurmctld_pid() == ctld
     (state / "slurm.state").chmod(0o666)  # writable by anyone: not trusted at all
     assert "writable by others" in support.check_test_cluster()[1]
+
+
+def test_start_pbs_leaves_a_real_pbs_alone(tmp_path: Path):
+    """A qstat on PATH that is not Slurm's Torque wrapper (a real PBS or Torque): start-pbs.sh stops
+    with the reason, before installing, starting or recording anything."""
+    if os.geteuid() != 0:
+        pytest.skip("start-pbs.sh runs as root")
+    bin_dir = tmp_path / "pbs-bin"
+    bin_dir.mkdir()
+    for name in ("qsub", "qstat", "qdel"):
+        (bin_dir / name).write_text(f"#!/bin/sh\necho \"{name} $*\" >> {tmp_path}/calls.log\n")
+        (bin_dir / name).chmod(0o755)
+    state = tmp_path / "state"
+    result = subprocess.run(["bash", str(REPO / "scripts" / "start-pbs.sh")], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                                              "CELLINE_JOBS_TEST_CLUSTER_DIR": str(state)})
+    assert result.returncode == 1 and "this machine has its own PBS" in result.stderr
+    assert "[start-slurm]" not in result.stderr and not state.exists() and not (tmp_path / "calls.log").exists()
