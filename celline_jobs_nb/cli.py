@@ -354,17 +354,29 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if args.tail < 0:
         raise InvalidInputError(f"invalid --tail {args.tail}: use a number >= 0")
     show = _log_text if not args.raw else str
-    text = monitor.logs(job.job_id, tail=args.tail)
-    if text:
-        sys.stdout.write(show(text) + "\n")
-    else:  # said on stderr: `logs ID > file` stays the log itself
-        print("(empty log so far; following)" if args.follow else "(empty log)", file=sys.stderr)
     if not args.follow:
+        text = monitor.logs(job.job_id, tail=args.tail)
+        if text:
+            sys.stdout.write(show(text) + "\n")
+        else:  # said on stderr: `logs ID > file` stays the log itself
+            print("(empty log)", file=sys.stderr)
         return 0
     from .core.logs import LogFollower
 
+    # The last lines come from the follower's own first read, so a line written meanwhile is
+    # printed once: neither lost between two reads nor printed twice.
     follower = LogFollower(monitor.log_path(job.job_id))
-    follower.read_new()  # skip what was printed above
+    first = follower.read_new()
+    if first.error:
+        raise ParseError(f"cannot follow the log of {job.job_id}: {first.error}")
+    complete, newline, partial = first.text.rpartition("\n")
+    last = complete.split("\n")[-args.tail:] if newline and args.tail else []
+    text = "".join(line + "\n" for line in last) + (partial if args.tail else "")
+    if text:
+        sys.stdout.write(show(text))
+        sys.stdout.flush()
+    else:
+        print("(empty log so far; following)", file=sys.stderr)
     while True:
         chunk = follower.read_new()
         if chunk.error:

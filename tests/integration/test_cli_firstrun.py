@@ -9,6 +9,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,21 @@ def test_the_demo_in_a_file_is_not_cut_and_shows_the_final_table_once(tmp_path: 
                                         "Submitted", "Exit", "Resources", "Reason"]
     assert "Predict cell types (scPred)" in result.stdout and "…" not in result.stdout
     assert f"    Project({str(tmp_path / 'demo')!r}).call(Job())" in lines
+
+
+def test_logs_follow_prints_the_last_lines_then_what_comes_once(tmp_path: Path):
+    monitor = JobMonitor(tmp_path)
+    go = tmp_path / "go"
+    job_id = monitor.submit_job("waits", f"echo one; echo two; while [ ! -e {go} ]; do sleep 0.05; done; echo three")
+    log = monitor.log_path(job_id)
+    deadline = time.monotonic() + 60
+    while "two" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    follow = subprocess.Popen([sys.executable, "-m", "celline_jobs_nb", "logs", "-f", "--tail", "1", job_id],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENVIRONMENT)
+    assert follow.stdout is not None
+    assert follow.stdout.readline() == "two\n"  # the last line there is, once
+    go.touch()
+    out, err = follow.communicate(timeout=60)
+    assert (follow.returncode, out, err) == (0, "three\n", "")
