@@ -115,6 +115,12 @@ try {
   const countFinal = await statusOf("Count sample S1");
   check("running job turns completed with no cell running", sawIdle && runningWhileIdle && (await idle()) && countFinal === "completed",
     `seen running while idle=${runningWhileIdle}; status=${countFinal}`);
+  // The plain-HTML copy a saved notebook keeps (hidden next to the live view) follows the ending too,
+  // updated in place from the kernel's poller while no cell runs.
+  const copyUpdated = await page.waitForFunction(() => [...document.querySelectorAll(".celline-jobs-fallback tr[data-status]")]
+    .some((tr) => tr.textContent.includes("Count sample S1") && tr.getAttribute("data-status") === "completed"), null, { timeout: 12000 })
+    .then(() => true, () => false);
+  check("the saved-notebook copy of the table is updated when a job ends (no cell running)", copyUpdated && (await idle()));
   const toastAbout = (name) => page.evaluate((n) => (window.__toastLog || []).filter((t) =>
     t.title === `${n} completed` || t.title === `${n} failed` || t.title === `${n} cancelled` ||
     (/jobs ended/.test(t.title) && t.body.includes(n))), name);
