@@ -579,94 +579,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from .watch import watch
+
     monitor = _monitor(args)
     return watch(monitor, interval=args.interval)
-
-
-def _status_summary(jobs: Sequence[JobInfo]) -> str:
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.status.value] = counts.get(job.status.value, 0) + 1
-    return "  ".join(f"{k}: {v}" for k, v in counts.items())
-
-
-def watch_command(monitor: JobMonitor) -> str:
-    """The command that watches this project again, from the current directory."""
-    root = monitor.paths.root
-    here = root == Path.cwd().resolve()
-    return "celline-jobs watch" if here else f"celline-jobs --project {shlex.quote(str(root))} watch"
-
-
-def watch(monitor: JobMonitor, *, interval: float = 1.0, job_ids: Sequence[str] | None = None,
-          console: Console | None = None, title: str | None = None) -> int:
-    """Follow jobs until every watched one is final, then print their table once.
-
-    On a terminal: a live table in place (columns never jump narrower between frames). Piped or
-    redirected: one line per status change, then the final table with every value in full.
-    Ctrl-C stops watching (the jobs keep running) and says how to watch again."""
-    if interval <= 0:
-        raise InvalidInputError(f"invalid --interval {interval}: use a number of seconds > 0")
-
-    def jobs_now() -> list[JobInfo]:
-        return monitor.store.get_many(list(job_ids)) if job_ids is not None else monitor.list_jobs()
-
-    def finish(jobs: Sequence[JobInfo]) -> None:
-        _print_table(_jobs_table(jobs, title=title))
-        print(_status_summary(jobs))
-        _print_warnings(_stale_lines(monitor))
-
-    try:
-        if output_width() is None:
-            jobs = _watch_lines(monitor, interval, jobs_now)
-        else:
-            jobs = _watch_live(monitor, interval, jobs_now, console or _console())
-    except KeyboardInterrupt:
-        finish(jobs_now())
-        print(f"stopped watching; the jobs keep running (`{watch_command(monitor)}` to watch again)")
-        return 130
-    finish(jobs)
-    return 0
-
-
-def _watch_live(monitor: JobMonitor, interval: float, jobs_now: Callable[[], list[JobInfo]],
-                console: Console) -> list[JobInfo]:
-    from rich.console import Group
-    from rich.live import Live
-    from rich.text import Text
-
-    memo: dict[str, int] = {}  # one set of column widths for every frame
-
-    def render(jobs: Sequence[JobInfo]) -> Group:
-        parts: list[Any] = [_jobs_table(jobs, memo=memo), Text(_status_summary(jobs))]
-        parts.extend(Text(line, style="yellow") for line in _stale_lines(monitor))  # escaped already
-        return Group(*parts)
-
-    jobs = jobs_now()
-    # transient: the last frame is replaced by the final table, printed once by watch().
-    with Live(render(jobs), console=console, refresh_per_second=4, transient=True) as live:
-        while not all(j.status.final for j in jobs):
-            time.sleep(interval)
-            monitor.refresh()
-            jobs = jobs_now()
-            live.update(render(jobs))
-    return jobs
-
-
-def _watch_lines(monitor: JobMonitor, interval: float, jobs_now: Callable[[], list[JobInfo]]) -> list[JobInfo]:
-    """Piped: a line for each job that changes status (no screen to redraw, nothing cut)."""
-    seen: dict[str, JobStatus] = {}
-    while True:
-        monitor.refresh()
-        jobs = jobs_now()
-        for job in jobs:
-            if seen.get(job.job_id) is not job.status:
-                seen[job.job_id] = job.status
-                reason = f"  {job.reason}" if job.reason and job.status.final else ""
-                print(escape(f"{_local(utcnow())}  {job.job_id}  {job.name}  {job.status.value}{reason}"))
-        sys.stdout.flush()
-        if all(j.status.final for j in jobs):
-            return jobs
-        time.sleep(interval)
 
 
 def cmd_progress(args: argparse.Namespace) -> int:

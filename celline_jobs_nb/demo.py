@@ -129,7 +129,7 @@ def _earlier_demo(monitor: JobMonitor) -> tuple[list[str], int]:
 
 
 def run_demo(directory: Path, *, watch_jobs: bool = True) -> int:
-    from .cli import watch, watch_command
+    from .watch import watch, watch_command
 
     root = create_demo_project(directory)
     monitor = JobMonitor(root, max_parallel=6)
