@@ -86,6 +86,7 @@ class JobMonitor:
         self._poll_intervals = {**self.settings.poll_interval, **(poll_intervals or {})}
         self._last_submit: dict[str, float] = {}
         self._ended_rev = self.store.revision()  # ends recorded by other processes are looked at after this
+        self._local_ran, self._ended_look = False, float("-inf")
         self._poller: Poller | None = None
         self.notifier: Notifier | None = None
         if self.settings.notify.enabled and self.read_only is None:
@@ -407,7 +408,8 @@ class JobMonitor:
         if self.read_only is not None:
             return changed  # the project's writers poll; this process reads what they recorded
         wanted = None if only is None else set(only)
-        for name in self.store.schedulers_to_poll():
+        names = self.store.schedulers_to_poll()
+        for name in names:
             if name == LEGACY_SCHEDULER or (wanted is not None and name not in wanted):
                 continue
             try:
@@ -419,7 +421,7 @@ class JobMonitor:
             if not force and not self.store.claim_poll(name, self.poll_interval(name)):
                 continue
             changed.extend(self._poll(name, adapter))
-        changed.extend(self._settle_recorded_ends())
+        changed.extend(self._settle_recorded_ends("local" in names))
         changed.extend(self._schedule_retries())
         if self.notifier is not None:
             self.notifier.notify()
@@ -461,10 +463,16 @@ class JobMonitor:
         updates = adapter.settle()
         return self.store.apply(self._final_progress(updates)) if updates else []
 
-    def _settle_recorded_ends(self) -> list[str]:
+    def _settle_recorded_ends(self, local_active: bool = True) -> list[str]:
         """Ends written by another process (a local job's runner records its own end): read the
-        job's final progress once, as ``_final_progress`` does for the ends recorded here."""
+        job's final progress once, as ``_final_progress`` does for the ends recorded here. Only
+        while local jobs run or just ran (cluster ends are recorded here, with their progress)."""
+        look = local_active or self._local_ran or self._last_submit.get("local", float("-inf")) > self._ended_look
+        self._local_ran, self._ended_look = local_active, time.monotonic()
         try:
+            if not look:
+                self._ended_rev = self.store.revision()
+                return []
             if self.store.revision() == self._ended_rev:
                 return []
             jobs, self._ended_rev = self.store.changed_since(self._ended_rev)
