@@ -596,7 +596,9 @@ class JobMonitor:
         ids = [self.store.resolve(j) for j in job_ids] if job_ids is not None else \
             [j.job_id for j in self.store.active()]
         deadline = None if timeout is None else time.monotonic() + timeout
-        seen: set[Path] = set()  # exit-code files already answered by a refresh
+        # Exit-code files, and when one first triggered a refresh: a local command's own shell writes
+        # its file just before the wrapper records the end, so a file triggers refreshes for 0.3 s.
+        seen: dict[Path, float] = {}
         while True:
             self.refresh()
             jobs = self.store.get_many(ids)
@@ -613,9 +615,10 @@ class JobMonitor:
                     active = sum(1 for j in self.store.get_many(ids) if j.status.active)
                     raise TimeoutError(f"{active} of {len(ids)} jobs still active after {timeout} s")
                 time.sleep(pause)
-                appeared = [path for path in exit_files if path not in seen and path.exists()]
+                now = time.monotonic()
+                appeared = [path for path in exit_files if now - seen.get(path, now) < 0.3 and path.exists()]
                 if appeared:
-                    seen.update(appeared)
+                    seen.update((path, seen.get(path, now)) for path in appeared)
                     break
 
     @property
