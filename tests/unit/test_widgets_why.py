@@ -7,7 +7,8 @@ from __future__ import annotations
 from celline_jobs_nb.core.models import JobStatus
 from celline_jobs_nb.monitor import JobMonitor
 from celline_jobs_nb.widgets import JobTable
-from celline_jobs_nb.widgets._format import job_row, last_error_line
+from celline_jobs_nb.widgets._format import job_row
+from celline_jobs_nb.widgets.errorline import last_error_line
 
 R_FAILURE = (
     'echo "loading reference"; '
