@@ -442,52 +442,88 @@ def _usage(row: Mapping[str, str], steps: Sequence[Mapping[str, str]]) -> dict[s
     return usage
 
 
-#: Keys of ``scontrol show job`` (22.05 and newer). Values may contain spaces (names, paths), so a
-#: value runs until the next known key rather than the next space.
-SCONTROL_KEYS = (
+#: Keys whose values Slurm prints verbatim, spaces included (names, paths, free text). Every other
+#: value ends at the first space, so a key this list does not know (``SchedNodeList=``,
+#: ``FedOrigin=``, ``Gres=``, the per-node ``Nodes= CPU_IDs= Mem=`` lines of ``-d``) starts its
+#: own pair instead of being glued onto the previous value.
+SCONTROL_SPACED_KEYS = frozenset({
+    "JobName", "Reason", "Command", "WorkDir", "StdErr", "StdIn", "StdOut", "Comment", "AdminComment",
+    "SystemComment", "Container", "ContainerID",
+})
+#: Keys of ``scontrol show job`` (17.02 to 24.x). Inside a value that may contain spaces, only one of
+#: these starts the next pair: ``JobName=a b=c UserId=...`` is the name "a b=c".
+SCONTROL_KEYS = frozenset({
     "JobId", "ArrayJobId", "ArrayTaskId", "ArrayTaskThrottle", "HetJobId", "HetJobOffset", "HetJobIdSet",
     "JobName", "UserId", "GroupId", "MCS_label", "Priority", "Nice", "Account", "QOS", "JobState", "Reason",
     "Dependency", "Requeue", "Restarts", "BatchFlag", "Reboot", "ExitCode", "DerivedExitCode", "RunTime",
     "TimeLimit", "TimeMin", "SubmitTime", "EligibleTime", "AccrueTime", "StartTime", "EndTime", "Deadline",
     "PreemptEligibleTime", "PreemptTime", "SuspendTime", "SecsPreSuspend", "LastSchedEval", "Scheduler",
-    "Partition", "AllocNode:Sid", "ReqNodeList", "ExcNodeList", "NodeList", "BatchHost", "NumNodes", "NumCPUs",
-    "NumTasks", "CPUs/Task", "ReqB:S:C:T", "TRES", "ReqTRES", "AllocTRES", "Socks/Node", "NtasksPerN:B:S:C",
-    "CoreSpec", "MinCPUsNode", "MinMemoryNode", "MinMemoryCPU", "MinTmpDiskNode", "Features", "DelayBoot",
-    "OverSubscribe", "Contiguous", "Licenses", "Network", "Command", "WorkDir", "StdErr", "StdIn", "StdOut",
-    "Power", "Comment", "AdminComment", "Reservation", "MailUser", "MailType", "TresPerNode", "TresPerJob",
-    "TresPerTask", "CpusPerTres", "MemPerTres", "NtasksPerTRES", "KillOInInvalidDependent", "Container",
-    "ContainerID", "CronJob", "CrontabSpec", "SiblingsActive", "SiblingsViable", "ClusterFeatures",
-    "ResvPorts", "SelinuxContext", "Prolog", "Epilog", "LastBusyTime",
-)
-_SCONTROL_KEY_RE = re.compile(
-    r"(?:^|(?<=\s))(" + "|".join(re.escape(k) for k in sorted(SCONTROL_KEYS, key=len, reverse=True)) + r")="
-)
+    "Partition", "AllocNode:Sid", "ReqNodeList", "ExcNodeList", "NodeList", "SchedNodeList", "BatchHost",
+    "BatchFeatures", "StepMgrEnabled", "FedOrigin", "FedViableSiblings", "FedActiveSiblings", "NumNodes",
+    "NumCPUs", "NumTasks", "CPUs/Task", "ReqB:S:C:T", "TRES", "ReqTRES", "AllocTRES", "Socks/Node",
+    "NtasksPerN:B:S:C", "CoreSpec", "Nodes", "CPU_IDs", "Mem", "GRES", "GRES_IDX", "MinCPUsNode",
+    "MinMemoryNode", "MinMemoryCPU", "MinTmpDiskNode", "Features", "ClusterFeatures", "DelayBoot", "Gres",
+    "Shared", "OverSubscribe", "Contiguous", "Licenses", "Network", "Command", "WorkDir", "StdErr", "StdIn",
+    "StdOut", "Power", "SICP", "Comment", "AdminComment", "SystemComment", "Reservation", "MailUser",
+    "MailType", "TresPerNode", "TresPerJob", "TresPerTask", "TresPerSocket", "CpusPerTres", "MemPerTres",
+    "NtasksPerTRES", "KillOInInvalidDependent", "Container", "ContainerID", "CronJob", "CrontabSpec",
+    "SiblingsActive", "SiblingsViable", "ResvPorts", "SelinuxContext", "Prolog", "Epilog", "LastBusyTime",
+    "Switches", "Wait-for-Switch", "BurstBuffer", "BurstBufferState", "CpuFreqMin", "CpuFreqMax",
+    "CpuFreqGov", "ThreadSpec", "TresBind", "TresFreq",
+})
+_SCONTROL_PAIR_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_:/+-]{0,63})=")
+_SCONTROL_COLON_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_/]{0,63}):(\S*)$")  # "NtasksPerTRES:0" (sic)
+_SCONTROL_TOKEN_RE = re.compile(r"\S+")
+
+
+def _scontrol_pairs(line: str, record: dict[str, str]) -> None:
+    """The key=value pairs of one line into ``record`` (the first value of a key wins)."""
+    key: str | None = None
+    start = end = 0
+    spaced = False
+
+    def close() -> None:
+        if key is not None:
+            record.setdefault(key, line[start:end])
+
+    for token in _SCONTROL_TOKEN_RE.finditer(line):
+        text = token.group()
+        pair = _SCONTROL_PAIR_RE.match(text)
+        if pair and (not spaced or pair.group(1) in SCONTROL_KEYS):
+            close()
+            key, spaced = pair.group(1), pair.group(1) in SCONTROL_SPACED_KEYS
+            start, end = token.start() + pair.end(), token.end()
+        elif spaced:
+            end = token.end()  # a name or path with spaces in it
+        else:
+            colon = _SCONTROL_COLON_RE.match(text)
+            if colon:
+                close()
+                record.setdefault(colon.group(1), colon.group(2))
+                key = None
+            # any other stray word is not part of a value that cannot contain spaces: dropped
+    close()
 
 
 def parse_scontrol_jobs(text: str) -> list[dict[str, str]]:
-    """Records of ``scontrol show job`` in its multi-line form or with ``-o`` (one line each)."""
-    blocks: list[list[str]] = []
+    """Records of ``scontrol show job`` in its multi-line form or with ``-o`` (one line each).
+
+    Pairs are read generically (``Key=value``; a value ends at the next space unless its key is
+    one of ``SCONTROL_SPACED_KEYS``), so keys added by other Slurm versions or options are parsed
+    as their own pairs. In the multi-line form a value never runs past the end of its line."""
+    records: list[dict[str, str]] = []
     for line in str(text).split("\n"):
         stripped = line.strip()
         if not stripped:
             continue
         if stripped.startswith("JobId="):
-            blocks.append([stripped])
-        elif blocks:
-            blocks[-1].append(stripped)
-        else:
+            records.append({})
+        elif not records:
             raise ParseError(f"scontrol output does not start with JobId=: {stripped[:120]!r}")
-    records = []
-    for block in blocks:
-        joined = " ".join(block)
-        matches = list(_SCONTROL_KEY_RE.finditer(joined))
-        record: dict[str, str] = {}
-        for i, match in enumerate(matches):
-            end = matches[i + 1].start() if i + 1 < len(matches) else len(joined)
-            record.setdefault(match.group(1), joined[match.end():end].strip())
+        _scontrol_pairs(stripped, records[-1])
+    for record in records:
         if not record.get("JobId", "").isdigit():
-            raise ParseError(f"scontrol record without a numeric JobId: {joined[:120]!r}")
-        records.append(record)
+            raise ParseError(f"scontrol record without a numeric JobId: {record.get('JobId', '')[:120]!r}")
     return records
 
 
