@@ -117,6 +117,29 @@ def test_lost_only_once_the_whole_group_is_gone_and_only_then_retried(monitor: J
     assert runs.read_text().split() == ["run", "run"]
 
 
+def test_a_wrapper_killed_before_recording_the_group_still_has_its_command_followed(monitor: JobMonitor,
+                                                                                     project: Path, gate: Path):
+    """The wrapper dies between starting the command and recording its pids (the store then holds
+    only the wrapper's run claim): the command is found by the wrapper's session and followed."""
+    runs = project / "runs.txt"
+    job_id = monitor.submit_job("unrecorded", f"echo run >> {runs}; while [ ! -e {gate} ]; do sleep 0.05; done",
+                                retry=RETRY_AT_ONCE)
+    meta = _started(monitor, job_id, runs)
+    os.kill(int(meta["runner_pid"]), signal.SIGKILL)
+    # What a wrapper killed before its first record leaves: the claim, none of the command's pids.
+    monitor.store.update(job_id, None, source="test", metadata={k: None for k in (
+        "pid", "pid_started", "pgid", "runner_pid", "runner_started")})
+    for _ in range(3):
+        monitor.refresh(force=True)
+        assert monitor.get_job(job_id).status is JobStatus.RUNNING
+    gate.touch()
+    _refreshed_final(monitor, job_id)
+    assert (monitor.get_job(job_id).status, monitor.get_job(job_id).exit_code) == (JobStatus.COMPLETED, 0)
+    monitor.refresh(force=True)
+    assert [j.job_id for j in monitor.list_jobs()] == [job_id]
+    assert runs.read_text().split() == ["run"]
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "tiny"
