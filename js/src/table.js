@@ -1,23 +1,23 @@
-// The JobTable view: status chips with counts, free-text filter, sortable columns, array tasks
-// under their parent, a virtualised body (only the visible rows exist in the DOM), a ticking
-// Runtime column and retry countdowns, resource use (numbers in the rows, sparklines for the
-// selected job only), toasts when jobs end (optional browser notification behind the bell), the
-// project's disk usage, staleness, and Cancel/Retry with an in-widget confirmation.
+// The JobTable view: a default view that fits a notebook (each status with its reason inline; a
+// column chooser for the rest, remembered in the browser), status chips counting jobs (not
+// attempts), free-text filter, sortable columns, array tasks and earlier attempts under their job,
+// a virtualised body (only the visible rows exist in the DOM), a ticking runtime and retry
+// countdowns, the selected job's resource use (detail.js), one status strip for jobs that end
+// (notices.js; optional browser notification behind the bell), the project's disk usage,
+// staleness and a lost connection (connection.js), and Cancel/Retry confirmed in the widget.
 
 import { h, clear } from "./dom.js";
+import { COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, visibleRange, logicalRows, supersededBy } from "./rows.js";
 import {
-  COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, dependencyInfo, visibleRange, logicalRows, supersededBy,
-} from "./rows.js";
-import {
-  statusWhy, progressNote, localSlotsUsed, loadColumnChoices, saveColumnChoices, constantColumns, visibleColumns, gridTemplate,
+  statusWhy, localSlotsUsed, loadColumnChoices, saveColumnChoices, constantColumns, visibleColumns, gridTemplate,
 } from "./why.js";
 import { createStrip } from "./notices.js";
-import { formatAgo, formatCount, formatDuration, formatPercent, formatTime, formatTimeFull, runtimeText, exitText } from "./format.js";
-import {
-  attemptText, attemptTitle, diskSummary, effHint, effTitle, formatBytes, formatCpu, formatEff, retryCountdown, sampleSeries,
-} from "./usage.js";
+import { renderUsage } from "./detail.js";
+import { watchConnection } from "./connection.js";
+import { makeCells, badge, icon, safeStatus } from "./cells.js";
+import { formatAgo, formatCount, formatDuration, formatTimeFull, runtimeText } from "./format.js";
+import { diskSummary, retryCountdown } from "./usage.js";
 import { summarizeEnded } from "./notify.js";
-import { sparklineSvg } from "./sparkline.js";
 import { createBell } from "./toasts.js";
 import { createTicker } from "./ticker.js";
 
@@ -25,44 +25,7 @@ export const ROW_HEIGHT = 28;
 const DEFAULT_VIEWPORT = 440;
 const DESC_FIRST = new Set(["submit", "start", "end", "runtime", "progress"]);
 
-/** The end of a long id (ids start with their creation time: the end tells jobs apart). */
-export function shortId(id) {
-  const text = String(id);
-  return text.length > 8 ? `…${text.slice(-6)}` : text;
-}
-
-function safeStatus(status) {
-  return STATUSES.includes(status) ? status : "unknown";
-}
-
-export function badge(status) {
-  const s = safeStatus(status);
-  return h("span", { class: `cj-badge cj-s-${s}` }, String(status || "unknown"));
-}
-
-function progressBar(pct, big = false, state = "") {
-  const fill = h("div", { class: "cj-bar-fill" });
-  const value = Number.isFinite(pct) ? Math.max(0, Math.min(100, pct)) : 0;
-  fill.style.width = `${value}%`;
-  return h("div", {
-    class: `cj-bar${big ? " cj-bar-lg" : ""}${state ? ` cj-bar-${state}` : ""}`, role: "progressbar",
-    "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(value),
-  }, fill);
-}
-
-/** A small inline SVG icon (no font glyphs: every font shows it). */
-function icon(kind) {
-  const NS = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(NS, "svg");
-  for (const [k, v] of [["class", `cj-icon cj-icon-${kind}`], ["width", "12"], ["height", "12"], ["viewBox", "0 0 16 16"], ["aria-hidden", "true"]]) svg.setAttribute(k, v);
-  const path = document.createElementNS(NS, "path");
-  path.setAttribute("fill", "currentColor");
-  path.setAttribute("d", kind === "warn"
-    ? "M8 1l7.5 13.5h-15zM7.1 6v4.2h1.8V6zm0 5.5v1.8h1.8v-1.8z"
-    : "M13.6 8A5.6 5.6 0 1 1 11.9 4l-1.6 1.6H15V1l-1.7 1.7A7.6 7.6 0 1 0 15.6 8z");
-  svg.appendChild(path);
-  return svg;
-}
+export { badge, shortId } from "./cells.js";
 
 export function renderTable({ model, el }) {
   const store = new RowStore();
@@ -192,12 +155,6 @@ export function renderTable({ model, el }) {
   });
 
   // -- rows ------------------------------------------------------------------------------------
-  function cell(col, content, titleText) {
-    const c = h("div", { class: "cj-cell", role: "gridcell", "data-col": col }, content);
-    if (titleText) c.title = titleText;
-    return c;
-  }
-
   function rowElement(item) {
     const { row, depth, childCount, expanded } = item;
     const selected = row.id === st.selected;
@@ -215,99 +172,12 @@ export function renderTable({ model, el }) {
     return el;
   }
 
-  const CELLS = {
-    id(row, item, _t, depth, childCount, expanded) {
-      const parts = [];
-      if (childCount) {
-        const what = item.attempts === childCount ? `${childCount} earlier attempt${childCount === 1 ? "" : "s"}`
-          : item.attempts ? `${childCount - item.attempts} array tasks and ${item.attempts} earlier attempts` : `${childCount} array tasks`;
-        parts.push(h("button", {
-          class: "cj-expander", type: "button", "aria-expanded": String(expanded), "data-expand": row.id,
-          title: `${expanded ? "Collapse" : "Expand"}: ${what}`,
-        }, expanded ? "▾" : "▸"));
-      } else if (depth) {
-        parts.push(h("span", { class: "cj-indent" }, "└"));
-      }
-      parts.push(h("span", { class: "cj-id" }, shortId(row.id)));
-      return cell("id", parts, row.native ? `${row.id}\nscheduler id: ${row.native}` : row.id);
-    },
-    name(row, item, _t, depth) {
-      const nameText = row.idx !== undefined && row.idx !== null && depth && !item.attempt ? `${row.name || ""} [${row.idx}]` : (row.name || "");
-      const parts = [h("span", { class: "cj-name" }, nameText)];
-      const attempt = attemptText(row);
-      if (attempt && (item.attempts || item.attempt || row.attempt > 1)) parts.push(h("span", { class: "cj-attempt-tag" }, `#${attempt}`));
-      return cell("name", parts, [row.name || "", row.cmd || "", attempt ? `attempt ${attempt}` : ""].filter(Boolean).join("\n"));
-    },
-    type: (row) => cell("type", row.type || "", row.type),
-    scheduler: (row) => cell("scheduler", row.scheduler || "", row.native ? `${row.scheduler} job ${row.native}` : row.scheduler),
-    native: (row) => cell("native", row.native || ""),
-    status(row, _item, t) {
-      const why = statusWhy(row, { rows: store.rows, slotsUsed: st.slotsUsed, slotsMax: st.meta.slots });
-      const parts = [badge(row.status)];
-      const countdown = retryCountdown(row, t);
-      if (countdown) {
-        const span = h("span", { class: `cj-countdown${countdown.due ? " cj-due" : ""}` }, countdown.text);
-        st.countdownCells.push([span, row]);
-        parts.push(h("span", { class: "cj-why-sep" }, " · "), span);
-      }
-      if (why.text) {
-        parts.push(h("span", { class: "cj-why-sep" }, " · "),
-          h("span", { class: `cj-why${why.level ? ` cj-why-${why.level}` : ""}${why.wait ? " cj-waiting" : ""}` }, why.text));
-      }
-      const titleText = [row.status, why.text, row.reason && row.reason !== why.text ? row.reason : "",
-        row.rby ? `retried as ${row.rby}` : ""].filter(Boolean).join("\n");
-      return cell("status", parts, titleText);
-    },
-    attempt(row) {
-      const attempt = attemptText(row);
-      return cell("attempt", attempt ? h("span", { class: "cj-attempt" }, attempt) : "", attempt ? attemptTitle(row) : "");
-    },
-    progress(row) {
-      const parts = [];
-      const note = progressNote(row);
-      if (row.pct !== undefined && row.pct !== null) {
-        const state = row.status === "failed" || row.status === "cancelled" ? "failed" : FINAL.has(row.status) && row.pct < 100 ? "short" : "";
-        parts.push(progressBar(row.pct, false, state), h("span", { class: "cj-pct" }, formatPercent(row.pct)));
-      }
-      if (note) parts.push(h("span", { class: "cj-stage" }, note));
-      return cell("progress", parts, [formatPercent(row.pct), note].filter(Boolean).join(" · "));
-    },
-    runtime(row, _item, t) {
-      const c = cell("runtime", runtimeText(row, t));
-      if (row.status === "running" && (row.end === undefined || row.end === null)) st.runtimeCells.push([c, row]);
-      return c;
-    },
-    cpu: (row) => cell("cpu", formatCpu(row.cpu), row.cpu !== undefined ? `CPU now: ${formatCpu(row.cpu)} (100% = one core)` : ""),
-    rss: (row) => cell("rss", formatBytes(row.rss), row.rss !== undefined ? `Memory now (RSS): ${formatBytes(row.rss)}` : ""),
-    peak: (row) => cell("peak", formatBytes(row.peak), row.peak !== undefined ? `Peak memory: ${formatBytes(row.peak)}` : ""),
-    ceff: (row) => effCell(row, "ceff", "cpu"),
-    meff: (row) => effCell(row, "meff", "mem"),
-    submit: (row, _i, t) => cell("submit", formatTime(row.submit, t), formatTimeFull(row.submit)),
-    start: (row, _i, t) => cell("start", formatTime(row.start, t), formatTimeFull(row.start)),
-    end: (row, _i, t) => cell("end", formatTime(row.end, t), formatTimeFull(row.end)),
-    exit: (row) => cell("exit", exitText(row)),
-    res: (row) => cell("res", row.res || "", row.res),
-    reason(row) {
-      let reason = row.reason || "";
-      let reasonClass = "cj-reason";
-      const dep = dependencyInfo(row, store.rows);
-      if (!reason && dep) {
-        reason = dep.text;
-        reasonClass = dep.waiting.length ? "cj-dep cj-waiting" : "cj-dep";
-      }
-      if (!reason && row.rreason) reason = row.rreason;
-      const parts = [h("span", { class: reasonClass }, reason)];
-      if (row.rby) parts.push(h("span", { class: "cj-retried" }, ` → retried as ${row.rby}`));
-      return cell("reason", parts, [row.reason, dep ? dep.text : "", row.rby ? `retried as ${row.rby}` : ""].filter(Boolean).join("\n"));
-    },
-  };
-
-  function effCell(row, key, kind) {
-    const hint = effHint(kind, row[key]);
-    const c = cell(key, formatEff(row[key]), row[key] !== undefined ? effTitle(kind, row[key], row) : "");
-    if (hint) c.classList.add(`cj-eff-${hint}`);
-    return c;
-  }
+  const CELLS = makeCells({
+    rows: () => store.rows,
+    why: (row) => statusWhy(row, { rows: store.rows, slotsUsed: st.slotsUsed, slotsMax: st.meta.slots }),
+    onCountdown: (span, row) => st.countdownCells.push([span, row]),
+    onRuntime: (c, row) => st.runtimeCells.push([c, row]),
+  });
 
   // -- columns: the default view, the user's choice (remembered), constant ones hidden ------------
   function applyColumns(force = false) {
@@ -464,63 +334,7 @@ export function renderTable({ model, el }) {
       detailEl.hidden = true;
       return;
     }
-    const num = (v) => typeof v === "number" && Number.isFinite(v);
-    const lines = [];
-    const cpuParts = [];
-    if (num(d.cpu_percent)) cpuParts.push(`${formatCpu(d.cpu_percent)} now`);
-    if (num(d.cpu_seconds)) cpuParts.push(`${formatDuration(d.cpu_seconds)} CPU time`);
-    if (num(d.cpu_eff)) {
-      const pct = d.cpu_eff * 100;
-      const span = h("span", { class: `cj-eff${effHint("cpu", pct) ? ` cj-eff-${effHint("cpu", pct)}` : ""}` },
-        `efficiency ${formatEff(pct)}${num(d.alloc_cpus) ? ` of ${d.alloc_cpus} CPU${d.alloc_cpus === 1 ? "" : "s"}` : ""}`);
-      cpuParts.push(span);
-    } else if (num(d.alloc_cpus)) cpuParts.push(`${d.alloc_cpus} CPU${d.alloc_cpus === 1 ? "" : "s"} requested`);
-    const memParts = [];
-    if (num(d.rss_bytes)) memParts.push(`${formatBytes(d.rss_bytes)} now`);
-    if (num(d.max_rss_bytes)) memParts.push(`peak ${formatBytes(d.max_rss_bytes)}`);
-    if (num(d.mem_eff)) {
-      const pct = d.mem_eff * 100;
-      memParts.push(h("span", { class: `cj-eff${effHint("mem", pct) ? ` cj-eff-${effHint("mem", pct)}` : ""}` },
-        `${formatEff(pct)} of ${num(d.req_mem_bytes) ? formatBytes(d.req_mem_bytes) : "the request"}`));
-    } else if (num(d.req_mem_bytes)) memParts.push(`${formatBytes(d.req_mem_bytes)} requested`);
-    const ioParts = [];
-    if (num(d.read_bytes)) ioParts.push(`read ${formatBytes(d.read_bytes)}`);
-    if (num(d.write_bytes)) ioParts.push(`written ${formatBytes(d.write_bytes)}`);
-    const join = (parts) => parts.flatMap((p, i) => (i ? [" · ", p] : [p]));
-    const series = sampleSeries(d.samples);
-    const over = series.span > 0 ? ` over the last ${formatDuration(series.span)}` : "";
-    // CPU on a scale of at least one core: a mostly idle job draws a flat line, not noise.
-    const cpuMax = Math.max(100, ...series.cpu.filter((v) => v !== null));
-    const cpuSpark = sparklineSvg(series.cpu, { label: `CPU % (0–${Math.round(cpuMax)}%)${over}`, className: "cj-spark-cpu", max: cpuMax });
-    const rssSpark = sparklineSvg(series.rss, { label: `Memory (RSS)${over}`, className: "cj-spark-rss" });
-    const measured = num(d.cpu_seconds) || num(d.max_rss_bytes) || num(d.cpu_percent) || num(d.rss_bytes) || Boolean(cpuSpark || rssSpark);
-    if (measured && (cpuParts.length || cpuSpark)) {
-      lines.push(h("div", { class: "cj-detail-line cj-detail-cpu" }, h("span", { class: "cj-detail-label" }, "CPU"), cpuSpark, h("span", {}, join(cpuParts))));
-    }
-    if (measured && (memParts.length || rssSpark)) {
-      lines.push(h("div", { class: "cj-detail-line cj-detail-mem" }, h("span", { class: "cj-detail-label" }, "Memory"), rssSpark, h("span", {}, join(memParts))));
-    }
-    if (ioParts.length) lines.push(h("div", { class: "cj-detail-line" }, h("span", { class: "cj-detail-label" }, "I/O"), h("span", {}, join(ioParts))));
-    const retryParts = [];
-    const attempt = attemptText(row);
-    if (attempt) retryParts.push(`attempt ${attempt}`);
-    if (d.retry_of) retryParts.push(`retry of ${d.retry_of}`);
-    if (d.retry_reason) retryParts.push(`after: ${d.retry_reason}`);
-    if (d.retried_by) retryParts.push(`retried as ${d.retried_by}`);
-    const countdown = retryCountdown(row, now());
-    if (countdown) {
-      const span = h("span", { class: `cj-countdown${countdown.due ? " cj-due" : ""}` }, countdown.text);
-      st.countdownCells.push([span, row]);
-      retryParts.unshift(span);
-    }
-    if (retryParts.length) lines.push(h("div", { class: "cj-detail-line cj-detail-retry" }, h("span", { class: "cj-detail-label" }, "Retries"), h("span", {}, join(retryParts))));
-    if (!lines.length) {
-      detailEl.hidden = true;
-      return;
-    }
-    const when = num(d.sampled_at) ? ` · sampled ${formatTime(d.sampled_at, now())}` : "";
-    detailEl.append(h("div", { class: "cj-detail-title" }, `Resource use of ${row.name || row.id}${when}`), ...lines);
-    detailEl.hidden = false;
+    detailEl.hidden = !renderUsage(detailEl, d, row, now(), st.countdownCells);
   }
 
   function recompute() {
@@ -660,51 +474,14 @@ export function renderTable({ model, el }) {
   }
 
   // -- the connection to the kernel: a view whose kernel restarted or whose comm closed says so at once --
-  const LOST = new Set(["restarting", "autorestarting", "dead", "terminating"]);
-  const manager = model.widget_manager;
-  let kernel = null;
-  try {
-    kernel = manager && manager.kernel && typeof manager.kernel === "object" ? manager.kernel : null;
-  } catch (_err) {
-    kernel = null;
-  }
-  function lose(why) {
-    if (st.disconnected) return;
+  const connection = watchConnection(model, (why) => {
     st.disconnected = `disconnected — re-run the cell (${why}); the table shows the last state received`;
     root.setAttribute("data-connection", "lost");
     for (const [c] of st.runtimeCells) c.classList.add("cj-frozen");
-  }
-  function checkConnection() {
-    if (st.disconnected) return;
-    try {
-      if (manager && manager.isDisposed) lose("the notebook's kernel changed");
-      else if (kernel && (kernel.isDisposed || LOST.has(kernel.status))) lose(`the kernel is ${kernel.isDisposed ? "gone" : kernel.status}`);
-    } catch (_err) {
-      // a front end without these properties: the silence check below still says it
-    }
-  }
-  const onKernelStatus = () => {
-    checkConnection();
-    if (st.disconnected) renderClock();
-  };
-  const onCommClose = () => {
-    lose("the widget's connection to the kernel closed");
     renderClock();
-  };
-  try {
-    if (kernel && kernel.statusChanged && typeof kernel.statusChanged.connect === "function") kernel.statusChanged.connect(onKernelStatus);
-  } catch (_err) {
-    // not a JupyterLab kernel connection
-  }
-  model.on("comm:close", onCommClose);
-  function disposeConnection() {
-    model.off("comm:close", onCommClose);
-    try {
-      if (kernel && kernel.statusChanged) kernel.statusChanged.disconnect(onKernelStatus);
-    } catch (_err) {
-      // already gone
-    }
-  }
+  });
+  const checkConnection = () => connection.check();
+  const disposeConnection = () => connection.dispose();
 
   // -- clock: runtime, "Updated N s ago", staleness ---------------------------------------------
   function renderClock() {
