@@ -140,6 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
             "these commands as `celline run custom_job -- COMMAND ...`")
     p.add_argument("--force", action="store_true", help="overwrite a file of that name celline-jobs did not write")
 
+    p = add("archive", "move ended jobs' files (log, exit code, progress, script) into "
+            ".celline/archive/<YYYY-MM>.zip; rows and logs stay readable", json_flag=True)
+    p.add_argument("--older-than", metavar="AGE", help="ended at least this long ago, e.g. 30d, 12h "
+                   "(default: [jobs.retention] archive_after_days, 30)")
+    p.add_argument("--status", metavar="S,S", help="only these final statuses (default: completed,cancelled,failed)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be archived; change nothing")
+
+    p = add("clean", "apply [jobs.retention]: archive what is due, delete archived logs past their time "
+            "(failed jobs' later)", json_flag=True)
+    p.add_argument("--older-than", metavar="AGE", help="delete archived files of jobs ended this long ago "
+                   "(default: [jobs.retention] delete_archived_logs_after_days, 90)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be removed and how many bytes")
+    p.add_argument("--forget", action="store_true", help="also drop those jobs' rows from the history")
+
     p = add("serve", "serve the job table and the JobAPI in a browser (127.0.0.1 only, behind a printed token URL)")
     p.add_argument("--port", type=int, default=None, metavar="N", help="port (default: 8765 or the next free one)")
     return parser
@@ -683,7 +697,36 @@ def cmd_install_celline_function(args: argparse.Namespace) -> int:
 # Commands that only make sense in an existing project: in any other directory they say so and create
 # nothing (no .celline/jobs.db, backups/ or logs/ in a directory that is not a project).
 _READS_A_PROJECT = frozenset({"list", "status", "logs", "cancel", "retry", "queue", "history", "watch", "report",
-                              "export-json", "discover", "serve"})
+                              "export-json", "discover", "serve",
+                              "archive", "clean"})
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from .archive import archive
+
+    plan = archive(_monitor(args), older_than=args.older_than, statuses=args.status, dry_run=args.dry_run)
+    return _print_plan(args, plan, "archive" if args.dry_run else "archived")
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .archive import clean
+
+    plan = clean(_monitor(args), older_than=args.older_than, dry_run=args.dry_run, forget=args.forget)
+    return _print_plan(args, plan, "clean" if args.dry_run else "cleaned")
+
+
+def _print_plan(args: argparse.Namespace, plan: Any, verb: str) -> int:
+    if args.json:
+        _print_json({**plan.to_dict(), "dry_run": args.dry_run})
+        return 0
+    lead = f"would {verb}" if args.dry_run else verb
+    where = f" into {', '.join(plan.archives)}" if plan.archives else ""
+    print(f"{lead} {len(plan.jobs)} job(s): {plan.files} file(s), {plan.bytes} bytes{where}")
+    if plan.finished:
+        print(f"finished {plan.finished} job(s) an interrupted run had left")
+    for line in plan.kept:
+        print(f"  {escape(line)}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -715,7 +758,7 @@ COMMANDS = {
     "submit": cmd_submit, "queue": cmd_queue, "history": cmd_history, "watch": cmd_watch,
     "progress": cmd_progress, "demo": cmd_demo, "export-json": cmd_export_json, "db": cmd_db,
     "report": cmd_report, "discover": cmd_discover, "install-celline-function": cmd_install_celline_function,
-    "serve": cmd_serve,
+    "serve": cmd_serve, "archive": cmd_archive, "clean": cmd_clean,
 }
 
 

@@ -291,15 +291,24 @@ class JobMonitor:
             data = json.loads(cached)
             if time.time() - float(data.get("measured_at", 0)) < max_age:
                 return data
-        from .core.disk import project_disk_usage
+        from .core.disk import project_disk_usage, tree_size
 
         data = project_disk_usage(self.paths.root)
+        if self.paths.archive_dir.is_dir():  # what `celline-jobs archive` moved there
+            data["folders"][".celline/archive"] = tree_size(self.paths.archive_dir)
         self.store.set_meta(DISK_USAGE_META_KEY, json.dumps(data))
         return data
 
     def log_path(self, job_id: str) -> Path:
-        """The job's log file. Only files inside the project are served (a record's log_file is data)."""
+        """The job's log file. Only files inside the project are served (a record's log_file is data).
+        An archived job's log is unpacked from its archive (``archive.archived_log_path``)."""
         job = self.get_job(job_id)
+        if job.metadata.get("archive"):
+            from .archive import archived_log_path
+
+            extracted = archived_log_path(self.paths, job)
+            if extracted is not None:
+                return extracted
         if job.log_file:
             candidate = Path(job.log_file)
             candidate = (candidate if candidate.is_absolute() else self.paths.root / candidate).resolve()

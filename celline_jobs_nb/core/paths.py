@@ -8,6 +8,8 @@ A project directory holds (seed paths kept):
     .celline/jobs.json              the seed's store, imported once on first open
     .celline/scripts/<job_id>.sh    batch scripts rendered for cluster schedulers
     .celline/backups/               copies kept before imports and recoveries
+    .celline/archive/<YYYY-MM>[-N].zip   ended jobs' files, moved by `celline-jobs archive`
+    .celline/archive/extracted/     archived logs unpacked for readers (removed by `celline-jobs clean`)
     .celline/jobs.toml              this package's settings (or a [jobs] table in setting.toml)
     setting.toml                    celline's own project settings
 """
@@ -54,6 +56,14 @@ class ProjectPaths:
     @cached_property
     def backups_dir(self) -> Path:
         return self.state_dir / "backups"
+
+    @cached_property
+    def archive_dir(self) -> Path:
+        return self.state_dir / "archive"
+
+    @cached_property
+    def extracted_dir(self) -> Path:
+        return self.archive_dir / "extracted"
 
     @cached_property
     def scripts_dir(self) -> Path:

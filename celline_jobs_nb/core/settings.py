@@ -10,6 +10,7 @@ tables only, dropping ``[jobs]``). Known keys:
     local = 2
     slurm = 30
     [jobs.notify]                        # see NotifySettings
+    [jobs.retention]                     # see RetentionSettings (celline-jobs archive / clean)
 
 celline's own ``[execution]`` table (``system = "multithreading" | "PBS"``, ``nthread``,
 ``pbs_server``) is read and checked too: it decides the default scheduler and how the jobs
@@ -35,7 +36,7 @@ else:  # pragma: no cover - Python 3.10
 
 MAX_SETTINGS_BYTES = 1024 * 1024  # celline's setting.toml is a few hundred bytes
 MAX_PARALLEL_META_KEY = "local.max_parallel"  # where the store remembers a monitor's max_parallel
-_KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify", "database_mode"}
+_KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify", "database_mode", "retention"}
 DATABASE_MODES = ("auto", "wal", "rollback")
 _NOTIFY_KEYS = {"on", "batch", "webhook", "email", "apprise"}
 _EMAIL_KEYS = {"host", "port", "from", "to", "starttls", "user", "password_env"}
@@ -136,6 +137,40 @@ class NotifySettings:
         return cls(tuple(on), batch, webhook, email, tuple(apprise))
 
 
+_RETENTION_KEYS = {"archive_after_days", "delete_archived_logs_after_days", "keep_failed_logs_days"}
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """What ``celline-jobs archive`` and ``clean`` do by default: archive the files of jobs ended
+    ``archive_after_days`` ago; delete archived logs ``delete_archived_logs_after_days`` after the
+    job ended, failed jobs' only after ``keep_failed_logs_days``. Rows are never dropped by default."""
+
+    archive_after_days: float = 30.0
+    delete_archived_logs_after_days: float = 90.0
+    keep_failed_logs_days: float = 365.0
+
+    @classmethod
+    def parse(cls, table: Any) -> RetentionSettings:
+        if not isinstance(table, dict):
+            raise SettingsError("[jobs.retention] must be a table, e.g. archive_after_days = 30")
+        unknown = set(table) - _RETENTION_KEYS
+        if unknown:
+            raise SettingsError(f"unknown [jobs.retention] setting {sorted(unknown)[0]!r}: "
+                                f"use {', '.join(sorted(_RETENTION_KEYS))}")
+        values = {}
+        for key in sorted(_RETENTION_KEYS):
+            value = table.get(key, getattr(cls, key))
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 100_000:
+                raise SettingsError(f"[jobs.retention] {key} must be a number of days from 0 to 100000, "
+                                    f"not {str(value)[:40]!r}")
+            values[key] = float(value)
+        if values["keep_failed_logs_days"] < values["delete_archived_logs_after_days"]:
+            raise SettingsError("[jobs.retention] keep_failed_logs_days must be >= delete_archived_logs_after_days "
+                                "(failed jobs' logs are kept longer, never shorter)")
+        return cls(**values)
+
+
 def _parse_email(table: Any) -> EmailSettings:
     if not isinstance(table, dict):
         raise SettingsError("[jobs.notify.email] must be a table with host, from and to")
@@ -200,6 +235,7 @@ class JobsSettings:
     notify: NotifySettings = field(default_factory=NotifySettings)
     execution: CellineExecution = field(default_factory=CellineExecution)
     database_mode: str = "auto"  # the job database's journal: auto (by filesystem), wal or rollback
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @classmethod
     def load(cls, paths: ProjectPaths) -> JobsSettings:
@@ -240,5 +276,6 @@ class JobsSettings:
         if database_mode not in DATABASE_MODES:
             raise SettingsError(f"[jobs] database_mode must be one of {', '.join(DATABASE_MODES)}, "
                                 f"not {str(database_mode)[:40]!r}")
+        retention = RetentionSettings.parse(table["retention"]) if "retention" in table else RetentionSettings()
         return cls(default_scheduler, max_parallel, {str(k): float(v) for k, v in intervals.items()}, notify,
-                   execution, database_mode)
+                   execution, database_mode, retention)

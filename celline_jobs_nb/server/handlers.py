@@ -227,14 +227,6 @@ class LogsSocket(_Socket):
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
-        archived = _archived_text(self.hub_, self.job_id)
-        if archived is not None:
-            data = archived[self.start:]
-            self.send({"type": "log", "text": data.decode("utf-8", errors="replace"),
-                       "offset": self.start + len(data), "bytes_read": len(data), "archived": True})
-            self.send({"type": "end", "offset": self.start + len(data)})
-            self.close()
-            return
         self.stream = LogStream(self.path, self.start, self.send, self.close)
         self.hub_.follow(self.job_id, self.path, self.stream)
 
@@ -244,15 +236,6 @@ class LogsSocket(_Socket):
             watch = self.hub_.watches.get(self.job_id)
             if watch is not None:
                 watch.remove(self.stream)
-
-
-def _archived_text(hub: ProjectHub, job_id: str) -> bytes | None:
-    """The log of an archived job, read from its archive (None: not archived)."""
-    try:
-        from ..archive import read_archived_log
-    except ImportError:
-        return None
-    return read_archived_log(hub.monitor, job_id)
 
 
 class PageHandler(JupyterHandler):

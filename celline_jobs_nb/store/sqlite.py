@@ -656,6 +656,25 @@ class JobStore:
             out.extend(row_to_job(r) for r in self._read(f"{_SELECT} WHERE job_id IN ({marks})", chunk))
         return out
 
+    def forget(self, job_ids: Sequence[str]) -> int:
+        """Drop ended jobs' rows and their status history (``celline-jobs clean --forget``); active
+        jobs are never dropped. Returns how many rows went."""
+        finals = [s.value for s in JobStatus if s.final]
+
+        def action(conn: sqlite3.Connection) -> int:
+            dropped = 0
+            for start in range(0, len(job_ids), 500):
+                chunk = tuple(job_ids[start:start + 500])
+                marks = ", ".join("?" for _ in chunk)
+                status_marks = ", ".join("?" for _ in finals)
+                dropped += conn.execute(f"DELETE FROM jobs WHERE job_id IN ({marks}) AND status IN ({status_marks})",
+                                        (*chunk, *finals)).rowcount
+                conn.execute(f"DELETE FROM events WHERE job_id IN ({marks}) AND job_id NOT IN (SELECT job_id FROM "
+                             "jobs)", chunk)
+            return dropped
+
+        return self._retrying(action)
+
     def resolve(self, job_id_or_prefix: str) -> str:
         """The full id for an id or a unique prefix of one (like git), or a clear error."""
         text = str(job_id_or_prefix).strip()
