@@ -169,7 +169,8 @@ try {
   // A diff of one row (what the kernel sends per tick) updates the table.
   await page.evaluate(() => {
     const s = window.__state;
-    const row = { ...s.snapshot.rows.find((r) => r.id === "job04989"), status: "failed", reason: "exit code 3", end: Date.now() };
+    const row = { ...s.snapshot.rows.find((r) => r.id === "job04989"), status: "failed", reason: "exit code 3", exit: 3, end: Date.now(),
+      pct: 35, err: "Error in readRDS(file): cannot open" };
     s.delta = { gen: 1, seq: 2, rows: [row], meta: { ...s.delta.meta, now: Date.now() } };
     window.__model.emit("change:delta");
   });
@@ -177,6 +178,16 @@ try {
   await onlyRow("job04989");
   const status = await page.locator(".cj-row [data-col='status'] .cj-badge").first().textContent();
   check("a one-row diff updates the view", status === "failed", status);
+  // Seen on main: a failed job's bar stayed blue at 35 % and its row said only "exit code 3".
+  const failedLook = await page.evaluate(() => {
+    const row = document.querySelector(".cj-row[data-job-id='job04989']");
+    const fill = row.querySelector(".cj-bar.cj-bar-failed .cj-bar-fill");
+    return { fill: fill ? getComputedStyle(fill).backgroundColor : null, width: fill ? fill.style.width : null,
+      why: row.querySelector(".cj-why")?.textContent || "" };
+  });
+  check("a failed job: a red bar where it stopped and its error line in the row",
+    failedLook.fill === "rgb(220, 38, 38)" && failedLook.width === "35%" && failedLook.why === "exit 3 · Error in readRDS(file): cannot open",
+    JSON.stringify(failedLook));
   // Cancel asks first; the kernel's reply (here an error) is shown in the widget.
   await page.locator(".cj-search").fill("sample 4986");
   await onlyRow("job04986"); // a running job
