@@ -9,10 +9,12 @@ from typing import Any
 
 from .errors import InvalidInputError
 from .models import JobInfo, JobStatus
+from .reasons import KIND_META_KEY, valid_kind
 from .resources import Resources, parse_memory, parse_walltime
 
-FAILURE_KINDS = ("exit", "timeout", "oom", "node_fail", "signal", "lost")
-# Scheduler words for each kind (Slurm states and reasons, PBS/SGE texts, our own reasons).
+#: The kinds a failed job can have (core/reasons; "cancelled" and "dependency" are not failures).
+FAILURE_KINDS = ("exit", "timeout", "oom", "node_fail", "signal", "lost", "preempted", "limit")
+# Fallback for rows written before adapters stored a kind: scheduler words in the reason text.
 _KIND_PATTERNS = (
     ("timeout", re.compile(r"TIMEOUT|TimeLimit|time limit|walltime exceeded", re.IGNORECASE)),
     ("oom", re.compile(r"OUT_OF_MEMORY|\bOOM\b|out of memory|oom-kill|memory limit", re.IGNORECASE)),
@@ -22,9 +24,13 @@ _KIND_PATTERNS = (
 
 
 def failure_kind(job: JobInfo) -> str | None:
-    """How a failed job failed: timeout, oom, node_fail, lost, signal or exit (None if not failed)."""
+    """How a failed job failed (None if not failed): the kind its adapter stored, else read from the
+    reason text of older rows: timeout, oom, node_fail, lost, signal or exit."""
     if job.status is not JobStatus.FAILED:
         return None
+    stored = valid_kind((job.metadata or {}).get(KIND_META_KEY))
+    if stored in FAILURE_KINDS:
+        return stored  # set by the adapter that saw the end: no reading back of text
     reason = job.reason or ""
     for kind, pattern in _KIND_PATTERNS:
         if pattern.search(reason):

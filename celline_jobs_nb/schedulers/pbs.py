@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..core import reasons
 from ..core.errors import InvalidInputError, ParseError, SchedulerError, SettingsError, SubmitError
 from ..core.jobfiles import read_job_progress
 from ..core.models import JobInfo, JobStatus, new_job_id, utcnow
@@ -79,6 +80,7 @@ from ._batch import (
 )
 from .base import PollResult, QueueEntry, SchedulerAdapter, SchedulerContext
 from .local import signal_name
+from .pbs_exits import interpret_exit_status, is_deletion_status, limit_kill
 from .slurm import AccountingRecord, parse_array_spec, parse_scontrol_jobs, scontrol_accounting
 from .slurm import map_state as slurm_map_state
 
@@ -108,7 +110,7 @@ PBS_STATES: dict[str, JobStatus] = {
     "C": JobStatus.COMPLETED,  # Torque: completed (any way); Slurm wrapper: every finished state
     "F": JobStatus.COMPLETED,  # PBS Pro: finished (qstat -x)
     "X": JobStatus.COMPLETED,  # PBS Pro: subjob finished or expired
-    "M": JobStatus.CANCELLED,  # PBS Pro: moved to another server: it will not run here
+    "M": JobStatus.UNKNOWN,  # PBS Pro: moved to another server: it may still run there, unseen here
 }
 FINISHED_STATES = frozenset({"C", "F", "X"})
 _STATE_REASONS = {
@@ -132,56 +134,6 @@ def map_state(text: str, flavour: str | None = None) -> tuple[JobStatus, bool]:
         return JobStatus.UNKNOWN, False
     status = PBS_STATES.get(letter) if len(str(text).strip()) == 1 else None
     return (status, True) if status is not None else (JobStatus.UNKNOWN, False)
-
-
-# ------------------------------------------------------------------------------------------------
-# Exit status
-# ------------------------------------------------------------------------------------------------
-
-#: Negative Exit_status values are PBS's own ("the job never really ran"). -1..-7 share names in
-#: Torque and PBS Pro; -8..-14 are Torque's (Adaptive Computing, "Job exit status", Torque 6.1).
-_COMMON_EXEC_CODES = {
-    -1: "JOB_EXEC_FAIL1: the job could not start (before its files were set up)",
-    -2: "JOB_EXEC_FAIL2: the job could not start (after its files were set up)",
-    -3: "JOB_EXEC_RETRY: the job could not start and is retried by PBS",
-    -4: "JOB_EXEC_INITABT: the job was aborted when its node's MOM started",
-    -5: "JOB_EXEC_INITRST: the job was aborted when its node's MOM started (checkpoint, no migration)",
-    -6: "JOB_EXEC_INITRMG: the job was aborted when its node's MOM started (checkpoint, migration)",
-    -7: "JOB_EXEC_BADRESRT: the job could not be restarted",
-}
-_TORQUE_EXEC_CODES = {
-    **_COMMON_EXEC_CODES,
-    -8: "exec() of the job script failed",
-    -9: "PBS could not create or open the job's stdout/stderr files",
-    -10: "the job exceeded a memory limit",
-    -11: "the job exceeded its walltime limit",
-    -12: "the job exceeded its CPU time limit",
-    -13: "PBS could not create the job's cgroups",
-    -14: "the prologue failed",
-}
-
-
-@dataclass(frozen=True)
-class ExitStatus:
-    """What a PBS Exit_status means for us."""
-
-    exit_code: int | None
-    signal: int | None
-    reason: str | None  # set for PBS's own (negative) values
-
-
-def interpret_exit_status(value: int, flavour: str | None = None) -> ExitStatus:
-    """0..128: the script's exit code; 129..255: the shell's 128+N for "killed by signal N";
-    above 256: PBS's 256+N for "killed by signal N" (265 is SIGKILL, 271 SIGTERM: a qdel of a
-    running job, or the walltime limit); negative: PBS could not run the job (see the tables)."""
-    if value < 0:
-        table = _TORQUE_EXEC_CODES if flavour == TORQUE else _COMMON_EXEC_CODES
-        return ExitStatus(None, None, table.get(value, f"PBS could not run the job (Exit_status {value})"))
-    if value > 256:
-        return ExitStatus(None, value - 256, None)
-    if 128 < value < 256:
-        return ExitStatus(None, value - 128, None)
-    return ExitStatus(value, None, None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -253,7 +205,7 @@ def parse_pbs_time(text: str | int | float | None) -> datetime | None:
     if not value or value in ("0", "--"):
         return None
     try:
-        if value.isdigit() and len(value) <= 12:
+        if value.isascii() and value.isdigit() and len(value) <= 12:
             return datetime.fromtimestamp(int(value), timezone.utc)
         match = _CTIME_RE.match(value)
         if not match or match.group(1) not in _MONTHS:
@@ -275,7 +227,7 @@ def parse_pbs_duration(text: str) -> float | None:
     value = str(text).strip()
     if not value:
         return None
-    if value.isdigit() and len(value) < 12:
+    if value.isascii() and value.isdigit() and len(value) < 12:
         return float(value)
     match = _DURATION_RE.match(value)
     if not match:
@@ -389,7 +341,7 @@ def _record(job_id: str, attrs: Mapping[str, str], flavour: str) -> PbsRecord:
         if value is not None:
             usage[name] = value
     cpus = attrs.get("Resource_List.ncpus", "")
-    if usage and cpus.isdigit() and 0 < int(cpus) <= 100_000:
+    if usage and cpus.isascii() and cpus.isdigit() and 0 < int(cpus) <= 100_000:
         usage["alloc_cpus"] = int(cpus)
     exec_host = attrs.get("exec_host", "").strip() or None
     if exec_host == "--":
@@ -995,6 +947,7 @@ class PbsScheduler(SchedulerAdapter):
         meta: dict[str, Any] = {}
         status: JobStatus | None = None
         reason: str | None = None
+        kind: str | None = None
         exit_code: int | None = None
         sig: int | None = None
         if record is not None:
@@ -1008,8 +961,9 @@ class PbsScheduler(SchedulerAdapter):
             if status is JobStatus.QUEUED and flavour == TORQUE_SLURM and unit.job is not None \
                     and unit.job.status is JobStatus.HELD:
                 status = JobStatus.HELD  # the wrapper shows held jobs as Q: keep what we know
-            if status is JobStatus.CANCELLED:  # M: moved away
-                reason = f"moved to another PBS server ({record.queue or 'unknown queue'})"
+            if record.state == "M":  # moved away: it may still run on the other server
+                reason = (f"moved to another PBS server ({record.queue or 'unknown queue'}); it may still run "
+                          "there, but this server no longer reports on it")
             elif status is JobStatus.UNKNOWN:
                 reason = f"PBS reports the state {record.state!r}"
             else:
@@ -1020,21 +974,39 @@ class PbsScheduler(SchedulerAdapter):
             exit_code, sig = exit_record.exit_code, exit_record.signal
             if record is not None and record.exit_status is not None and record.exit_status < 0 \
                     and status is JobStatus.FAILED:
-                reason = interpret_exit_status(record.exit_status, flavour).reason  # PBS says why
+                meaning = interpret_exit_status(record.exit_status, flavour)  # PBS says why
+                reason, kind = meaning.reason, meaning.kind
+        elif record is not None and flavour != TORQUE_SLURM and not record.started \
+                and is_deletion_status(record.exit_status):
+            # Finished without ever starting (no start time, no exec_host), with no exit status or
+            # a signal's: deleted while queued (qdel, an administrator, or PBS itself when the
+            # dependency failed; Torque then reports 271 = 256 + SIGTERM). Weighed before the status.
+            status, kind = JobStatus.CANCELLED, reasons.CANCELLED
+            if unit.cancel_requested:
+                reason = reasons.CANCELLED_BY_USER
+            elif record.comment and _DEPENDENCY_COMMENT_RE.search(record.comment):
+                reason, kind = reasons.dependency_never_satisfied(record.comment), reasons.DEPENDENCY
+            else:
+                reason = f"deleted before it started{': ' + record.comment if record.comment else ''}"
         elif record is not None and record.exit_status is not None:
             meaning = interpret_exit_status(record.exit_status, flavour)
             exit_code, sig = meaning.exit_code, meaning.signal
             if unit.cancel_requested:
-                status, reason = JobStatus.CANCELLED, "cancelled by user"
+                status, reason, kind = JobStatus.CANCELLED, reasons.CANCELLED_BY_USER, reasons.CANCELLED
             elif meaning.exit_code == 0:
                 status = JobStatus.COMPLETED
             else:
-                status = JobStatus.FAILED
-                reason = meaning.reason or (f"killed by signal {signal_name(sig)}" if sig is not None
-                                            else f"exit code {exit_code}")
+                status, kind = JobStatus.FAILED, meaning.kind
+                reason = meaning.reason
+                killed = limit_kill(record.comment) if meaning.reason is None else None
+                if killed is not None:
+                    kind, reason = killed
+                elif reason is None:
+                    kind = reasons.SIGNAL if sig is not None else reasons.EXIT
+                    reason = f"killed by signal {signal_name(sig)}" if sig is not None else f"exit code {exit_code}"
         elif unit.cancel_requested and (record is not None or unit.parent_record is None
                                         or unit.parent_record.state in FINISHED_STATES):
-            status, reason = JobStatus.CANCELLED, "cancelled by user"
+            status, reason, kind = JobStatus.CANCELLED, reasons.CANCELLED_BY_USER, reasons.CANCELLED
         elif acct is not None:
             slurm_status = slurm_map_state(acct.state)[0]
             if slurm_status.final:
@@ -1046,14 +1018,6 @@ class PbsScheduler(SchedulerAdapter):
                 status, reason = slurm_status, acct.reason
             if acct.start is not None and acct.nodes is not None and status is not None:
                 fields["start_time"] = acct.start
-        elif record is not None and flavour != TORQUE_SLURM and not record.started:
-            # Finished without ever starting and without an exit status: deleted while queued
-            # (by qdel, an administrator, or PBS itself when its dependency failed).
-            status = JobStatus.CANCELLED
-            if record.comment and _DEPENDENCY_COMMENT_RE.search(record.comment):
-                reason = f"DependencyNeverSatisfied: {record.comment}"
-            else:
-                reason = f"deleted before it started{': ' + record.comment if record.comment else ''}"
         elif unit.parent_record is not None and unit.parent_record.state not in FINISHED_STATES:
             # A task of an array on the Slurm wrapper, which shows no tasks: its log appears when
             # it starts (the task script opens it first thing), its exit-code file when it ends.
@@ -1077,6 +1041,8 @@ class PbsScheduler(SchedulerAdapter):
             if status is JobStatus.CANCELLED and not ran and exit_record is None:
                 exit_code, sig = None, None  # Slurm's "0:0" for a job that never ran is no exit code
             fields["exit_code"], fields["signal"] = exit_code, sig
+            if kind is not None and status is not JobStatus.COMPLETED:
+                meta[reasons.KIND_META_KEY] = kind
         elif status is JobStatus.RUNNING and unit.job is not None:
             progress = read_job_progress(self.context.paths, unit.job.job_id, unit.job.progress)
             if progress is not None:
@@ -1190,7 +1156,7 @@ class PbsScheduler(SchedulerAdapter):
         if walltime and walltime < 366 * 86400:  # the wrapper prints junk for "no limit"
             resources["walltime"] = f"{int(walltime)}s"
         cpus = record.attributes.get("Resource_List.ncpus", "")
-        if cpus.isdigit() and 0 < int(cpus) <= 100_000:
+        if cpus.isascii() and cpus.isdigit() and 0 < int(cpus) <= 100_000:
             resources["cpus"] = int(cpus)
         if record.queue and re.fullmatch(r"[A-Za-z0-9_.:+,-]{1,128}", record.queue):
             resources["partition"] = record.queue
