@@ -216,8 +216,8 @@ class LogsSocket(_Socket):
 
     async def _check_args(self, job_id: str) -> None:
         start = self.get_query_argument("from", None)
-        if start is not None and (not start.isdigit() or len(start) > 18):
-            raise web.HTTPError(400, "invalid from: give a byte offset (a whole number >= 0)")
+        if start is not None and (not start.lstrip("-").isdigit() or start.count("-") > 1 or len(start) > 18):
+            raise web.HTTPError(400, "invalid from: give a byte offset (or -N: the last N bytes)")
         self.start = int(start) if start else 0
         try:
             self.job_id = self.hub_.monitor.store.resolve(job_id)

@@ -96,9 +96,10 @@ def _now() -> str:
 class LogStream:
     """One follower of one log: reads only the bytes appended since it last looked."""
 
-    def __init__(self, path: Path, start: int | None, send: Send, close: Callable[[], None]) -> None:
-        self.follower = LogFollower(path, start_tail=1 << 62, max_read=LOG_MAX_READ)
-        if start:
+    def __init__(self, path: Path, start: int, send: Send, close: Callable[[], None]) -> None:
+        # start >= 0: from that byte; start < 0: the last -start bytes (a page opening a long log)
+        self.follower = LogFollower(path, start_tail=-start if start < 0 else 1 << 62, max_read=LOG_MAX_READ)
+        if start > 0:
             try:
                 st = os.stat(path)
             except OSError:

@@ -72,11 +72,11 @@
 /**
  * The seed's JobAPI interface.
  * @typedef {Object} JobAPI
- * @property {(status?: JobStatus|JobStatus[]) => Promise<JobInfo[]>} listJobs
+ * @property {(status?: JobStatus|JobStatus[], options?: {limit?: number}) => Promise<JobInfo[]>} listJobs  newest first
  * @property {(jobId: string) => Promise<JobInfo>} getJob
  * @property {(jobId: string) => Promise<boolean>} cancelJob
  * @property {(jobId: string, resources?: string) => Promise<string>} retryJob
- * @property {(jobId: string, from?: number) => WebSocket} streamLogs
+ * @property {(jobId: string, from?: number) => WebSocket} streamLogs  from: a byte offset, or -N for the last N bytes
  * @property {(jobId: string) => Promise<Progress>} getProgress
  * @property {() => WebSocket} events
  */
@@ -151,9 +151,9 @@ export function createJobAPI({ project, base = "/celline-jobs", origin, token, x
 
   const id = (jobId) => encodeURIComponent(String(jobId));
   return {
-    async listJobs(status) {
+    async listJobs(status, { limit } = {}) {
       const s = Array.isArray(status) ? status.join(",") : status;
-      return (await call("GET", "jobs", { status: s })).jobs;
+      return (await call("GET", "jobs", { status: s, limit })).jobs;
     },
     getJob: (jobId) => call("GET", `jobs/${id(jobId)}`),
     async cancelJob(jobId) {

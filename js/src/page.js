@@ -12,6 +12,8 @@ import { formatDuration, formatPercent } from "./format.js";
 import { FINAL } from "./rows.js";
 
 const MAX_TAIL_LINES = 2000;
+const TAIL_BYTES = 256 * 1024;
+const MAX_ROWS = 5000;
 
 /** A minimal stand-in for an anywidget model: get/set/on/off, changes announced at once. */
 function localModel(initial) {
@@ -151,7 +153,7 @@ export function startPage(root, config) {
     logModel.set("title", `Log of ${jobId}`);
     logModel.set("snapshot", { gen, lines: [] });
     logModel.set("tail", { gen, seq: 0, lines: [], partial: "", info: {} });
-    const socket = api.streamLogs(jobId, 0);
+    const socket = api.streamLogs(jobId, -TAIL_BYTES);  // a long log opens at its end
     logSocket = socket;
     socket.addEventListener("message", (event) => {
       if (socket !== logSocket) return;
@@ -182,7 +184,7 @@ export function startPage(root, config) {
   }
 
   async function reload() {
-    const list = await api.listJobs();
+    const list = await api.listJobs(undefined, { limit: MAX_ROWS });
     jobs.clear();
     for (const job of list) jobs.set(job.job_id, job);
     renderTable();

@@ -189,6 +189,13 @@ def test_a_finished_log_is_sent_whole_then_the_stream_closes(server: Server, mon
     assert "".join(m.get("text", "") for m in messages if m["type"] == "log") == "hello\n"
     assert messages[-1]["type"] == "end"
 
+    async def last_bytes() -> list[dict]:
+        conn = await _ws(server, f"jobs/{job}/logs?project=p&from=-3")
+        return await _messages(conn, time.monotonic() + 10)
+    messages = asyncio.run(last_bytes())
+    assert "".join(m.get("text", "") for m in messages if m["type"] == "log") == "lo\n"
+    assert _ws_status(server, f"jobs/{job}/logs?project=p&from=x") == 400
+
 
 def _running_job_with_log(monitor: JobMonitor) -> tuple[str, Path]:
     job = monitor.submit_job("follow me", "sleep 120")
