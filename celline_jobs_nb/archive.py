@@ -23,13 +23,15 @@ their archive without them, and empties the extracted copies. ``--forget`` also 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import stat
 import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -120,9 +122,32 @@ def parse_statuses(text: str | None) -> list[JobStatus]:
 
 # ---- archive -------------------------------------------------------------------------------------
 
+@contextmanager
+def _one_at_a_time(paths: ProjectPaths) -> Iterator[None]:
+    """One archive or clean per project at a time (two would archive the same jobs twice)."""
+    paths.archive_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.archive_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666 & ~current_umask())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidInputError("another celline-jobs archive or clean is running on this project: "
+                                    "wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def archive(monitor: JobMonitor, *, older_than: str | None = None, statuses: str | None = None,
             dry_run: bool = False) -> Plan:
     monitor._require_write("archive")
+    if dry_run:
+        return _archive(monitor, older_than, statuses, dry_run)
+    with _one_at_a_time(monitor.paths):
+        return _archive(monitor, older_than, statuses, dry_run)
+
+
+def _archive(monitor: JobMonitor, older_than: str | None, statuses: str | None, dry_run: bool) -> Plan:
     paths = monitor.paths
     plan = Plan()
     if not dry_run:
@@ -349,8 +374,16 @@ def _open_archive(path: Path) -> zipfile.ZipFile:
 def clean(monitor: JobMonitor, *, older_than: str | None = None, dry_run: bool = False,
           forget: bool = False) -> Plan:
     """Apply ``[jobs.retention]``: archive what is due, then delete archived logs past their time."""
+    monitor._require_write("clean")
+    if dry_run:
+        return _clean(monitor, older_than, dry_run, forget)
+    with _one_at_a_time(monitor.paths):
+        return _clean(monitor, older_than, dry_run, forget)
+
+
+def _clean(monitor: JobMonitor, older_than: str | None, dry_run: bool, forget: bool) -> Plan:
     retention = monitor.settings.retention
-    plan = archive(monitor, dry_run=dry_run)
+    plan = _archive(monitor, None, None, dry_run)
     delete_after = parse_age(older_than, retention.delete_archived_logs_after_days)
     keep_failed = max(delete_after, retention.keep_failed_logs_days * 86400)
     now = datetime.now(timezone.utc)

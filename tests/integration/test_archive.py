@@ -182,3 +182,18 @@ def test_retention_settings_are_checked(tmp_path: Path) -> None:
         result = _cli(tmp_path, "archive", "--dry-run")
         assert result.returncode == 2 and words in result.stderr, result.stderr
     os.unlink(settings)
+
+
+def test_one_archive_at_a_time(tmp_path: Path) -> None:
+    import fcntl
+
+    _, logs = _project(tmp_path, n=5)
+    lock = tmp_path / ".celline" / "archive" / ".lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running archive holds it
+        result = _cli(tmp_path, "archive")
+        assert result.returncode == 2 and "another celline-jobs archive or clean is running" in result.stderr
+        assert all((tmp_path / "logs" / f"{j}.log").exists() for j in logs)
+    assert _cli(tmp_path, "archive").returncode == 0
+    assert not any((tmp_path / "logs" / f"{j}.log").exists() for j in logs)
