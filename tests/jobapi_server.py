@@ -24,6 +24,19 @@ OTHER_EXTENSIONS = ("jupyterlab", "notebook", "notebook_shim", "voila.server_ext
 REPO = Path(__file__).resolve().parents[1]
 
 
+try:  # the server subprocess imports this module to find the authorizer below
+    from jupyter_server.auth.authorizer import Authorizer
+except ImportError:  # pragma: no cover - without jupyter_server the tests that use it skip
+    Authorizer = object  # type: ignore[misc,assignment]
+
+
+class ReadOnlyAuthorizer(Authorizer):  # type: ignore[misc,valid-type]
+    """A deployment's authorizer that grants celline-jobs "read" and nothing else."""
+
+    def is_authorized(self, handler, user, action, resource):
+        return resource != "celline-jobs" or action == "read"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,7 +89,8 @@ class Server:
                 self.process.wait(5)
 
 
-def start_server(root: Path, home: Path, *, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(root: Path, home: Path, *, extra_env: dict[str, str] | None = None,
+                 extra_args: tuple[str, ...] = ()) -> Server:
     """``jupyter server`` with only this package's extension enabled (its own config and runtime dirs):
     enabled by the very file a pip install puts in ``etc/jupyter/jupyter_server_config.d``."""
     config = home / "config"
@@ -87,12 +101,14 @@ def start_server(root: Path, home: Path, *, extra_env: dict[str, str] | None = N
     port = free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_PLATFORM_DIRS": "1",
-           "JUPYTER_CONFIG_PATH": str(REPO / "jupyter-config"), **(extra_env or {})}
+           "JUPYTER_CONFIG_PATH": str(REPO / "jupyter-config"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests"), os.environ.get("PYTHONPATH")])),
+           **(extra_env or {})}
     log = home / "server.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
          "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--ServerApp.open_browser=False", "--allow-root", "--ServerApp.disable_check_xsrf=False"],
+         "--ServerApp.open_browser=False", "--allow-root", "--ServerApp.disable_check_xsrf=False", *extra_args],
         env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
     server = Server(process, port, token, root, log)
     deadline = time.monotonic() + 60

@@ -454,3 +454,24 @@ def test_every_answer_matches_the_document(server: Server, monitor: JobMonitor) 
     assert any(m["type"] == "changes" for _, m in messages)
     for path, message in messages:
         _check(spec, _response_schema(spec, path, "get", 101), message, path)
+
+
+def test_a_read_only_authorizer_allows_reading_and_refuses_cancel_and_retry(tmp_path: Path) -> None:
+    """The handlers ask Jupyter's authorizer about the resource "celline-jobs": a deployment can
+    grant read-only access."""
+    root = tmp_path / "root"
+    (root / "p").mkdir(parents=True)
+    monitor = JobMonitor(root / "p")
+    job, _ = _running_job_with_log(monitor)
+    srv = start_server(root, tmp_path / "jupyter",
+                       extra_args=("--ServerApp.authorizer_class=jobapi_server.ReadOnlyAuthorizer",))
+    try:
+        assert srv.request("GET", "jobs?project=p")[0] == 200
+        assert srv.request("GET", f"jobs/{job}/progress?project=p")[0] == 200
+        assert _ws_status(srv, f"jobs/{job}/logs?project=p") == 101
+        assert srv.request("POST", f"jobs/{job}/cancel?project=p")[0] == 403
+        assert srv.request("POST", f"jobs/{job}/retry?project=p")[0] == 403
+        assert monitor.get_job(job).status.value == "running"
+    finally:
+        srv.stop()
+        monitor.cancel_job(job, wait=5)
