@@ -91,6 +91,7 @@ def test_archive_round_trip_of_a_thousand_ended_jobs(tmp_path: Path) -> None:
         assert all(jobs[j].metadata["archived_at"] and jobs[j].metadata["archive"] == archives[0] for j in logs)
         # nothing active was touched
         assert "archived_at" not in jobs[active].metadata and active_log.exists()
+        assert len(monitor.history()) == 1001  # and in the DataFrame
         assert monitor.get_job(active).status.active
         # every log readable, through the CLI too
         _every_log_readable(monitor, logs)
