@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", "-t", dest="job_type", metavar="TYPE", help="only jobs of this type")
     p.add_argument("--scheduler", metavar="NAME")
     p.add_argument("--limit", "-n", type=int, metavar="N", help="only the newest N jobs")
+    p.add_argument("--since", metavar="WHEN", help="every job created since, e.g. 7d, 2026-11-01")
+    p.add_argument("--all", action="store_true",
+                   help="every job (default: active jobs and the last 50 ended or last 24 h, whichever is more)")
 
     p = add("status", "show one job in detail, with its history", json_flag=True)
     p.add_argument("job_id")
@@ -310,20 +313,31 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .core.models import JobType
 
     types = [JobType.parse(args.job_type)] if args.job_type else None
-    # The newest N straight from the query (filters, order and LIMIT in SQL): a project of a
-    # million jobs reads N rows, not every row. Printed oldest first, as without --limit.
-    jobs = monitor.store.list(statuses, job_types=types, scheduler=args.scheduler, limit=args.limit,
-                              newest_first=args.limit is not None)
-    if args.limit is not None:
-        jobs.reverse()
+    from .listing import bounded_jobs, hidden_note, json_rows
+
+    hidden = 0
+    if args.all or args.since or args.limit is not None:
+        # The newest N straight from the query (filters, order and LIMIT in SQL): a project of a
+        # million jobs reads N rows, not every row. Printed oldest first, as without --limit.
+        since = _parse_when(args.since) if args.since else None
+        jobs = monitor.store.list(statuses, job_types=types, scheduler=args.scheduler, since=since,
+                                  limit=args.limit, newest_first=args.limit is not None)
+        if args.limit is not None:
+            jobs.reverse()
+    else:  # active jobs and the recent ended ones, in a few indexed reads (listing.py)
+        jobs, hidden = bounded_jobs(monitor.store, statuses, job_types=types, scheduler=args.scheduler)
     if args.json:
-        _print_json([j.to_dict() for j in jobs])
+        sys.stdout.writelines(json_rows(j.to_dict() for j in jobs))
+        if hidden:
+            print(hidden_note(hidden), file=sys.stderr)
         return 0
     _print_warnings(_stale_lines(monitor))
     if not jobs:
-        print("no jobs" + (" match" if statuses or args.job_type else " yet: try `celline-jobs submit`"))
+        print("no jobs" + (" match" if statuses or args.job_type or args.since else " yet: try `celline-jobs submit`"))
         return 0
     _print_table(_jobs_table(jobs))
+    if hidden:
+        print(hidden_note(hidden))
     return 0
 
 

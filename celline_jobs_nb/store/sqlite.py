@@ -736,6 +736,10 @@ class JobStore:
         when a caller first reads them (``stored_job``)."""
         where, params = self._filters(statuses, scheduler, job_types, since, until, array_parent)
         order = " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+        # "Created since" alone: without the hint the planner walks every row in seq order
+        # (it avoids a sort) instead of reading the few recent ones through their index.
+        only_since = since is not None and statuses is None and scheduler is None and job_types is None
+        hint = " INDEXED BY jobs_created" if only_since and array_parent is None else ""
         if limit is not None:
             params.append(int(limit))
             if newest_first and where:
@@ -748,8 +752,8 @@ class JobStore:
                                     [*params[:-1], window, params[-1]])
                 if len(recent) == int(limit):
                     return rows_to_jobs(recent)
-            return rows_to_jobs(self._read(f"{_LIST_SELECT}{where}{order} LIMIT ?", params))
-        return rows_to_jobs(self._read(_LIST_SELECT + where + order, params))
+            return rows_to_jobs(self._read(f"{_LIST_SELECT}{hint}{where}{order} LIMIT ?", params))
+        return rows_to_jobs(self._read(_LIST_SELECT + hint + where + order, params))
 
     def select(self, columns_sql: str, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
                job_types: Iterable[JobType] | None = None, since: datetime | None = None,
@@ -820,6 +824,13 @@ class JobStore:
         values = [JobStatus.parse(s).value for s in statuses]
         return int(self._read(f"SELECT COUNT(*) FROM jobs WHERE status IN ({', '.join('?' for _ in values)})",
                               values)[0][0])
+
+    def count_matching(self, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
+                       job_types: Iterable[JobType] | None = None, since: datetime | None = None,
+                       until: datetime | None = None) -> int:
+        """How many jobs match ``list``'s filters (counted in an index, no row read)."""
+        where, params = self._filters(statuses, scheduler, job_types, since, until, None)
+        return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", params)[0][0])
 
     def status_counts(self) -> dict[JobStatus, int]:
         return {JobStatus(s): n for s, n in self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status")}

@@ -1,0 +1,99 @@
+"""`celline-jobs list` is bounded by default (active jobs, then the last 50 ended or the last 24 h,
+whichever is more) with a footer saying what it left out; every filter combination it can run is
+answered through an index (EXPLAIN QUERY PLAN)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from celline_jobs_nb.core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow
+from celline_jobs_nb.listing import bounded_jobs
+from celline_jobs_nb.store import JobStore
+
+
+def _job(i: int, status: JobStatus, age: timedelta, job_type: JobType = JobType.CUSTOM) -> JobInfo:
+    created = utcnow() - age
+    return JobInfo(job_id=new_job_id(), name=f"job{i}", command=f"run {i}", status=status, job_type=job_type,
+                   created_at=created, submit_time=created, scheduler="slurm", native_id=None,
+                   end_time=created if status.final else None, depends_on=[])
+
+
+def _cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "celline_jobs_nb", "--project", str(project), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def _names(text: str) -> set[str]:
+    return set(re.findall(r"\bjob\d+\b", text))
+
+
+def test_default_list_shows_active_jobs_and_the_last_50_ended_with_a_footer(project: Path):
+    store = JobStore(project)
+    old = [_job(i, JobStatus.FAILED if i % 3 == 0 else JobStatus.COMPLETED, timedelta(days=3, minutes=-i),
+                JobType.COUNT if i % 2 else JobType.CUSTOM) for i in range(200)]
+    held = [_job(1000 + i, JobStatus.HELD, timedelta(days=30)) for i in range(3)]
+    store.insert_many(held + old)
+
+    result = _cli(project, "list")
+    assert result.returncode == 0, result.stderr
+    shown = _names(result.stdout)
+    # the three held jobs (a month old), then the 50 newest ended ones
+    assert shown == {"job1000", "job1001", "job1002"} | {f"job{i}" for i in range(150, 200)}
+    assert "150 older ended jobs not shown" in result.stdout and "--all" in result.stdout
+
+    everything = _cli(project, "list", "--all", "--json")
+    assert len(json.loads(everything.stdout)) == 203 and "not shown" not in everything.stderr
+
+    bounded = _cli(project, "list", "--json")
+    assert len(json.loads(bounded.stdout)) == 53 and "150 older ended jobs not shown" in bounded.stderr
+
+    failed_count = _cli(project, "list", "--status", "failed", "--type", "Count", "--json")
+    rows = json.loads(failed_count.stdout)
+    assert rows and all(r["status"] == "failed" and r["job_type"] == "Count" for r in rows)
+    assert len(rows) == 33 and "not shown" not in failed_count.stderr  # all 33 fit in the last 50
+
+    assert _cli(project, "list", "--since", "4d", "--json").stdout.count('"job_id"') == 200
+
+
+def test_the_last_24_hours_are_shown_whole_when_they_hold_more_than_50(project: Path):
+    store = JobStore(project)
+    store.insert_many([_job(i, JobStatus.COMPLETED, timedelta(hours=30)) for i in range(10)]
+                      + [_job(100 + i, JobStatus.COMPLETED, timedelta(hours=20, minutes=-i)) for i in range(80)])
+    jobs, hidden = bounded_jobs(store)
+    assert {j.name for j in jobs} == {f"job{100 + i}" for i in range(80)} and hidden == 10
+    assert [j.name for j in jobs] == [f"job{100 + i}" for i in range(80)]  # oldest first
+
+
+def test_every_filter_combination_of_the_listing_reads_through_an_index(project: Path):
+    store = JobStore(project)
+    store.insert_many([_job(i, JobStatus.COMPLETED, timedelta(days=i % 5)) for i in range(50)])
+    conn = store._connect()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        choices = [[None, [JobStatus.FAILED], [JobStatus.RUNNING, JobStatus.QUEUED]],
+                   [None, [JobType.COUNT]], [None, "slurm"]]
+        for statuses, types, scheduler in itertools.product(*choices):
+            bounded_jobs(store, statuses, job_types=types, scheduler=scheduler)
+            store.list(statuses, job_types=types, scheduler=scheduler, limit=20, newest_first=True)
+            store.list(statuses, job_types=types, scheduler=scheduler, since=utcnow() - timedelta(days=2))
+    finally:
+        conn.set_trace_callback(None)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM jobs" in s]
+    assert len(reads) > 30
+    for sql in reads:
+        plan = " | ".join(str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+        if "COUNT(*)" in sql and " WHERE " not in sql:
+            assert "COVERING INDEX" in plan, (sql, plan)  # counting every job reads the smallest index
+            continue
+        if " WHERE " not in sql and re.search(r"ORDER BY seq DESC LIMIT \d+$", sql.strip()):
+            continue  # the newest N of all jobs: N rows read backwards by rowid
+        scans = [step for step in plan.split(" | ") if step.startswith("SCAN jobs")
+                 and "INDEX" not in step]
+        assert not scans, (sql, plan)
