@@ -247,6 +247,11 @@ class LocalScheduler(SchedulerAdapter):
                                                            job.resources.cpus or 1, job.resources.memory)}
             return JobUpdate(job.job_id, None, fields) if fields else None
         if job.status is JobStatus.QUEUED and "pid" not in meta and RUN_CLAIM_META_KEY not in meta:
+            if meta.get("cancel_requested"):
+                # Cancelled while its wrapper was starting (the SIGTERM may have come before the
+                # wrapper's handler): nothing ran, and nothing may be launched again.
+                return JobUpdate(job.job_id, JobStatus.CANCELLED,
+                                 {"reason": "cancelled by user", "end_time": utcnow()}, "poll")
             launched = meta.get("launched_at")
             if not isinstance(launched, (int, float)):
                 launched = (job.updated_at or job.created_at).timestamp()

@@ -66,8 +66,11 @@ def run(project: str, job_id: str) -> int:
     # relaunch racing a slow start) runs nothing, and one whose claim the store refused (a full
     # disk) runs nothing either; the job is then relaunched later.
     me = {"pid": os.getpid(), "started": process_identity(os.getpid())}
-    if not store.claim_flag(job.job_id, RUN_CLAIM_META_KEY, me) or store.get(job_id).status.final:
+    if not store.claim_flag(job.job_id, RUN_CLAIM_META_KEY, me):
         return 0
+    claimed = store.get(job_id)
+    if claimed.status.final or claimed.metadata.get("cancel_requested"):
+        return 0  # cancelled while this wrapper started: the poller records it cancelled
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in (job.metadata.get("env") or {}).items()})

@@ -218,3 +218,14 @@ def test_automatic_retry_after_backoff_links_attempts(monitor: JobMonitor, proje
     assert two.start_time.timestamp() >= one.end_time.timestamp() + 0.9  # the backoff was respected
     monitor.refresh(force=True)
     assert len(monitor.list_jobs()) == 2  # a success is not retried, and a failure is retried once
+
+
+def test_a_job_cancelled_while_its_wrapper_starts_stays_cancelled(monitor: JobMonitor):
+    for attempt in range(5):  # the cancel lands at different points of the wrapper's start
+        job_id = monitor.submit_job(f"quick cancel {attempt}", "sleep 60")
+        assert monitor.cancel_job(job_id, wait=10)
+        job = monitor.wait([job_id], timeout=30)[0]
+        assert job.status is JobStatus.CANCELLED, (job.status, job.reason, job.metadata)
+    time.sleep(11)  # past the relaunch timeout: nothing is launched again
+    monitor.refresh(force=True)
+    assert all(j.status is JobStatus.CANCELLED for j in monitor.list_jobs())
