@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from .core import reasons
 from .core.errors import InvalidInputError, ParseError, ResourceError, SchedulerError, SubmitError
 from .core.logs import read_tail_bytes
 from .core.models import JobInfo, JobStatus, JobType, to_utc, utcnow
@@ -618,7 +619,7 @@ def assess(run: CellineRun, *, process: ScriptProcess | None, pbs: PbsRecord | N
     if pbs is not None:
         fields["native_id"] = pbs.job_id
     if cancel_requested:
-        return Assessment(JobStatus.CANCELLED, {**fields, "reason": "cancelled by user"})
+        return Assessment(JobStatus.CANCELLED, {**fields, "reason": reasons.CANCELLED_BY_USER})
     if pbs is not None and pbs.exit_status is not None:
         if pbs.exit_status == 0:
             return Assessment(JobStatus.COMPLETED, {**fields, "exit_code": 0, "reason": None})

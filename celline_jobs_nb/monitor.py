@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .core import reasons
 from .core.dependencies import Verdict, check_kind, dependency_verdict
 from .core.errors import CellineJobsError, InvalidInputError, SchedulerError, StoreError, SubmitError
 from .core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow, validate_env
@@ -338,7 +339,7 @@ class JobMonitor:
                 by_scheduler.setdefault(job.scheduler, []).append(job)
         for name, group in by_scheduler.items():
             if name == LEGACY_SCHEDULER:
-                self.store.apply([JobUpdate(j.job_id, JobStatus.CANCELLED, {"reason": "cancelled by user",
+                self.store.apply([JobUpdate(j.job_id, JobStatus.CANCELLED, {"reason": reasons.CANCELLED_BY_USER,
                                                                             "end_time": utcnow()}, "cancel")
                                   for j in group])
                 continue
@@ -585,8 +586,8 @@ class JobMonitor:
             verdict = dependency_verdict(job.dependency_kind, (statuses.get(p) for p in job.depends_on))
             if verdict is Verdict.NEVER:
                 self.store.update(job.job_id, JobStatus.CANCELLED, source="dependency", end_time=utcnow(),
-                                  reason=f"DependencyNeverSatisfied: {job.dependency_kind} on "
-                                         f"{', '.join(job.depends_on)}")
+                                  reason=reasons.dependency_never_satisfied(
+                                      f"{job.dependency_kind} on {', '.join(job.depends_on)}"))
             elif verdict is Verdict.READY:
                 try:
                     self.store.apply([adapter.submit(job)])

@@ -31,16 +31,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources as importlib_resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InvalidInputError, ParseError, SubmitError
+from ..core.exits import final_update_from_exit
 from ..core.jobfiles import RECONCILE_META_KEY, ExitRecord, read_exit_file
 from ..core.models import ENV_NAME_RE, JobInfo, JobStatus, utcnow
 from ..core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
 from ..core.safeio import warn_once
-from ..store.sqlite import JobStore, JobUpdate
+from ..core.updates import JobUpdate
 from .base import SchedulerContext
-from .local import final_update_from_exit
+
+if TYPE_CHECKING:
+    from ..store.sqlite import JobStore
 
 log = logging.getLogger("celline.job")
 

@@ -22,12 +22,15 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..core.errors import SchedulerError
 from ..core.models import JobInfo
 from ..core.paths import ProjectPaths
-from ..store.sqlite import JobStore, JobUpdate
+from ..core.updates import JobUpdate
+
+if TYPE_CHECKING:
+    from ..store.sqlite import JobStore
 
 log = logging.getLogger("celline.job")
 

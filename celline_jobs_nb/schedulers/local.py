@@ -27,19 +27,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from ..core import reasons
 from ..core.errors import ParseError
-from ..core.jobfiles import ExitRecord, read_exit_file, read_job_progress
+from ..core.exits import final_update_from_exit, signal_name  # noqa: F401  (re-exported)
+from ..core.jobfiles import read_exit_file, read_job_progress
 from ..core.models import JobInfo, JobStatus, utcnow
 from ..core.paths import ProjectPaths
 from ..core.safeio import warn_once
 from ..core.settings import MAX_PARALLEL_META_KEY, celline_nthread
+from ..core.updates import JobUpdate
 from ..core.usage import UsageSample, merge_usage
-from ..store.sqlite import JobStore, JobUpdate
 from .base import PollResult, SchedulerAdapter
+
+if TYPE_CHECKING:
+    from ..store.sqlite import JobStore
 
 log = logging.getLogger("celline.job")
 
@@ -129,33 +134,6 @@ def _members(ident: int, of: Callable[[int], int]) -> list[int]:
         except (ProcessLookupError, PermissionError):
             continue
     return found
-
-
-def final_update_from_exit(job: JobInfo, record: ExitRecord) -> JobUpdate:
-    """The final status a job's exit-code file implies."""
-    fields: dict[str, object] = {
-        "exit_code": record.exit_code,
-        "signal": record.signal,
-        "end_time": record.end_time or utcnow(),
-    }
-    if job.metadata.get("cancel_requested"):
-        status, reason = JobStatus.CANCELLED, "cancelled by user"
-    elif record.exit_code == 0 and record.signal is None:
-        status, reason = JobStatus.COMPLETED, None
-    elif record.signal is not None:
-        status, reason = JobStatus.FAILED, f"killed by signal {signal_name(record.signal)}"
-    else:
-        status, reason = JobStatus.FAILED, f"exit code {record.exit_code}"
-    fields["reason"] = reason
-    return JobUpdate(job.job_id, status, fields, source="exit-file")
-
-
-def signal_name(number: int) -> str:
-    """SIGKILL for 9: how reasons name signals."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
 
 
 class LocalScheduler(SchedulerAdapter):
@@ -251,7 +229,7 @@ class LocalScheduler(SchedulerAdapter):
                 # Cancelled while its wrapper was starting (the SIGTERM may have come before the
                 # wrapper's handler): nothing ran, and nothing may be launched again.
                 return JobUpdate(job.job_id, JobStatus.CANCELLED,
-                                 {"reason": "cancelled by user", "end_time": utcnow()}, "poll")
+                                 {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow()}, "poll")
             launched = meta.get("launched_at")
             if not isinstance(launched, (int, float)):
                 launched = (job.updated_at or job.created_at).timestamp()
@@ -271,7 +249,7 @@ class LocalScheduler(SchedulerAdapter):
             return final_update_from_exit(job, record)
         if meta.get("cancel_requested"):
             return JobUpdate(job.job_id, JobStatus.CANCELLED,
-                             {"reason": "cancelled by user", "end_time": utcnow()}, "poll")
+                             {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow()}, "poll")
         if unreadable is not None:
             # The job (or someone) wrote something else where its exit code belongs: its end is
             # known, its exit status is not. Not "lost", so it is not retried as if it vanished.
@@ -292,7 +270,7 @@ class LocalScheduler(SchedulerAdapter):
                 # Never started: cancelled without running. The wrapper checks the status before
                 # it runs anything, so a racing launch also stops here.
                 updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
-                                         {"reason": "cancelled by user", "end_time": utcnow(),
+                                         {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow(),
                                           "metadata": {"cancel_requested": True}}, "cancel"))
                 continue
             # Mark first so whoever records the end (wrapper or poller) says "cancelled", not "failed".
@@ -311,7 +289,7 @@ class LocalScheduler(SchedulerAdapter):
                     _terminate_group_later(pgid)
             else:
                 updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
-                                         {"reason": "cancelled by user", "end_time": utcnow()}, "cancel"))
+                                         {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow()}, "cancel"))
         return updates
 
 

@@ -19,14 +19,18 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..core import reasons
 from ..core.jobfiles import write_exit_file
 from ..core.models import JobInfo, JobStatus, utcnow
 from ..core.paths import ProjectPaths
-from ..store.sqlite import JobStore, JobUpdate
+from ..core.updates import JobUpdate
 from .base import SchedulerContext
 from .local import LocalScheduler, is_same_process, max_parallel_of, process_identity
+
+if TYPE_CHECKING:
+    from ..store.sqlite import JobStore
 
 ENV_ARRAY_INDEX = "CELLINE_JOBS_ARRAY_INDEX"
 ENV_ARRAY_PARENT = "CELLINE_ARRAY_PARENT_JOB_ID"
@@ -127,7 +131,7 @@ def run_array(paths: ProjectPaths, store: JobStore, parent: JobInfo, terminate: 
             stopping = True
             store.update(parent.job_id, None, source="runner", metadata={"cancel_requested": True})
             for task_id in waiting:
-                store.update(task_id, JobStatus.CANCELLED, source="runner", reason="cancelled by user",
+                store.update(task_id, JobStatus.CANCELLED, source="runner", reason=reasons.CANCELLED_BY_USER,
                              end_time=utcnow(), metadata={"cancel_requested": True})
             waiting = []
             # The running tasks are cancelled the way any local job is (marked, then their wrappers told).

@@ -51,12 +51,13 @@ from typing import Any
 
 from ..core import reasons
 from ..core.errors import InvalidInputError, ParseError, SchedulerError, SettingsError, SubmitError
+from ..core.exits import signal_name
 from ..core.jobfiles import read_job_progress
 from ..core.models import JobInfo, JobStatus, new_job_id, utcnow
 from ..core.paths import ENV_JOB_ID, ProjectPaths, write_job_script
 from ..core.resources import Resources
 from ..core.settings import read_toml
-from ..store.sqlite import JobUpdate
+from ..core.updates import JobUpdate
 from ._batch import (
     DEPENDENCY_KINDS,
     BatchUnit,
@@ -79,7 +80,6 @@ from ._batch import (
     task_identity,
 )
 from .base import PollResult, QueueEntry, SchedulerAdapter, SchedulerContext
-from .local import signal_name
 from .pbs_exits import interpret_exit_status, is_deletion_status, limit_kill
 from .slurm import AccountingRecord, parse_array_spec, parse_scontrol_jobs, scontrol_accounting
 from .slurm import map_state as slurm_map_state
@@ -1060,9 +1060,8 @@ class PbsScheduler(SchedulerAdapter):
         if status is JobStatus.CANCELLED:
             if (acct.reason or "").startswith("Dependency"):
                 deps = unit.metadata.get("native_dependencies") or []
-                kind = (unit.job.dependency_kind if unit.job else None) or "afterok"
-                on = f" on PBS job {', '.join(map(str, deps))}" if deps else ""
-                return f"DependencyNeverSatisfied: its {kind} dependency{on} can never be met"
+                return reasons.dependency_never_satisfied(
+                    kind=unit.job.dependency_kind if unit.job else None, on=deps, scheduler="PBS")
             return "cancelled in PBS/Slurm (qdel, scancel or an administrator)"
         if acct.state in ("TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"):
             return f"{acct.state} (reported by Slurm under the PBS wrapper)"
@@ -1093,7 +1092,7 @@ class PbsScheduler(SchedulerAdapter):
         for job in jobs:
             if not job.native_id:
                 updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
-                                         {"reason": "cancelled by user", "end_time": utcnow(),
+                                         {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow(),
                                           "metadata": {"cancel_requested": True}}, source="cancel"))
                 continue
             if job.array_parent not in cancelling:  # cancelling the array cancels its tasks

@@ -34,12 +34,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ..core import reasons
 from ..core.errors import InvalidInputError, ParseError, SchedulerError, SubmitError
+from ..core.exits import signal_name
 from ..core.jobfiles import ExitRecord, read_job_progress
 from ..core.models import JobInfo, JobStatus, new_job_id, utcnow
 from ..core.paths import ENV_JOB_ID, ProjectPaths, write_job_script
 from ..core.resources import Resources, format_memory, format_walltime
-from ..store.sqlite import JobUpdate
+from ..core.updates import JobUpdate
 from ._batch import (
     CANCEL_SENT_KEY,
     CONTROL_RE,
@@ -65,7 +67,6 @@ from ._batch import (
     task_identity,
 )
 from .base import PollResult, QueueEntry, SchedulerAdapter, SchedulerContext
-from .local import signal_name
 
 log = logging.getLogger("celline.job")
 
@@ -127,6 +128,12 @@ _FINAL_STATE_REASONS = {
     "DEADLINE": "DEADLINE: the job could not finish before its deadline",
     "LAUNCH_FAILED": "LAUNCH_FAILED: SLURM could not launch the job",
     "REVOKED": "REVOKED: the federated job runs on another cluster",
+}
+#: The failure kind (core/reasons) of each final SLURM state that explains an end by itself.
+_FINAL_STATE_KINDS = {
+    "TIMEOUT": reasons.TIMEOUT, "DEADLINE": reasons.TIMEOUT, "OUT_OF_MEMORY": reasons.OOM,
+    "NODE_FAIL": reasons.NODE_FAIL, "BOOT_FAIL": reasons.NODE_FAIL, "LAUNCH_FAILED": reasons.NODE_FAIL,
+    "PREEMPTED": reasons.PREEMPTED, "REVOKED": reasons.CANCELLED,
 }
 #: When the exit-code file says "killed by a signal", these accounting states say by whom.
 _STATES_THAT_EXPLAIN_A_SIGNAL = frozenset(
@@ -1069,6 +1076,9 @@ class SlurmScheduler(SchedulerAdapter):
                 meta["derived_exit_code"] = acct.derived_exit_code
             if reason is None:
                 reason = self._final_reason(unit, status, slurm_state, slurm_reason, exit_code, sig)
+            kind = self._final_kind(unit, status, slurm_state, slurm_reason, exit_code, sig)
+            if kind is not None:
+                meta[reasons.KIND_META_KEY] = kind
         elif status in (JobStatus.QUEUED, JobStatus.HELD):
             reason = slurm_reason
         elif status is JobStatus.RUNNING:
@@ -1105,11 +1115,10 @@ class SlurmScheduler(SchedulerAdapter):
             if slurm_reason == "DependencyNeverSatisfied" or (slurm_reason or "").startswith("Dependency"):
                 if not unit.cancel_requested:
                     deps = unit.metadata.get("native_dependencies") or []
-                    kind = (unit.job.dependency_kind if unit.job else None) or "afterok"
-                    on = f" on SLURM job {', '.join(map(str, deps))}" if deps else ""
-                    return f"DependencyNeverSatisfied: its {kind} dependency{on} can never be met"
+                    return reasons.dependency_never_satisfied(
+                        kind=unit.job.dependency_kind if unit.job else None, on=deps, scheduler="SLURM")
             if unit.cancel_requested:
-                return "cancelled by user"
+                return reasons.CANCELLED_BY_USER
             if slurm_state == "REVOKED":
                 return _FINAL_STATE_REASONS["REVOKED"]
             return "cancelled in SLURM (scancel or an administrator)"
@@ -1120,6 +1129,20 @@ class SlurmScheduler(SchedulerAdapter):
         if exit_code:
             return f"exit code {exit_code}"
         return slurm_reason or "failed"
+
+    @staticmethod
+    def _final_kind(unit: _Unit, status: JobStatus, slurm_state: str | None, slurm_reason: str | None,
+                    exit_code: int | None, sig: int | None) -> str | None:
+        """The failure kind of a final status (None for a completed job)."""
+        if status is JobStatus.COMPLETED:
+            return None
+        if status is JobStatus.CANCELLED:
+            if (slurm_reason or "").startswith("Dependency") and not unit.cancel_requested:
+                return reasons.DEPENDENCY
+            return _FINAL_STATE_KINDS.get(slurm_state or "", reasons.CANCELLED)
+        if slurm_state in _FINAL_STATE_KINDS:
+            return _FINAL_STATE_KINDS[slurm_state]
+        return reasons.SIGNAL if sig is not None else reasons.EXIT
 
     def _missing(self, unit: BatchUnit) -> JobUpdate | None:
         """Nobody knows the job this poll: keep it; UNKNOWN with a reason after the grace period."""
@@ -1147,7 +1170,7 @@ class SlurmScheduler(SchedulerAdapter):
         for job in jobs:
             if not job.native_id:
                 updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
-                                         {"reason": "cancelled by user", "end_time": utcnow(),
+                                         {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow(),
                                           "metadata": {"cancel_requested": True}}, source="cancel"))
                 continue
             if job.array_parent not in cancelling:  # cancelling the array cancels its tasks

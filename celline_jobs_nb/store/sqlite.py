@@ -17,11 +17,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from ..core import reasons
 from ..core.dependencies import Verdict, dependency_verdict
 from ..core.errors import InvalidInputError, JobNotFoundError, StoreError
 from ..core.models import (
@@ -36,6 +37,7 @@ from ..core.models import (
 from ..core.paths import ProjectPaths
 from ..core.safeio import warn_once
 from ..core.transitions import can_transition
+from ..core.updates import JobUpdate  # re-exported: importers of store.sqlite.JobUpdate keep working
 from .fsmode import journal_mode, read_only_reason
 from .outbox import record_ending
 from .rows import COLUMNS, PROBLEMS_META_KEY, encode, row_to_job
@@ -53,19 +55,6 @@ _LIST_SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM jobs"  # rev: one column
 #: ``list(..., limit=N, newest_first=True)`` with filters first looks among this many newest rows.
 _NEWEST_WINDOW = 10_000
 BUSY_RETRIES = 60
-
-
-@dataclass
-class JobUpdate:
-    """A change to one job: a new status (checked against the transition rules) and/or fields.
-
-    ``metadata`` is merged into the job's metadata, not replaced.
-    """
-
-    job_id: str
-    status: JobStatus | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
-    source: str = "poll"
 
 
 @dataclass(frozen=True)
@@ -121,7 +110,7 @@ def _never_satisfied_reason(job: JobInfo, parents: dict[str, JobStatus]) -> str:
     """E.g. "DependencyNeverSatisfied: afterok on 1m8j0xztza85y (failed)"."""
     blocking = [p for p in job.depends_on if parents.get(p) is not JobStatus.COMPLETED]
     states = ", ".join(f"{p} ({parents[p].value if p in parents else 'missing'})" for p in blocking)
-    return f"DependencyNeverSatisfied: {job.dependency_kind} on {states}"
+    return reasons.dependency_never_satisfied(f"{job.dependency_kind} on {states}")
 
 
 #: Every this many write transactions, a process checkpoints the WAL on a thread of its own. SQLite
@@ -831,6 +820,17 @@ class JobStore:
         """How many jobs match ``list``'s filters (counted in an index, no row read)."""
         where, params = self._filters(statuses, scheduler, job_types, since, until, None)
         return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", params)[0][0])
+
+    def ended_page(self, before_seq: int | None, limit: int) -> tuple[list[JobInfo], int | None]:
+        """The newest ``limit`` ended jobs stored before row ``before_seq`` (None: the newest),
+        newest first, and the row number of the last one (the next page's ``before_seq``): the
+        dashboard reads a long history a page at a time, walking back from the newest row."""
+        bound = (1 << 62) if before_seq is None else int(before_seq)
+        finals = [s.value for s in JobStatus if s not in ACTIVE_STATUSES]
+        marks = ", ".join("?" for _ in finals)
+        rows = self._read(f"{_LIST_SELECT.replace(' FROM jobs', ', seq FROM jobs')} NOT INDEXED WHERE seq < ? "
+                          f"AND status IN ({marks}) ORDER BY seq DESC LIMIT ?", [bound, *finals, int(limit)])
+        return rows_to_jobs(rows), (int(rows[-1][-1]) if rows else None)
 
     def status_counts(self) -> dict[JobStatus, int]:
         return {JobStatus(s): n for s, n in self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
