@@ -429,15 +429,16 @@ def _disk_html(disk: Mapping[str, Any] | None) -> str:
 
 
 def html_snapshot(rows: Sequence[dict[str, Any]], *, title: str = "Celline jobs", limit: int = HTML_SNAPSHOT_LIMIT,
-                  now_ms: int | None = None, disk: Mapping[str, Any] | None = None) -> str:
+                  now_ms: int | None = None, disk: Mapping[str, Any] | None = None, older: int = 0) -> str:
     """A static HTML table of the jobs (newest first, at most ``limit``), every string escaped;
-    ``disk`` (``disk_wire`` form) adds the project's disk usage line."""
+    ``disk`` (``disk_wire`` form) adds the project's disk usage line; ``older``: ended jobs of the
+    project not among ``rows`` (counted in the summary and under the table)."""
     now = now_ms if now_ms is not None else int(datetime.now(timezone.utc).timestamp() * 1000)
     counts = status_counts(rows)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no jobs yet"
     out = [
         '<div class="celline-jobs-snapshot">',
-        f"<p><strong>{html.escape(title)}</strong> — {len(rows)} job{'s' if len(rows) != 1 else ''}"
+        f"<p><strong>{html.escape(title)}</strong> — {_jobs_count(len(rows), older)}"
         f" ({html.escape(summary)}); snapshot taken {html.escape(format_local_time(now))}</p>",
         *([_disk_html(disk)] if disk_text(disk) else []),
         '<table class="celline-jobs-table" border="1" style="border-collapse:collapse;font-size:12px">',
@@ -459,25 +460,33 @@ def html_snapshot(rows: Sequence[dict[str, Any]], *, title: str = "Celline jobs"
             rendered.append(f"<td>{text}</td>")
         out.append(f'<tr data-status="{status}">' + "".join(rendered) + "</tr>")
     out.append("</tbody></table>")
-    if len(rows) > len(shown):
-        out.append(f"<p>… and {len(rows) - len(shown)} older jobs (open the notebook with a kernel to see all).</p>")
+    if len(rows) + older > len(shown):
+        out.append(f"<p>… and {len(rows) + older - len(shown):,} older jobs "
+                   "(open the notebook with a kernel, or run <code>celline-jobs list --all</code>, to see all).</p>")
     out.append("</div>")
     return "\n".join(out)
 
 
 def text_summary(rows: Sequence[dict[str, Any]], *, title: str = "Celline jobs", limit: int = 20,
-                 now_ms: int | None = None, disk: Mapping[str, Any] | None = None) -> str:
+                 now_ms: int | None = None, disk: Mapping[str, Any] | None = None, older: int = 0) -> str:
     """A few lines of plain text: counts, the disk usage line, then the newest jobs."""
     now = now_ms if now_ms is not None else int(datetime.now(timezone.utc).timestamp() * 1000)
     counts = status_counts(rows)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no jobs yet"
-    lines = [f"{title}: {len(rows)} job{'s' if len(rows) != 1 else ''} ({summary})"]
+    lines = [f"{title}: {_jobs_count(len(rows), older)} ({summary})"]
     if disk_text(disk):
         lines.append(f"  disk: {disk_text(disk)}{' (LOW: less than 10% free)' if disk_low(disk) else ''}")
     for row in _newest_first(rows)[:limit]:
         runtime = format_duration(runtime_seconds(row, now))
         name = str(row.get("name", "")).replace("\n", " ")
         lines.append(f"  {row['id']}  {row.get('status', ''):<9}  {runtime:>8}  {name}")
-    if len(rows) > limit:
-        lines.append(f"  … and {len(rows) - limit} more")
+    if len(rows) + older > limit:
+        lines.append(f"  … and {len(rows) + older - limit:,} more")
     return "\n".join(lines)
+
+
+def _jobs_count(loaded: int, older: int) -> str:
+    """"3 jobs", or with ``older`` ended jobs not loaded: "500 recent jobs of 1,000,000"."""
+    if not older:
+        return f"{loaded} job{'s' if loaded != 1 else ''}"
+    return f"{loaded:,} recent jobs of {loaded + older:,}"

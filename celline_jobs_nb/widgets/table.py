@@ -51,6 +51,9 @@ from .fallback import HtmlFallback, widget_bundle_without_html
 log = logging.getLogger("celline.job")
 
 DISK_REFRESH_SECONDS = 60.0
+#: Ended jobs loaded when the table opens, and per "load older" request: with every active job,
+#: the table holds these, never a long history (a million ended jobs stay in the store).
+HISTORY_PAGE = 500
 
 
 def _now_ms() -> int:
@@ -76,9 +79,12 @@ class JobTable(CellineWidget):
 
     def __init__(self, project: Any, *, poll: bool = True, interval: float | None = None,
                  title: str | None = None, compact_min: int = 100, compact_fraction: float = 0.1,
-                 fold_fraction: float = 0.5,
+                 fold_fraction: float = 0.5, history_page: int = HISTORY_PAGE,
                  disk_interval: float | None = DISK_REFRESH_SECONDS, **kwargs: Any) -> None:
         self.monitor = monitor_for(project)
+        self.history_page = max(1, int(history_page))
+        self._older: dict[str, int] = {}  # ended jobs not loaded, by status
+        self._cursor: int | None = None  # row number the next page of history starts below
         self.compact_min = compact_min
         self.compact_fraction = compact_fraction
         self.fold_fraction = fold_fraction
@@ -120,8 +126,17 @@ class JobTable(CellineWidget):
             return list(self._rows.values())
 
     def _load(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Every active job and the newest ended ones (a page); ticks then read what changed."""
+        store = self.monitor.store
         try:
-            jobs, rev = self.monitor.changes_since(0)
+            rev = store.revision()  # first: a job written while we read comes again in the next tick
+            jobs = store.active()
+            page, self._cursor = store.ended_page(None, self.history_page)
+            jobs.extend(reversed(page))
+            ended = {s: n for s, n in store.status_counts().items() if s.final}
+            for job in page:
+                ended[job.status] = ended.get(job.status, 0) - 1
+            self._older = {s.value: n for s, n in ended.items() if n > 0}
             self._error = None
         except CellineJobsError as exc:
             jobs, rev, self._error = [], 0, str(exc)
@@ -241,6 +256,38 @@ class JobTable(CellineWidget):
         except Exception:  # only shown as a hint
             return None
 
+    @property
+    def older(self) -> int:
+        """How many ended jobs of the project the table has not loaded (``load_older`` loads more)."""
+        return sum(self._older.values())
+
+    def load_older(self) -> int:
+        """Load the next page of ended jobs (older than those loaded) and send them; how many."""
+        with self._lock:
+            if self._closed or not self._older:
+                return 0
+            try:
+                page, cursor = self.monitor.store.ended_page(self._cursor, self.history_page)
+            except CellineJobsError as exc:
+                self._error = str(exc)
+                return 0
+            self._cursor = cursor
+            for job in page:
+                n = self._older.get(job.status.value, 0) - 1
+                if n > 0:
+                    self._older[job.status.value] = n
+                else:
+                    self._older.pop(job.status.value, None)
+                if job.job_id not in self._rows:
+                    self._rows[job.job_id] = job_row(job)
+                    self._delta_ids.add(job.job_id)
+                    self._since_snapshot.add(job.job_id)
+            if not page:
+                self._older.clear()
+            self._publish(full=False)
+        self.fallback.changed()
+        return len(page)
+
     def _meta(self) -> dict[str, Any]:
         stale: list[dict[str, Any]] = []
         try:
@@ -264,6 +311,8 @@ class JobTable(CellineWidget):
             meta["disk"] = self._disk
         if getattr(self, "_slots", None):
             meta["slots"] = self._slots
+        if self._older:
+            meta["older"] = {"total": self.older, "counts": dict(self._older), "page": self.history_page}
         return meta
 
     def _publish(self, full: bool) -> None:
@@ -349,6 +398,9 @@ class JobTable(CellineWidget):
         if isinstance(content, dict) and content.get("type") == "resync":
             self._send_rows()
             return
+        if isinstance(content, dict) and content.get("type") == "more":
+            threading.Thread(target=self.load_older, daemon=True, name="celline-jobs-history").start()
+            return
         if not isinstance(content, dict) or content.get("action") not in ("cancel", "retry", "refresh"):
             return
         # Cancelling waits for the job to end and a refresh may query a cluster: never block the kernel.
@@ -414,10 +466,10 @@ class JobTable(CellineWidget):
     # -- static representations ---------------------------------------------------------------
 
     def html_snapshot(self) -> str:
-        return html_snapshot(self.rows, title=self.title or "Celline jobs", disk=self._disk)
+        return html_snapshot(self.rows, title=self.title or "Celline jobs", disk=self._disk, older=self.older)
 
     def text_summary(self) -> str:
-        return text_summary(self.rows, title=self.title or "Celline jobs", disk=self._disk)
+        return text_summary(self.rows, title=self.title or "Celline jobs", disk=self._disk, older=self.older)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         bundle = super()._repr_mimebundle_(**kwargs)

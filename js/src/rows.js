@@ -172,6 +172,26 @@ export function statusCounts(rows) {
   return { counts, total };
 }
 
+/**
+ * The ended jobs the kernel has not loaded (meta.older): {total, counts by known status, page}.
+ * Values that are not counts are ignored, so a hostile or old state never breaks the chips.
+ */
+export function olderJobs(meta) {
+  const older = (meta && typeof meta.older === "object" && meta.older) || {};
+  const counts = {};
+  let total = 0;
+  const given = (older.counts && typeof older.counts === "object") ? older.counts : {};
+  for (const s of STATUSES) {
+    const n = Number(given[s]);
+    if (Number.isSafeInteger(n) && n > 0) {
+      counts[s] = n;
+      total += n;
+    }
+  }
+  const page = Number(older.page);
+  return { total, counts, page: Number.isSafeInteger(page) && page > 0 ? page : 500 };
+}
+
 const collator = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
 const STATUS_RANK = Object.fromEntries(STATUSES.map((s, i) => [s, i]));
 

@@ -7,7 +7,9 @@
 // staleness and a lost connection (connection.js), and Cancel/Retry confirmed in the widget.
 
 import { h, clear } from "./dom.js";
-import { COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, visibleRange, logicalRows, supersededBy } from "./rows.js";
+import {
+  COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, visibleRange, logicalRows, supersededBy, olderJobs,
+} from "./rows.js";
 import {
   statusWhy, localSlotsUsed, loadColumnChoices, saveColumnChoices, constantColumns, visibleColumns, gridTemplate,
 } from "./why.js";
@@ -70,7 +72,10 @@ export function renderTable({ model, el }) {
   const footCount = h("span", { class: "cj-footcount" });
   const diskEl = h("span", { class: "cj-disk" });
   diskEl.hidden = true;
-  const footer = h("div", { class: "cj-footer" }, footCount, diskEl);
+  // A long history stays in the kernel's store: the table holds active jobs and recent pages.
+  const moreBtn = h("button", { class: "cj-more", type: "button" });
+  moreBtn.hidden = true;
+  const footer = h("div", { class: "cj-footer" }, footCount, moreBtn, diskEl);
   const actions = h("div", { class: "cj-actions" });
   const detailEl = h("div", { class: "cj-detail", "aria-label": "Resource use of the selected job" });
   detailEl.hidden = true;
@@ -104,6 +109,15 @@ export function renderTable({ model, el }) {
     recompute();
   });
 
+  moreBtn.addEventListener("click", () => {
+    moreBtn.disabled = true; // until the rows arrive (the next change re-enables it)
+    try {
+      model.send({ type: "more" });
+    } catch (_err) {
+      // no kernel (a saved notebook)
+    }
+  });
+
   // -- chips and filter ----------------------------------------------------------------------
   function chip(status, label, count, active) {
     return h("button", {
@@ -125,7 +139,10 @@ export function renderTable({ model, el }) {
   }
   function renderChips() {
     updateLogical();
-    const { counts, total } = statusCounts(st.logical);
+    const { counts, total: loaded } = statusCounts(st.logical);
+    const older = olderJobs(st.meta);
+    for (const [s, n] of Object.entries(older.counts)) counts[s] = (counts[s] || 0) + n;
+    const total = loaded + older.total;
     clear(chips);
     chips.append(chip("all", "All", total, st.statuses.size === 0));
     for (const s of STATUSES) {
@@ -302,8 +319,13 @@ export function renderTable({ model, el }) {
     const { matched, total } = st.view;
     const filtered = st.statuses.size || st.text.trim();
     const sortLabel = (COLUMNS.find((c) => c.key === st.sortKey) || { label: st.sortKey }).label;
+    const older = olderJobs(st.meta);
     footCount.textContent = `${filtered ? `${formatCount(matched)} of ` : ""}${formatCount(total)} job${total === 1 ? "" : "s"}` +
+      (older.total ? ` loaded · ${formatCount(older.total)} older ended not loaded` : "") +
       ` · sorted by ${sortLabel} ${st.sortDir === "asc" ? "▲" : "▼"}`;
+    moreBtn.hidden = !older.total;
+    moreBtn.disabled = false;
+    moreBtn.textContent = older.total ? `Load ${formatCount(Math.min(older.total, older.page))} older` : "";
     empty.hidden = st.view.items.length > 0;
     empty.textContent = total === 0 ? "No jobs yet: submit one (monitor.submit_job) and it appears here." : "No job matches the filter.";
   }
@@ -545,7 +567,10 @@ export function renderTable({ model, el }) {
       st.lastUpdate = st.meta.updated;
     }
     title.textContent = model.get("title") || "";
-    if (changed || !live) {
+    const olderKey = JSON.stringify(olderJobs(st.meta));
+    const olderChanged = olderKey !== st.olderKey;
+    st.olderKey = olderKey;
+    if (changed || olderChanged || !live) {
       renderChips();
       recompute();
     }

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   RowStore, buildView, compareRows, sortRows, filterRows, matchesFilter, statusCounts, dependencyInfo, visibleRange,
-  aggregateStatus, COLUMNS,
+  aggregateStatus, COLUMNS, olderJobs,
 } from "../src/rows.js";
 
 const rows = [
@@ -162,4 +162,13 @@ test("RowStore: deltas that start after a later base, pending rows and resync", 
   reloaded.sync(snapshot, { gen: 1, seq: 4, base: 3, rows: [] }, pending);
   assert.equal(reloaded.gap, false);
   assert.equal(reloaded.rows.size, 4);
+});
+
+test("olderJobs: the kernel's count of ended jobs not loaded, hostile values ignored", () => {
+  assert.deepEqual(olderJobs({}), { total: 0, counts: {}, page: 500 });
+  assert.deepEqual(olderJobs({ older: { total: 7, counts: { completed: 5, failed: 2 }, page: 200 } }),
+    { total: 7, counts: { completed: 5, failed: 2 }, page: 200 });
+  const hostile = olderJobs({ older: { counts: { completed: "1e400", failed: -3, running: 1.5, __proto__: 9, bogus: 4, cancelled: 2 }, page: "x" } });
+  assert.deepEqual(hostile, { total: 2, counts: { cancelled: 2 }, page: 500 });
+  assert.deepEqual(olderJobs({ older: "nonsense" }), { total: 0, counts: {}, page: 500 });
 });

@@ -312,6 +312,26 @@ try {
     strip.above && /^Show /.test(strip.show), JSON.stringify(strip));
   check("bell: permission asked on click, then a browser notification", bellOn === "true" &&
     (await page.evaluate(() => window.__asked)) === 1 && notes.length === 1 && notes[0].title === "5 jobs ended: 4 completed, 1 failed", JSON.stringify(notes));
+  // A long history stays in the kernel: the chips count the ended jobs it has not loaded, the
+  // footer says how many, and its button asks for the next page.
+  const before = await page.evaluate(() => Number(document.querySelector(".cj-chip-all .cj-count").textContent.replace(/,/g, "")));
+  await page.evaluate(() => {
+    const s = window.__state;
+    s.delta = { ...s.delta, seq: 11, meta: { ...s.delta.meta, now: Date.now(), older: { total: 995000, counts: { completed: 990000, failed: 5000 }, page: 500 } } };
+    window.__model.emit("change:delta");
+  });
+  await page.waitForTimeout(200);
+  const older = await page.evaluate(() => ({
+    all: document.querySelector(".cj-chip-all .cj-count").textContent,
+    foot: document.querySelector(".cj-footcount").textContent,
+    button: document.querySelector(".cj-more").textContent,
+    shown: !document.querySelector(".cj-more").hidden,
+  }));
+  await page.locator(".cj-more").click();
+  const more = await page.evaluate(() => window.__model.sent.filter((m) => m.type === "more").length);
+  check("older ended jobs not loaded: counted in the chips and footer, loaded on request",
+    Number(older.all.replace(/,/g, "")) === before + 995000 && /995,000 older ended not loaded/.test(older.foot) &&
+    older.shown && older.button === "Load 500 older" && more === 1, JSON.stringify({ before, ...older, more }));
   await page.locator(".cj-search").fill("");
   await page.waitForTimeout(300);
   fs.mkdirSync(path.dirname(SHOT), { recursive: true });

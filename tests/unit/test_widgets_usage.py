@@ -276,7 +276,7 @@ def test_ten_thousand_rows_one_percent_changing_per_tick_stay_small_on_the_wire(
     """100 running jobs of 10,000 get a new usage sample on every tick (what the poller does): each
     tick's message stays under 5% of the full snapshot, and never turns into a snapshot."""
     monitor.store.insert_many(_many_jobs(10_000, running=100))
-    table = JobTable(monitor, poll=False, disk_interval=None)
+    table = JobTable(monitor, poll=False, disk_interval=None, history_page=10_000)  # all 10,000 loaded
     full = len(json.dumps(table.snapshot))
     sent = record(table, monkeypatch)
     table.selected = "job00007"  # the detail of one running job rides along
@@ -309,7 +309,7 @@ def test_rows_that_change_every_tick_never_force_a_compaction(monitor: JobMonito
     table would not make the next diff smaller, so it is not done. Rows that stopped changing do
     count: past the threshold, one message carries a fresh snapshot."""
     monitor.store.insert_many(_many_jobs(1000, running=300))
-    table = JobTable(monitor, poll=False, disk_interval=None)
+    table = JobTable(monitor, poll=False, disk_interval=None, history_page=1000)  # all 1,000 loaded
     sent = record(table, monkeypatch)
     for tick in range(3):
         for i in range(300):
