@@ -758,6 +758,7 @@ class CellineScheduler(SchedulerAdapter):
     """The jobs celline runs itself: polled from processes, qstat and files; never submitted here."""
 
     name = CELLINE_SCHEDULER
+    foreign_runs = True
     min_poll_interval = 5.0
     default_poll_interval = 15.0
 

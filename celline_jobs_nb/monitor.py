@@ -121,6 +121,16 @@ class JobMonitor:
                 self._adapters[name] = create(name, self._context)
             return self._adapters[name]
 
+    def _capable(self, name: str, flag: str) -> bool:
+        """Whether the named scheduler's adapter has a capability flag (schedulers/base.py);
+        False for the legacy import and for names no adapter answers to."""
+        if name == LEGACY_SCHEDULER:
+            return False
+        try:
+            return bool(getattr(self.adapter(name), flag, False))
+        except InvalidInputError:
+            return False
+
     def poll_interval(self, scheduler: str) -> float:
         """Seconds between polls: the user's choice or the adapter's default, never below its floor;
         cluster adapters poll faster for a minute after a submit."""
@@ -220,7 +230,7 @@ class JobMonitor:
         """Submit a stored pending job now if its dependencies allow, else leave it pending."""
         adapter = self.adapter(job.scheduler)
         self._last_submit[job.scheduler] = time.monotonic()
-        if job.scheduler == "local":
+        if adapter.queues_itself:
             try:
                 self.store.apply([adapter.submit(job), *adapter.dispatch()])
             except StoreError as exc:
@@ -350,14 +360,15 @@ class JobMonitor:
         pending = [j.job_id for group in by_scheduler.values() for j in group]
         # Local ends are seen in a file read; cluster ones cost a scheduler call per look.
         step = max([0.1] + [self.adapter(n).fast_poll_interval or 0.1 for n in by_scheduler
-                            if n not in ("local", LEGACY_SCHEDULER)])
+                            if n != LEGACY_SCHEDULER and not self.adapter(n).queues_itself])
         while pending and time.monotonic() < deadline:
             self.refresh(force=True, only=by_scheduler)  # other schedulers keep their own pace
             pending = [j.job_id for j in self.store.get_many(pending) if j.status.active]
             if pending:
                 time.sleep(min(step, max(0.0, deadline - time.monotonic())))
-        if by_scheduler.get("local"):
-            self.store.apply(self.adapter("local").dispatch())  # freed slots
+        for name in by_scheduler:
+            if self._capable(name, "queues_itself"):
+                self.store.apply(self.adapter(name).dispatch())  # freed slots
         return result
 
     def retry_job(self, job_id: str, resources: Resources | dict[str, Any] | str | None = None) -> str:
@@ -367,7 +378,7 @@ class JobMonitor:
         old = self.get_job(job_id)
         if old.status.active:
             raise InvalidInputError(f"job {old.job_id} is still {old.status.value}: cancel it before retrying")
-        if old.scheduler == "celline":
+        if self._capable(old.scheduler, "foreign_runs"):
             # Started by celline itself (discover.py's scheduler): run its script again on ours.
             from .discover import resubmit
 
@@ -431,7 +442,7 @@ class JobMonitor:
             if not force and not self.store.claim_poll(name, self.poll_interval(name)):
                 continue
             changed.extend(self._poll(name, adapter))
-        changed.extend(self._settle_recorded_ends("local" in names))
+        changed.extend(self._settle_recorded_ends(any(self._capable(n, "records_own_ends") for n in names)))
         changed.extend(self._schedule_retries())
         if self.notifier is not None:
             self.notifier.notify()
@@ -477,7 +488,9 @@ class JobMonitor:
         """Ends written by another process (a local job's runner records its own end): read the
         job's final progress once, as ``_final_progress`` does for the ends recorded here. Only
         while local jobs run or just ran (cluster ends are recorded here, with their progress)."""
-        look = local_active or self._local_ran or self._last_submit.get("local", float("-inf")) > self._ended_look
+        last_submit = max((t for n, t in self._last_submit.items() if self._capable(n, "records_own_ends")),
+                          default=float("-inf"))
+        look = local_active or self._local_ran or last_submit > self._ended_look
         self._local_ran, self._ended_look = local_active, time.monotonic()
         try:
             if not look:
@@ -539,7 +552,7 @@ class JobMonitor:
         calls_before = adapter.calls
         try:
             self._submit_waiting(name, adapter)
-            jobs = [j for j in self.store.active(name) if j.status is not JobStatus.PENDING or name == "local"]
+            jobs = [j for j in self.store.active(name) if j.status is not JobStatus.PENDING or adapter.queues_itself]
             jobs += self._reconciling(name)
             result = adapter.poll(jobs) if jobs else None
             updates = list(result.updates) if result else []
@@ -576,7 +589,7 @@ class JobMonitor:
 
     def _submit_waiting(self, name: str, adapter: SchedulerAdapter) -> None:
         """Cluster jobs left pending for a parent on another scheduler: submit or cancel them now."""
-        if name == "local":
+        if adapter.queues_itself:
             return
         for job in self.store.list([JobStatus.PENDING], scheduler=name):
             if job.native_id or float(job.metadata.get("not_before") or 0) > time.time():
@@ -691,7 +704,7 @@ class Poller(threading.Thread):
                 intervals.append(self.monitor.poll_interval(name))
             except InvalidInputError:
                 continue
-            if name not in ("local", LEGACY_SCHEDULER):
+            if self.monitor._capable(name, "settles_from_files"):
                 intervals.append(SETTLE_INTERVAL_SECONDS)  # exit-code files: read between polls
         return min(intervals, default=2.0)
 

@@ -133,6 +133,19 @@ class SchedulerAdapter(ABC):
     default_poll_interval: ClassVar[float] = 2.0
     #: Faster polls right after a submit, backing off to the default (cluster adapters).
     fast_poll_interval: ClassVar[float | None] = None
+    # Capability flags: what the monitor may expect of this adapter (instead of checking names).
+    #: Holds its own pending jobs and starts them when a slot frees (``dispatch``): the monitor
+    #: polls its PENDING jobs too and calls ``dispatch`` after submits and ends (local executor).
+    queues_itself: ClassVar[bool] = False
+    #: Its jobs' ends are written into the store by another process (the local runner): the
+    #: monitor reads their final progress while such jobs run or just ran.
+    records_own_ends: ClassVar[bool] = False
+    #: ``settle`` reads exit-code files between polls, with no scheduler call (batch schedulers):
+    #: the poller wakes at least every SETTLE_INTERVAL_SECONDS for them.
+    settles_from_files: ClassVar[bool] = False
+    #: Reports runs another tool started (celline's own scripts): a retry runs the job's script
+    #: again on a scheduler of ours instead of resubmitting through this adapter.
+    foreign_runs: ClassVar[bool] = False
 
     def __init__(self, context: SchedulerContext) -> None:
         self.context = context

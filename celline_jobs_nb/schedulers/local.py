@@ -138,6 +138,8 @@ def _members(ident: int, of: Callable[[int], int]) -> list[int]:
 
 class LocalScheduler(SchedulerAdapter):
     name = "local"
+    queues_itself = True
+    records_own_ends = True
     min_poll_interval = 0.5
     default_poll_interval = 2.0
 

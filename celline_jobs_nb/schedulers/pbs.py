@@ -686,6 +686,7 @@ class PbsScheduler(SchedulerAdapter):
     """Torque / OpenPBS / PBS Pro, and Slurm's Torque wrappers, through qsub, qstat and qdel."""
 
     name = "pbs"
+    settles_from_files = True
     #: The floor under the poll interval (seconds). Override per project with the adapter setting
     #: ``pbs_min_poll_interval`` or the environment variable CELLINE_JOBS_PBS_MIN_POLL_INTERVAL.
     min_poll_interval = 30.0

@@ -703,6 +703,7 @@ class SlurmScheduler(SchedulerAdapter):
     """SLURM through its command-line tools (tested on 22.05; parsers cover newer text shapes)."""
 
     name = "slurm"
+    settles_from_files = True
     #: The floor under the poll interval (seconds). Override per project with the adapter setting
     #: ``slurm_min_poll_interval`` or the environment variable CELLINE_JOBS_SLURM_MIN_POLL_INTERVAL.
     min_poll_interval = 30.0
