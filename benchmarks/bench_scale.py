@@ -27,6 +27,7 @@ from celline_jobs_nb.store import backup as backups
 
 from .bigstore import cached_store, clear_backups
 from .common import Row, project_python
+from .scale_dashboard import dashboard_rows, list_rows
 
 REPEAT = 5
 DAY = 86400.0
@@ -142,4 +143,6 @@ def run(quick: bool) -> list[Row]:
                                  f"{backups.MAX_TOTAL_BYTES / 2**30:.0f} GiB); before: 7 copies, "
                                  f"{7 * size / 2**30:.1f} GiB"))
             clear_backups(project)
+            rows.extend(dashboard_rows(project, total))
+            rows.extend(list_rows(project, total, lambda command: _timed(command, env)))
     return rows

@@ -16,11 +16,14 @@ if TYPE_CHECKING:
 
 RECENT = 50
 RECENT_HOURS = 24
+#: At most this many ended jobs even when the last 24 h hold more (a 96-sample x 1,000-task array
+#: is 96,000 rows in an afternoon): the footer says how to see the rest.
+RECENT_MAX = 1000
 
 
 def bounded_jobs(store: JobStore, statuses: Sequence[JobStatus] | None = None, *,
                  job_types: Iterable[JobType] | None = None, scheduler: str | None = None,
-                 recent: int = RECENT, hours: float = RECENT_HOURS,
+                 recent: int = RECENT, hours: float = RECENT_HOURS, most: int = RECENT_MAX,
                  now: datetime | None = None) -> tuple[list[JobInfo], int]:
     """The jobs the default listing shows (oldest first) and how many matching jobs it leaves out."""
     wanted = set(statuses) if statuses else set(JobStatus)
@@ -32,7 +35,7 @@ def bounded_jobs(store: JobStore, statuses: Sequence[JobStatus] | None = None, *
         shown.extend(store.list(active, job_types=types, scheduler=scheduler))
     if ended:
         cutoff = (now or utcnow()) - timedelta(hours=hours)
-        latest = store.list(ended, job_types=types, scheduler=scheduler, since=cutoff)
+        latest = store.list(ended, job_types=types, scheduler=scheduler, since=cutoff, limit=most, newest_first=True)
         if len(latest) < recent:
             latest = store.list(ended, job_types=types, scheduler=scheduler, limit=recent, newest_first=True)
         shown.extend(latest)
@@ -44,7 +47,7 @@ def bounded_jobs(store: JobStore, statuses: Sequence[JobStatus] | None = None, *
 def hidden_note(hidden: int, recent: int = RECENT, hours: float = RECENT_HOURS) -> str:
     """The footer under a bounded listing."""
     return (f"… {hidden:,} older ended job{'s' if hidden != 1 else ''} not shown (this list: active jobs, then "
-            f"the last {recent} ended or those of the last {hours:g} h, whichever is more). "
+            f"the last {recent} ended or those of the last {hours:g} h, whichever is more, at most {RECENT_MAX:,}). "
             "See them with --all, --since 7d or --limit N.")
 
 

@@ -68,6 +68,8 @@ def test_the_last_24_hours_are_shown_whole_when_they_hold_more_than_50(project: 
     jobs, hidden = bounded_jobs(store)
     assert {j.name for j in jobs} == {f"job{100 + i}" for i in range(80)} and hidden == 10
     assert [j.name for j in jobs] == [f"job{100 + i}" for i in range(80)]  # oldest first
+    capped, hidden = bounded_jobs(store, most=60)  # a busy day: at most `most` of them
+    assert [j.name for j in capped] == [f"job{100 + i}" for i in range(20, 80)] and hidden == 30
 
 
 def test_every_filter_combination_of_the_listing_reads_through_an_index(project: Path):
