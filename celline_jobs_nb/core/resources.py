@@ -235,8 +235,8 @@ class Resources:
         out: dict[str, Any] = {}
         if self.cpus is not None:
             out["cpus"] = self.cpus
-        if self.memory is not None:
-            out["mem"] = format_memory(self.memory)
+        if self.memory is not None:  # exact, so a stored request reads back the same (0.1G is not whole KiB)
+            out["mem"] = format_memory(self.memory) if self.memory % 1024 == 0 else f"{self.memory}b"
         if self.walltime is not None:
             out["time"] = format_walltime(self.walltime)
         for key in ("partition", "gpus", "account", "nodes"):

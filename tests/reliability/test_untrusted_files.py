@@ -287,9 +287,12 @@ def test_ambiguous_resources_are_errors(spec: str, needle: str):
         Resources.parse(spec)
 
 
-def test_bytes_mean_bytes():
+def test_bytes_mean_bytes_and_every_request_reads_back_the_same():
     assert Resources.parse("mem=512b").memory == 512
     assert Resources.parse("mem=1.5G").memory == 1536 * 1024**2
+    for spec in ("mem=0.1", "mem=512b", "mem=1.5G", "mem=3.3T"):  # 0.1 MiB is not whole KiB
+        request = Resources.parse(spec)
+        assert Resources.parse(request.to_dict()) == request, spec
 
 
 # -- 10. terminal escapes in logs ------------------------------------------------------------------------
