@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+TESTS = Path(__file__).resolve().parents[1] / "tests"
 #: Every command that talks to slurmctld or slurmd. srun inside a batch script starts a job step.
 SLURM_COMMANDS = ("sbatch", "squeue", "sacct", "scontrol", "scancel", "srun", "sstat", "sinfo")
 #: The ones that ask about jobs (the politeness metric "scheduler queries").
@@ -34,8 +36,14 @@ exec {real} "$@"
 
 
 def slurm_answers(timeout: float = 20) -> bool:
-    """Whether the test cluster is up and has a usable node (what tests/integration checks)."""
-    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+    """Whether the test cluster that scripts/start-slurm.sh started and marked is up, with a usable
+    node. Any other SLURM (a real cluster's login node) is never benchmarked against: the same
+    guard as the tests (tests/support.py), so nothing is submitted to a cluster we did not start."""
+    if str(TESTS) not in sys.path:
+        sys.path.append(str(TESTS))
+    from support import check_test_cluster
+
+    if check_test_cluster()[0] is None:
         return False
     try:
         result = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=timeout)
