@@ -832,17 +832,6 @@ class JobStore:
                           f"AND status IN ({marks}) ORDER BY seq DESC LIMIT ?", [bound, *finals, int(limit)])
         return rows_to_jobs(rows), (int(rows[-1][-1]) if rows else None)
 
-    def ended_page(self, before_seq: int | None, limit: int) -> tuple[list[JobInfo], int | None]:
-        """The newest ``limit`` ended jobs stored before row ``before_seq`` (None: the newest),
-        newest first, and the row number of the last one (the next page's ``before_seq``): the
-        dashboard reads a long history a page at a time, walking back from the newest row."""
-        bound = (1 << 62) if before_seq is None else int(before_seq)
-        finals = [s.value for s in JobStatus if s not in ACTIVE_STATUSES]
-        marks = ", ".join("?" for _ in finals)
-        rows = self._read(f"{_LIST_SELECT.replace(' FROM jobs', ', seq FROM jobs')} NOT INDEXED WHERE seq < ? "
-                          f"AND status IN ({marks}) ORDER BY seq DESC LIMIT ?", [bound, *finals, int(limit)])
-        return rows_to_jobs(rows), (int(rows[-1][-1]) if rows else None)
-
     def status_counts(self) -> dict[JobStatus, int]:
         return {JobStatus(s): n for s, n in self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
 
