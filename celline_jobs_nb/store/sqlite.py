@@ -832,6 +832,24 @@ class JobStore:
                           f"AND status IN ({marks}) ORDER BY seq DESC LIMIT ?", [bound, *finals, int(limit)])
         return rows_to_jobs(rows), (int(rows[-1][-1]) if rows else None)
 
+    def search_ended(self, text: str, statuses: Iterable[JobStatus] | None, before_seq: int | None,
+                     limit: int) -> list[JobInfo]:
+        """The newest ``limit`` ended jobs stored before row ``before_seq`` whose id, name, type or
+        reason contains ``text`` (case-insensitive; empty: any), in ``statuses`` if given: the
+        dashboard's filter over the history it has not loaded."""
+        finals = [s.value for s in (statuses or JobStatus) if s not in ACTIVE_STATUSES]
+        if not finals:
+            return []
+        bound = (1 << 62) if before_seq is None else int(before_seq)
+        sql = f"{_LIST_SELECT} NOT INDEXED WHERE seq < ? AND status IN ({', '.join('?' for _ in finals)})"
+        params: list[Any] = [bound, *finals]
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            columns = ("job_id", "name", "job_type", "reason")
+            sql += " AND (" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")"
+            params.extend([pattern] * 4)
+        return rows_to_jobs(self._read(f"{sql} ORDER BY seq DESC LIMIT ?", [*params, int(limit)]))
+
     def status_counts(self) -> dict[JobStatus, int]:
         return {JobStatus(s): n for s, n in self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
 

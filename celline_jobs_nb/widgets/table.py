@@ -47,6 +47,7 @@ from ._format import disk_wire, html_snapshot, job_detail, job_row, text_summary
 from ._shared import monitor_for
 from .base import CellineWidget
 from .fallback import HtmlFallback, widget_bundle_without_html
+from .history import HistoryPages
 
 log = logging.getLogger("celline.job")
 
@@ -60,7 +61,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class JobTable(CellineWidget):
+class JobTable(HistoryPages, CellineWidget):
     """The jobs of ``project`` (a path, a celline Project, a light Project or a JobMonitor).
 
     Click a row to select it (``selected``); Cancel and Retry buttons act on the selected job
@@ -256,38 +257,6 @@ class JobTable(CellineWidget):
         except Exception:  # only shown as a hint
             return None
 
-    @property
-    def older(self) -> int:
-        """How many ended jobs of the project the table has not loaded (``load_older`` loads more)."""
-        return sum(self._older.values())
-
-    def load_older(self) -> int:
-        """Load the next page of ended jobs (older than those loaded) and send them; how many."""
-        with self._lock:
-            if self._closed or not self._older:
-                return 0
-            try:
-                page, cursor = self.monitor.store.ended_page(self._cursor, self.history_page)
-            except CellineJobsError as exc:
-                self._error = str(exc)
-                return 0
-            self._cursor = cursor
-            for job in page:
-                n = self._older.get(job.status.value, 0) - 1
-                if n > 0:
-                    self._older[job.status.value] = n
-                else:
-                    self._older.pop(job.status.value, None)
-                if job.job_id not in self._rows:
-                    self._rows[job.job_id] = job_row(job)
-                    self._delta_ids.add(job.job_id)
-                    self._since_snapshot.add(job.job_id)
-            if not page:
-                self._older.clear()
-            self._publish(full=False)
-        self.fallback.changed()
-        return len(page)
-
     def _meta(self) -> dict[str, Any]:
         stale: list[dict[str, Any]] = []
         try:
@@ -400,6 +369,12 @@ class JobTable(CellineWidget):
             return
         if isinstance(content, dict) and content.get("type") == "more":
             threading.Thread(target=self.load_older, daemon=True, name="celline-jobs-history").start()
+            return
+        if isinstance(content, dict) and content.get("type") == "query":
+            statuses = content.get("statuses")
+            statuses = [str(s) for s in statuses[:20]] if isinstance(statuses, list) else []
+            threading.Thread(target=self.search_older, args=(str(content.get("text") or ""), statuses),
+                             daemon=True, name="celline-jobs-history").start()
             return
         if not isinstance(content, dict) or content.get("action") not in ("cancel", "retry", "refresh"):
             return

@@ -158,13 +158,29 @@ export function renderTable({ model, el }) {
     else st.statuses.add(s);
     renderChips();
     recompute();
+    askHistory();
   });
+  // The filter covers the history the kernel has not loaded: it is asked of the store, and the
+  // matching rows arrive as a diff (at most a page per change of the filter).
+  let historyTimer = null;
+  function askHistory() {
+    clearTimeout(historyTimer);
+    if (!olderJobs(st.meta).total || (!st.text.trim() && !st.statuses.size)) return;
+    historyTimer = setTimeout(() => {
+      try {
+        model.send({ type: "query", text: st.text.trim(), statuses: [...st.statuses] });
+      } catch (_err) {
+        // no kernel (a saved notebook)
+      }
+    }, 300);
+  }
   let searchTimer = null;
   search.addEventListener("input", () => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => {
       st.text = search.value;
       recompute();
+      askHistory();
     }, 120);
   });
   refreshBtn.addEventListener("click", () => {

@@ -329,6 +329,11 @@ try {
   }));
   await page.locator(".cj-more").click();
   const more = await page.evaluate(() => window.__model.sent.filter((m) => m.type === "more").length);
+  await page.locator(".cj-search").fill("oom");
+  await page.waitForFunction(() => window.__model.sent.some((m) => m.type === "query"), null, { timeout: 3000 }).catch(() => {});
+  const query = await page.evaluate(() => window.__model.sent.filter((m) => m.type === "query"));
+  check("the filter is asked of the kernel's store while older jobs are not loaded",
+    query.length === 1 && query[0].text === "oom" && Array.isArray(query[0].statuses), JSON.stringify(query));
   check("older ended jobs not loaded: counted in the chips and footer, loaded on request",
     Number(older.all.replace(/,/g, "")) === before + 995000 && /995,000 older ended not loaded/.test(older.foot) &&
     older.shown && older.button === "Load 500 older" && more === 1, JSON.stringify({ before, ...older, more }));

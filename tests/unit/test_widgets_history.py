@@ -84,3 +84,20 @@ def test_a_view_asks_for_more_with_a_custom_message_and_new_jobs_still_arrive(mo
     monitor.store.insert_many(make_jobs(1, JobStatus.COMPLETED, start=100))
     table.refresh_view()
     assert "job00100" in {r["id"] for r in table.rows} and table.older == 25
+
+
+def test_the_views_filter_is_asked_of_the_store_over_the_history_not_loaded(monitor: JobMonitor):
+    _store(monitor)  # job00000..19 failed, job00020..44 completed, two held
+    for i in (3, 7):
+        monitor.store.update(f"job{i:05d}", None, source="test", reason="OutOfMemory: 100% of 4G")
+    table = JobTable(monitor, poll=False, history_page=10, disk_interval=None)
+    assert table.older == 35
+    assert table.search_older("outofmemory") == 2  # case-insensitive, from id, name, type or reason
+    assert {"job00003", "job00007"} <= {r["id"] for r in table.rows} and table.older == 33
+    assert table.search_older("outofmemory") == 0  # already loaded
+    assert table.search_older("", ["failed"]) == 10  # a status chip: the newest 10 failed not loaded
+    assert table.older == 23 and table.delta["meta"]["older"]["counts"] == {"failed": 8, "completed": 15}
+    assert table.search_older("100%_", None) == 0  # % and _ are text, not wildcards
+    assert table.search_older("", ["running"]) == 0  # active jobs are all loaded already
+    assert table.load_older() == 10  # the next page skips what the searches loaded
+    assert table.older == 13
