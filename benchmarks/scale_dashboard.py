@@ -37,7 +37,13 @@ rows, older = len(table.rows), table.older
 t0 = time.perf_counter()
 loaded = table.load_older()
 more = time.perf_counter() - t0
-print(json.dumps({"cpu": cpu, "rss": rss, "bytes": size, "rows": rows, "older": older,
+t0 = time.perf_counter()
+table.search_older("", ["failed"])
+chip = time.perf_counter() - t0
+t0 = time.perf_counter()
+table.search_older("no-job-has-this-text")
+miss = time.perf_counter() - t0
+print(json.dumps({"chip_s": chip, "miss_s": miss, "cpu": cpu, "rss": rss, "bytes": size, "rows": rows, "older": older,
                   "more_s": more, "more_rows": loaded}))
 """
 
@@ -74,7 +80,11 @@ def dashboard_rows(project: Path, total: int, baseline: bool = True) -> list[Row
         Row("8. scale", f"dashboard 'Load older' page, {label}", ours["more_s"] * 1000, "ms", target="< 100 ms",
             met=ours["more_s"] < 0.1,
             note=f"{ours['more_rows']} rows read by rowid and sent as one diff; sort and filter run in the "
-                 "browser over the loaded rows (not yet store queries over the whole history)"),
+                 "browser over the loaded rows, and are asked of the store for the rest (row below)"),
+        Row("8. scale", f"dashboard filter over the history not loaded, {label}", ours["chip_s"] * 1000, "ms",
+            target="< 150 ms", met=max(ours["chip_s"], ours["miss_s"]) < 0.15,
+            note=f"a status chip (newest page of failed jobs): {ours['chip_s'] * 1000:.0f} ms; a text that "
+                 f"matches nothing (LIKE over every older row; FTS would bound it): {ours['miss_s'] * 1000:.0f} ms"),
     ]
 
 
