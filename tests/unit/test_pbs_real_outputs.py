@@ -28,7 +28,7 @@ from celline_jobs_nb.schedulers.pbs import (
     parse_qstat_full,
     parse_qstat_json,
 )
-from celline_jobs_nb.schedulers.pbs_exits import OPENPBS_EXEC_CODES, TORQUE_EXEC_CODES
+from celline_jobs_nb.schedulers.pbs.exits import OPENPBS_EXEC_CODES, TORQUE_EXEC_CODES
 from celline_jobs_nb.store.sqlite import JobStore
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "pbs" / "real"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..core import reasons
+from ...core import reasons
 
 _START = "PBS could not start the job"
 #: PBS Professional / OpenPBS: (name, kind, what happened).

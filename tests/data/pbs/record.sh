@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Records the outputs tests/unit/test_pbs_parse.py replays, in the exact command forms
-# celline_jobs_nb/schedulers/pbs.py uses, from Slurm's Torque wrappers (slurm-wlm-torque) on the
+# celline_jobs_nb/schedulers/pbs/ uses, from Slurm's Torque wrappers (slurm-wlm-torque) on the
 # cluster of scripts/start-slurm.sh. Run as root from anywhere: bash tests/data/pbs/record.sh
 # Writes tests/data/pbs/recorded/*; job ids are in recorded/ids.txt. Takes 10-120 s (the node may be busy).
 set -euo pipefail

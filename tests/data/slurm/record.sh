@@ -10,7 +10,7 @@ OUT="$HERE/recorded"
 WORK="$(mktemp -d)"
 mkdir -p "$OUT"
 cd "$WORK"
-# Must match celline_jobs_nb/schedulers/slurm.py
+# Must match celline_jobs_nb/schedulers/slurm/
 POLL_FORMAT='%A|%F|%K|%i|%T|%r|%S|%e|%N'
 QUEUE_FORMAT="$POLL_FORMAT|%u|%j"
 SACCT_FIELDS='JobID,JobIDRaw,State,ExitCode,DerivedExitCode,Submit,Start,End,Elapsed,MaxRSS,TotalCPU,ReqMem,AllocCPUS,NodeList'

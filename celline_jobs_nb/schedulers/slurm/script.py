@@ -1,0 +1,126 @@
+"""Slurm: the batch script (see the package docstring)."""
+
+from __future__ import annotations
+
+import shlex
+
+from ...core.errors import ParseError, SubmitError
+from ...core.models import JobInfo
+from ...core.paths import ENV_JOB_ID, ProjectPaths
+from ...core.resources import Resources, format_memory, format_walltime
+from .._batch import (
+    CONTROL_RE,
+    DEPENDENCY_KINDS,
+    env_exports,
+    export_line,
+    load_template,
+)
+from .parse import _NATIVE_ID_RE, parse_array_spec
+
+# ------------------------------------------------------------------------------------------------
+# The batch script
+# ------------------------------------------------------------------------------------------------
+
+_CONTROL_RE = CONTROL_RE
+MAX_SLURM_NAME = 200
+
+
+def sbatch_quote(value: str) -> str:
+    """A value for an ``#SBATCH`` line: control characters (newlines!) become spaces, so the line
+    stays one bash comment; then double quotes with ``\\`` and ``"`` escaped, which is how
+    sbatch reads directive arguments (checked on 22.05 with quotes, $, `, #, | and spaces)."""
+    text = _CONTROL_RE.sub(" ", str(value))
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def slurm_filename(path: str) -> str:
+    """A path for --output: SLURM expands %j, %a... in it, and reads "%%" as a literal "%"."""
+    return str(path).replace("%", "%%")
+
+
+def slurm_job_name(name: str) -> str:
+    """The name SLURM gets: one line, at most MAX_SLURM_NAME characters (ours keeps the full name)."""
+    text = " ".join(_CONTROL_RE.sub(" ", str(name)).split())
+    return text[:MAX_SLURM_NAME] or "celline-job"
+
+
+def _extra_directive(line: str) -> str | None:
+    text = _CONTROL_RE.sub(" ", str(line)).strip()
+    if text.upper().startswith("#SBATCH"):
+        text = text[len("#SBATCH"):].strip()
+    return f"#SBATCH {text}" if text else None
+
+
+def sbatch_directives(job: JobInfo, paths: ProjectPaths) -> list[str]:
+    """The ``#SBATCH`` lines for ``job``: name, log, working dir, resources, array, dependency,
+    then the user's extra lines (last, so they can override ours)."""
+    res: Resources = job.resources
+    array = job.metadata.get("array")
+    log_path = str(paths.logs_dir / f"{job.job_id}.log")
+    if array:
+        # Each task logs to logs/<job_id>_<index>.log: the file of its own child row.
+        log_path = slurm_filename(str(paths.logs_dir / job.job_id)) + "_%a.log"
+    else:
+        log_path = slurm_filename(log_path)
+    lines = [
+        f"#SBATCH --job-name={sbatch_quote(slurm_job_name(job.name))}",
+        f"#SBATCH --output={sbatch_quote(log_path)}",
+        "#SBATCH --open-mode=append",
+        f"#SBATCH --chdir={sbatch_quote(job.working_dir or str(paths.root))}",
+    ]
+    if res.cpus is not None:
+        lines.append(f"#SBATCH --cpus-per-task={int(res.cpus)}")
+    if res.memory is not None:
+        lines.append(f"#SBATCH --mem={format_memory(int(res.memory))}")
+    if res.walltime is not None:
+        lines.append(f"#SBATCH --time={format_walltime(int(res.walltime))}")
+    if res.partition:
+        lines.append(f"#SBATCH --partition={sbatch_quote(res.partition)}")
+    if res.account:
+        lines.append(f"#SBATCH --account={sbatch_quote(res.account)}")
+    if res.gpus:
+        lines.append(f"#SBATCH --gpus={int(res.gpus)}")
+    if res.nodes is not None:
+        lines.append(f"#SBATCH --nodes={int(res.nodes)}")
+    if array:
+        spec = str(array).strip()
+        try:
+            parse_array_spec(spec)
+        except ParseError as exc:
+            raise SubmitError(f"invalid array {spec!r}: {exc}") from None
+        lines.append(f"#SBATCH --array={spec}")
+    dependencies = [str(d) for d in job.metadata.get("native_dependencies") or []]
+    if dependencies:
+        kind = job.dependency_kind or "afterok"
+        if kind not in DEPENDENCY_KINDS or not all(_NATIVE_ID_RE.match(d) for d in dependencies):
+            raise SubmitError(f"invalid SLURM dependency {kind}:{':'.join(dependencies)[:80]}")
+        lines.append(f"#SBATCH --dependency={kind}:{':'.join(dependencies)}")
+        # A dependency that can never be met cancels the job (DependencyNeverSatisfied) instead of
+        # leaving it pending forever on clusters without kill_invalid_depend.
+        lines.append("#SBATCH --kill-on-invalid-dep=yes")
+    for extra in res.extra:
+        directive = _extra_directive(extra)
+        if directive:
+            lines.append(directive)
+    return lines
+
+
+def render_batch_script(job: JobInfo, paths: ProjectPaths) -> str:
+    """The batch script for ``job`` (deterministic: same job, same text)."""
+    exports = env_exports(job, paths)  # the job's variables, then ours (shared with the PBS adapter)
+    array_setup = ""
+    if job.metadata.get("array"):
+        array_setup = (
+            "# An array task is a job of its own: <job id>_<index> names its log, progress and exit files.\n"
+            f"{export_line('CELLINE_ARRAY_PARENT_JOB_ID', job.job_id)}\n"
+            f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"\n'
+        )
+    return load_template("slurm.sh").substitute(
+        job_id=job.job_id,
+        directives="\n".join(sbatch_directives(job, paths)),
+        exports="\n".join(exports),
+        array_setup=array_setup,
+        command=shlex.quote(job.command.replace("\0", "")),
+    )
+
+
