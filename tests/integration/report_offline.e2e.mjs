@@ -23,6 +23,7 @@ try {
   page.on("console", (message) => { if (message.type() === "error") problems.push(message.text()); });
   page.on("pageerror", (error) => problems.push(String(error)));
   await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.tableReady, null, { timeout: 10000 }); // decoded
 
   const column = async (key) => {
     const keys = await page.locator("#jobs-table th").evaluateAll((ths) => ths.map((th) => th.getAttribute("data-key")));
