@@ -16,7 +16,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -290,6 +290,12 @@ class JobMonitor:
         return to_dataframe(self, **filters)
 
     to_dataframe = history
+
+    def iter_history(self, chunk: int = 100_000, **filters: Any) -> Iterator[pd.DataFrame]:
+        """The history in DataFrames of about ``chunk`` attempts each (``chunks.iter_history``)."""
+        from .chunks import iter_history
+
+        return iter_history(self, chunk=chunk, **filters)
 
     def poll_states(self) -> dict[str, PollState]:
         return self.store.poll_states()

@@ -850,6 +850,28 @@ class JobStore:
             params.extend([pattern] * 4)
         return rows_to_jobs(self._read(f"{sql} ORDER BY seq DESC LIMIT ?", [*params, int(limit)]))
 
+    def created_bounds(self, chunk: int, since: datetime | None = None,
+                       until: datetime | None = None) -> list[float]:
+        """Creation times (epoch seconds) that cut the jobs created in [since, until) into runs of
+        about ``chunk`` jobs, each read from the creation-time index: ``history`` in chunks."""
+        start = since.timestamp() if since is not None else float("-inf")
+        high = until.timestamp() if until is not None else float("inf")
+        bounds: list[float] = []
+        while True:
+            row = self._read("SELECT created_at FROM jobs INDEXED BY jobs_created WHERE created_at >= ? "
+                             "AND created_at < ? ORDER BY created_at LIMIT 1 OFFSET ?", (start, high, int(chunk)))
+            if not row:
+                return bounds
+            bound = float(row[0][0])
+            if bound <= start:  # more than ``chunk`` jobs created at the same instant: one run holds them
+                row = self._read("SELECT MIN(created_at) FROM jobs WHERE created_at > ? AND created_at < ?",
+                                 (start, high))
+                if row[0][0] is None:
+                    return bounds
+                bound = float(row[0][0])
+            bounds.append(bound)
+            start = bound
+
     def status_counts(self) -> dict[JobStatus, int]:
         return {JobStatus(s): n for s, n in self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
 

@@ -1,0 +1,47 @@
+"""``JobMonitor.iter_history``: the history in DataFrames of about ``chunk`` attempts each; together
+they are exactly what one ``history(per="attempt")`` call returns."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from celline_jobs_nb.core.errors import InvalidInputError
+from celline_jobs_nb.core.models import JobInfo, JobStatus, JobType, utcnow
+from celline_jobs_nb.monitor import JobMonitor
+
+
+def _jobs(n: int, *, same_instant: bool = False, offset: int = 0) -> list[JobInfo]:
+    base = utcnow() - timedelta(days=2)
+    return [JobInfo(job_id=f"j{offset + i:05d}", name=f"job {offset + i}", command="true",
+                    status=JobStatus.FAILED if i % 4 == 0 else JobStatus.COMPLETED,
+                    job_type=JobType.COUNT if i % 2 else JobType.CUSTOM, scheduler="slurm",
+                    created_at=base if same_instant else base + timedelta(seconds=offset + i),
+                    end_time=base + timedelta(hours=1)) for i in range(n)]
+
+
+def test_chunks_together_are_the_whole_history_in_order(monitor: JobMonitor):
+    monitor.store.insert_many(_jobs(250))
+    chunks = list(monitor.iter_history(chunk=100))
+    assert [len(c) for c in chunks] == [100, 100, 50]
+    whole = monitor.history(per="attempt")
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole.reset_index(drop=True))
+    failed_count = list(monitor.iter_history(chunk=40, status="failed", job_type="Count"))
+    assert sum(len(c) for c in failed_count) == len(monitor.history(per="attempt", status="failed", job_type="Count"))
+    since = monitor.store.get("j00200").created_at
+    assert sum(len(c) for c in monitor.iter_history(chunk=30, since=since)) == 50
+
+
+def test_jobs_created_at_one_instant_stay_in_one_chunk(monitor: JobMonitor):
+    monitor.store.insert_many(_jobs(120, same_instant=True) + _jobs(10, offset=500))
+    sizes = [len(c) for c in monitor.iter_history(chunk=50)]
+    assert sum(sizes) == 130 and 120 in sizes
+
+
+def test_bad_chunk_or_per_is_a_one_line_error(monitor: JobMonitor):
+    with pytest.raises(InvalidInputError, match="chunk=0"):
+        next(monitor.iter_history(chunk=0))
+    with pytest.raises(InvalidInputError, match="history\\(per='job'\\)"):
+        next(monitor.iter_history(per="job"))
