@@ -27,7 +27,7 @@ from celline_jobs_nb.store import backup as backups
 
 from .bigstore import cached_store, clear_backups
 from .common import Row, project_python
-from .scale_dashboard import dashboard_rows, list_rows, report_rows
+from .scale_dashboard import dashboard_rows, history_rows, list_rows, report_rows
 
 REPEAT = 5
 DAY = 86400.0
@@ -146,4 +146,5 @@ def run(quick: bool) -> list[Row]:
             rows.extend(dashboard_rows(project, total))
             rows.extend(list_rows(project, total, lambda command: _timed(command, env)))
             rows.extend(report_rows(project, total))
+            rows.extend(history_rows(project, total))
     return rows

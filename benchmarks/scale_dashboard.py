@@ -138,3 +138,34 @@ def report_rows(project: Path, total: int) -> list[Row]:
                         met=ms < 2000 and not opened.get("errors"),
                         note=f"until the table is decoded and its first rows shown: {opened.get('count')}"))
     return rows
+
+
+_HISTORY_PROBE = r"""
+import json, resource, sys, time
+from celline_jobs_nb.monitor import JobMonitor
+monitor = JobMonitor(sys.argv[1])
+started = time.perf_counter()
+if sys.argv[2] == "chunks":
+    rows = sum(len(frame) for frame in monitor.iter_history(chunk=100_000))
+else:
+    rows = len(monitor.history(per="attempt"))
+print(json.dumps({"s": time.perf_counter() - started, "rows": rows,
+                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def history_rows(project: Path, total: int) -> list[Row]:
+    """``iter_history(chunk=100_000)`` beside one ``history(per="attempt")``: time and peak memory,
+    each in a fresh process."""
+    seen = {}
+    for how in ("chunks", "whole"):
+        result = subprocess.run([sys.executable, "-c", _HISTORY_PROBE, str(project), how], capture_output=True,
+                                text=True, timeout=1800)
+        if result.returncode != 0:
+            raise RuntimeError(f"history probe failed: {result.stderr.strip()[-500:]}")
+        seen[how] = json.loads(result.stdout.strip().splitlines()[-1])
+    ours, whole = seen["chunks"], seen["whole"]
+    return [Row("8. scale", f"history peak memory, {total:,} jobs (iter_history, chunks of 100,000)",
+                ours["peak"] / 2**20, "MiB", whole["peak"] / 2**20, "history() in one DataFrame",
+                target="< 2 GiB", met=ours["peak"] < 2 * 2**30,
+                note=f"{ours['rows']:,} rows in {ours['s']:.1f} s (one DataFrame: {whole['s']:.1f} s)")]
