@@ -138,7 +138,8 @@ def run(quick: bool) -> list[Row]:
                     for job_id in queued[tick * changed:(tick + 1) * changed]]
 
         for label, changes in ((STEADY, steady), (MOVING, moving)):
-            table = JobTable(monitor, poll=False, disk_interval=None)
+            # every row loaded (the ended ones too, not only the newest page): the whole table ticks
+            table = JobTable(monitor, poll=False, disk_interval=None, history_page=total)
             capture = _Capture(table)
             cpu, sent, compactions = _ticks(monitor, table, capture, changes, ticks)
             table.close()
