@@ -21,7 +21,7 @@ from support import poll_until
 
 from celline_jobs_nb.core.models import JobStatus
 from celline_jobs_nb.monitor import JobMonitor
-from celline_jobs_nb.schedulers._batch import CANCEL_RACE_SECONDS
+from celline_jobs_nb.schedulers.batch.rules import CANCEL_RACE_SECONDS
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(600)]
 

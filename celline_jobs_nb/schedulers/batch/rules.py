@@ -33,17 +33,17 @@ from datetime import datetime
 from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import InvalidInputError, ParseError, SubmitError
-from ..core.exits import final_update_from_exit
-from ..core.jobfiles import RECONCILE_META_KEY, ExitRecord, read_exit_file
-from ..core.models import ENV_NAME_RE, JobInfo, JobStatus, utcnow
-from ..core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
-from ..core.safeio import warn_once
-from ..core.updates import JobUpdate
-from .base import SchedulerContext
+from ...core.errors import InvalidInputError, ParseError, SubmitError
+from ...core.exits import final_update_from_exit
+from ...core.jobfiles import RECONCILE_META_KEY, ExitRecord, read_exit_file
+from ...core.models import ENV_NAME_RE, JobInfo, JobStatus, utcnow
+from ...core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
+from ...core.safeio import warn_once
+from ...core.updates import JobUpdate
+from ..base import SchedulerContext
 
 if TYPE_CHECKING:
-    from ..store.sqlite import JobStore
+    from ...store.sqlite import JobStore
 
 log = logging.getLogger("celline.job")
 

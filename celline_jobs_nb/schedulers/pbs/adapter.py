@@ -16,11 +16,12 @@ from ...core.errors import InvalidInputError, ParseError, SchedulerError, Settin
 from ...core.exits import signal_name
 from ...core.jobfiles import read_job_progress
 from ...core.models import JobInfo, JobStatus, new_job_id, utcnow
-from ...core.paths import write_job_script
 from ...core.resources import Resources
 from ...core.settings import read_toml
 from ...core.updates import JobUpdate
-from .._batch import (
+from ..base import PollResult, QueueEntry, SchedulerContext
+from ..batch.adapter import BatchScheduler
+from ..batch.rules import (
     BatchUnit,
     collect_units,
     conclusive_exit,
@@ -31,12 +32,10 @@ from .._batch import (
     poll_floor_override,
     read_unit_exit,
     reconciled,
-    settle_from_exit_files,
     settled_while_listed,
     summarise_array,
     task_identity,
 )
-from ..base import PollResult, QueueEntry, SchedulerAdapter, SchedulerContext
 from ..slurm import AccountingRecord, parse_scontrol_jobs, scontrol_accounting
 from ..slurm import map_state as slurm_map_state
 from .exits import interpret_exit_status, is_deletion_status, limit_kill
@@ -83,11 +82,10 @@ class _Unit(BatchUnit):
     want_resolution: bool = False
 
 
-class PbsScheduler(SchedulerAdapter):
+class PbsScheduler(BatchScheduler):
     """Torque / OpenPBS / PBS Pro, and Slurm's Torque wrappers, through qsub, qstat and qdel."""
 
     name = "pbs"
-    settles_from_files = True
     #: The floor under the poll interval (seconds). Override per project with the adapter setting
     #: ``pbs_min_poll_interval`` or the environment variable CELLINE_JOBS_PBS_MIN_POLL_INTERVAL.
     min_poll_interval = 30.0
@@ -174,45 +172,48 @@ class PbsScheduler(SchedulerAdapter):
 
     # -- submit ------------------------------------------------------------------------------
 
-    def submit(self, job: JobInfo) -> JobUpdate:
-        paths = self.context.paths
-        if not paths.logs_dir.is_dir():  # neither PBS nor sbatch creates it
-            paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    # -- hooks of the shared flow (batch/adapter.py) ---------------------------------------------
+
+    submit_command = "qsub"
+    held_directive = re.compile(r"^(#PBS\s+)?-h\s*$")
+
+    def render_script(self, job: JobInfo) -> str:
+        return render_pbs_script(job, self.context.paths, self.flavour, self._pbs_server())
+
+    def submit_argv(self, job: JobInfo, script: str) -> list[str]:
+        return qsub_command(script, str(self.context.paths.log_file(job.job_id)), self.flavour)
+
+    def parse_submit_output(self, stdout: str) -> tuple[str, dict[str, Any]]:
+        return parse_qsub_output(stdout), {"pbs_flavour": self.flavour}
+
+    def array_indices(self, spec: str) -> list[int]:
         flavour = self.flavour
-        script = render_pbs_script(job, paths, flavour, self._pbs_server())
-        path = paths.script_file(job.job_id)
-        write_job_script(path, script)
-        command = qsub_command(str(path), str(paths.log_file(job.job_id)), flavour)
-        try:
-            result = self.runner.run(command, check=False)
-        except SchedulerError as exc:
-            if "did not answer" not in str(exc):
-                raise SubmitError(str(exc)) from None
-            raise SubmitError(f"{exc} (the server may have accepted the job anyway: check `qstat -u "
-                              f"{current_user()}` for {pbs_job_name(job.name, flavour)})") from None
-        if result.returncode != 0:
-            # The Slurm wrapper prints sbatch's complaint on stdout, between quotes.
-            raise SubmitError(error_line(result.stderr + "\n" + result.stdout, f"qsub exited {result.returncode}"))
-        try:
-            native_id = parse_qsub_output(result.stdout)
-        except ParseError as exc:
-            raise SubmitError(str(exc)) from None
-        held = any(re.match(r"^(#PBS\s+)?-h\s*$", e.strip()) for e in job.resources.extra)
-        metadata: dict[str, Any] = {"script": str(path), "pbs_flavour": flavour}
-        if job.metadata.get("native_dependencies"):
-            metadata["native_dependencies"] = list(job.metadata["native_dependencies"])
-        fields: dict[str, Any] = {"native_id": native_id, "submit_time": utcnow(), "reason": None,
-                                  "metadata": metadata}
-        if job.metadata.get("array"):
-            indices = _optional(lambda s: array_indices(s, flavour), str(job.metadata["array"])) or []
-            if indices:  # the parent row shows the first task's log
-                fields["log_file"] = str(paths.log_file(f"{job.job_id}_{indices[0]}"))
-        return JobUpdate(job.job_id, JobStatus.HELD if held else JobStatus.QUEUED, fields, source="submit")
+        return _optional(lambda s: array_indices(s, flavour), spec) or []
+
+    def submit_hint(self, job: JobInfo) -> str:
+        return (f"the server may have accepted the job anyway: check `qstat -u {current_user()}` for "
+                f"{pbs_job_name(job.name, self.flavour)}")
+
+    def send_cancel(self, native_ids: Sequence[str]) -> None:
+        """qdel in chunks; array tasks of the Slurm wrapper ("1501_3") through scancel, since the
+        wrapper's qdel reads "1501_3" as 1501 and would kill the whole array. qdel's complaints
+        about jobs that had already ended are not errors."""
+        wrapper_tasks = [n for n in native_ids if _WRAPPER_TASK_RE.match(n)]
+        ids = [n for n in native_ids if not _WRAPPER_TASK_RE.match(n)]
+        problems: list[str] = []
+        for start in range(0, len(ids), QSTAT_CHUNK):
+            result = self.runner.run(["qdel", *ids[start:start + QSTAT_CHUNK]], check=False)
+            if result.returncode != 0:
+                lines = [line.strip() for line in (result.stdout + "\n" + result.stderr).split("\n") if line.strip()]
+                problems.extend(line for line in lines if not _BENIGN_QDEL_RE.search(line))
+        if wrapper_tasks:
+            result = self.runner.run(["scancel", *wrapper_tasks], check=False)
+            if result.returncode != 0 and result.stderr.strip():
+                problems.append(error_line(result.stderr, "scancel failed"))
+        if problems:
+            raise SchedulerError(f"qdel failed: {problems[-1][:300]}")
 
     # -- poll --------------------------------------------------------------------------------
-
-    def settle(self) -> list[JobUpdate]:
-        return settle_from_exit_files(self.context, self.name)
 
     def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
         """The state of ``jobs`` from ONE qstat call (+ on the Slurm wrapper, at most one scontrol).
@@ -482,42 +483,6 @@ class PbsScheduler(SchedulerAdapter):
             "purged, lost, or killed before it could write one"))
 
     # -- cancel, queue, attach ----------------------------------------------------------------
-
-    def cancel(self, jobs: Sequence[JobInfo]) -> list[JobUpdate]:
-        """One ``qdel`` for all of them (PBS answers asynchronously: the next poll sees them end;
-        here they are only marked so the final state says "cancelled by user"). qdel's complaints
-        about jobs that had already ended are not errors."""
-        updates: list[JobUpdate] = []
-        cancelling = {j.job_id for j in jobs if j.native_id}
-        ids: list[str] = []
-        wrapper_tasks: list[str] = []
-        for job in jobs:
-            if not job.native_id:
-                updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
-                                         {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow(),
-                                          "metadata": {"cancel_requested": True}}, source="cancel"))
-                continue
-            if job.array_parent not in cancelling:  # cancelling the array cancels its tasks
-                if _WRAPPER_TASK_RE.match(job.native_id):
-                    # The wrapper's qdel reads "1501_3" as 1501 and would kill the whole array.
-                    wrapper_tasks.append(job.native_id)
-                else:
-                    ids.append(job.native_id)
-            updates.append(JobUpdate(job.job_id, None, {"metadata": {"cancel_requested": True}}, source="cancel"))
-        problems: list[str] = []
-        unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), QSTAT_CHUNK):
-            result = self.runner.run(["qdel", *unique[start:start + QSTAT_CHUNK]], check=False)
-            if result.returncode != 0:
-                lines = [line.strip() for line in (result.stdout + "\n" + result.stderr).split("\n") if line.strip()]
-                problems.extend(line for line in lines if not _BENIGN_QDEL_RE.search(line))
-        if wrapper_tasks:
-            result = self.runner.run(["scancel", *dict.fromkeys(wrapper_tasks)], check=False)
-            if result.returncode != 0 and result.stderr.strip():
-                problems.append(error_line(result.stderr, "scancel failed"))
-        if problems:
-            raise SchedulerError(f"qdel failed: {problems[-1][:300]}")
-        return updates
 
     def queue(self) -> list[QueueEntry]:
         """This user's jobs in PBS now (not finished), ours or not: one qstat of every job."""

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...core.errors import ParseError
-from .._batch import (
+from ..batch.rules import (
     one_line,
 )
 from ..slurm import parse_array_spec

@@ -11,7 +11,7 @@ from ...core.errors import ParseError, SubmitError
 from ...core.models import JobInfo
 from ...core.paths import ENV_JOB_ID, ProjectPaths
 from ...core.resources import Resources
-from .._batch import (
+from ..batch.rules import (
     DEPENDENCY_KINDS,
     env_exports,
     export_line,

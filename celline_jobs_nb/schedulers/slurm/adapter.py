@@ -13,15 +13,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ...core import reasons
-from ...core.errors import InvalidInputError, ParseError, SchedulerError, SubmitError
+from ...core.errors import InvalidInputError, ParseError, SchedulerError
 from ...core.exits import signal_name
 from ...core.jobfiles import ExitRecord, read_job_progress
 from ...core.models import JobInfo, JobStatus, new_job_id, utcnow
-from ...core.paths import write_job_script
 from ...core.resources import Resources
 from ...core.updates import JobUpdate
-from .._batch import (
-    CANCEL_SENT_KEY,
+from ..base import PollResult, QueueEntry, SchedulerContext
+from ..batch.adapter import BatchScheduler
+from ..batch.rules import (
     BatchUnit,
     cancel_took_effect,
     collect_units,
@@ -33,12 +33,10 @@ from .._batch import (
     poll_floor_override,
     read_unit_exit,
     reconciled,
-    settle_from_exit_files,
     settled_while_listed,
     summarise_array,
     task_identity,
 )
-from ..base import PollResult, QueueEntry, SchedulerAdapter, SchedulerContext
 from .parse import (
     _NATIVE_ID_RE,
     _NO_VALUE,
@@ -96,11 +94,10 @@ class _Unit(BatchUnit):
         return self.native_id if self.native_id.isdigit() else None
 
 
-class SlurmScheduler(SchedulerAdapter):
+class SlurmScheduler(BatchScheduler):
     """SLURM through its command-line tools (tested on 22.05; parsers cover newer text shapes)."""
 
     name = "slurm"
-    settles_from_files = True
     #: The floor under the poll interval (seconds). Override per project with the adapter setting
     #: ``slurm_min_poll_interval`` or the environment variable CELLINE_JOBS_SLURM_MIN_POLL_INTERVAL.
     min_poll_interval = 30.0
@@ -129,45 +126,30 @@ class SlurmScheduler(SchedulerAdapter):
 
     # -- submit ------------------------------------------------------------------------------
 
-    def submit(self, job: JobInfo) -> JobUpdate:
-        paths = self.context.paths
-        if not paths.logs_dir.is_dir():  # sbatch does not create --output's directory
-            paths.logs_dir.mkdir(parents=True, exist_ok=True)
-        script = render_batch_script(job, paths)
-        path = paths.script_file(job.job_id)
-        write_job_script(path, script)
-        try:
-            result = self.runner.run(["sbatch", "--parsable", str(path)], check=False)
-        except SchedulerError as exc:
-            if "did not answer" not in str(exc):
-                raise SubmitError(str(exc)) from None
-            # A timed-out sbatch may still have submitted: say so rather than guess.
-            raise SubmitError(f"{exc} (the controller may have accepted the job anyway: "
-                              f"check `squeue -n {shlex.quote(slurm_job_name(job.name))}`)") from None
-        if result.returncode != 0:
-            raise SubmitError(_error_line(result.stderr or result.stdout, f"sbatch exited {result.returncode}"))
-        try:
-            native_id, cluster = parse_sbatch_output(result.stdout)
-        except ParseError as exc:
-            raise SubmitError(str(exc)) from None
-        held = any(re.match(r"^(#SBATCH\s+)?(-H|--hold)\b", e.strip()) for e in job.resources.extra)
-        metadata: dict[str, Any] = {"script": str(path)}
-        if cluster:
-            metadata["slurm_cluster"] = cluster
-        if job.metadata.get("native_dependencies"):
-            metadata["native_dependencies"] = list(job.metadata["native_dependencies"])
-        fields: dict[str, Any] = {"native_id": native_id, "submit_time": utcnow(), "reason": None,
-                                  "metadata": metadata}
-        if job.metadata.get("array"):
-            indices = _indices_or_empty(str(job.metadata["array"]))
-            if indices:  # the parent row shows the first task's log
-                fields["log_file"] = str(paths.log_file(f"{job.job_id}_{indices[0]}"))
-        return JobUpdate(job.job_id, JobStatus.HELD if held else JobStatus.QUEUED, fields, source="submit")
+    # -- hooks of the shared flow (batch/adapter.py) ---------------------------------------------
 
-    # -- poll --------------------------------------------------------------------------------
+    submit_command = "sbatch"
+    held_directive = re.compile(r"^(#SBATCH\s+)?(-H|--hold)\b")
 
-    def settle(self) -> list[JobUpdate]:
-        return settle_from_exit_files(self.context, self.name)
+    def render_script(self, job: JobInfo) -> str:
+        return render_batch_script(job, self.context.paths)
+
+    def submit_argv(self, job: JobInfo, script: str) -> list[str]:
+        return ["sbatch", "--parsable", script]
+
+    def parse_submit_output(self, stdout: str) -> tuple[str, dict[str, Any]]:
+        native_id, cluster = parse_sbatch_output(stdout)
+        return native_id, ({"slurm_cluster": cluster} if cluster else {})
+
+    def array_indices(self, spec: str) -> list[int]:
+        return _indices_or_empty(spec)
+
+    def submit_hint(self, job: JobInfo) -> str:
+        name = shlex.quote(slurm_job_name(job.name))
+        return f"the controller may have accepted the job anyway: check `squeue -n {name}`"
+
+    def send_cancel(self, native_ids: Sequence[str]) -> None:
+        self.runner.run(["scancel", *native_ids])
 
     def poll(self, jobs: Sequence[JobInfo]) -> PollResult:
         """The state of ``jobs`` from ONE squeue call (+ at most one resolution call).
@@ -552,38 +534,6 @@ class SlurmScheduler(SchedulerAdapter):
         """The parent row of an array, from its tasks (this poll's decisions, else the stored rows)."""
         spec = _indices_or_empty(str(parent.metadata.get("array", "")))
         return summarise_array(parent, children, units, spec, self._missing)
-
-    def cancel(self, jobs: Sequence[JobInfo]) -> list[JobUpdate]:
-        """One ``scancel`` for all of them. SLURM answers asynchronously: the next poll sees
-        CANCELLED; here the jobs are only marked so the final state says "cancelled by user".
-
-        The marks, with the time the cancel is sent, are stored before ``scancel`` runs: a task
-        whose exit-code file shows it ending by itself clearly before that time completed (or
-        failed) on its own; one that ended around it waits for SLURM's record (``_batch``)."""
-        updates: list[JobUpdate] = []
-        marks: list[JobUpdate] = []
-        cancelling = {j.job_id for j in jobs if j.native_id}
-        ids: list[str] = []
-        sent = time.time()
-        for job in jobs:
-            if not job.native_id:
-                updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
-                                         {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow(),
-                                          "metadata": {"cancel_requested": True}}, source="cancel"))
-                continue
-            if job.array_parent not in cancelling:  # cancelling the array cancels its tasks
-                ids.append(job.native_id)
-            marks.append(JobUpdate(job.job_id, None, {"metadata": {"cancel_requested": True, CANCEL_SENT_KEY: sent}},
-                                   source="cancel"))
-        if ids:
-            self.context.store.apply(marks)
-            try:
-                self.runner.run(["scancel", *dict.fromkeys(ids)])
-            except SchedulerError:
-                self.context.store.apply([JobUpdate(m.job_id, None, {"metadata": {
-                    "cancel_requested": None, CANCEL_SENT_KEY: None}}, source="cancel") for m in marks])
-                raise
-        return updates + marks
 
     def queue(self) -> list[QueueEntry]:
         """This user's jobs in SLURM now (pending and running), ours or not."""

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...core.errors import ParseError
-from .._batch import (
+from ..batch.rules import (
     optional,
 )
 from .states import normalise_state

@@ -8,7 +8,7 @@ from ...core.errors import ParseError, SubmitError
 from ...core.models import JobInfo
 from ...core.paths import ENV_JOB_ID, ProjectPaths
 from ...core.resources import Resources, format_memory, format_walltime
-from .._batch import (
+from ..batch.rules import (
     CONTROL_RE,
     DEPENDENCY_KINDS,
     env_exports,
