@@ -850,6 +850,30 @@ class JobStore:
             params.extend([pattern] * 4)
         return rows_to_jobs(self._read(f"{sql} ORDER BY seq DESC LIMIT ?", [*params, int(limit)]))
 
+    #: What the dashboard's sort keys mean in SQL, for ``ended_top`` (keys of js/src/rows.js COLUMNS).
+    SORT_SQL: ClassVar[dict[str, str]] = {
+        "id": "job_id", "name": "name", "type": "job_type", "scheduler": "scheduler", "attempt": "attempt",
+        "submit": "COALESCE(submit_time, created_at)", "start": "start_time", "end": "end_time",
+        "runtime": "(end_time - start_time)", "exit": "exit_code", "reason": "reason", "native": "native_id",
+    }
+
+    def ended_top(self, key: str, descending: bool, before_seq: int | None, limit: int) -> list[JobInfo]:
+        """The first ``limit`` ended jobs stored before row ``before_seq`` in the order of the
+        dashboard's sort ``key`` (``SORT_SQL``; missing values last): the top of a sorted table is
+        right over the whole history though the table holds only a part of it."""
+        expression = self.SORT_SQL.get(key)
+        if expression is None:
+            return []
+        bound = (1 << 62) if before_seq is None else int(before_seq)
+        finals = [s.value for s in JobStatus if s not in ACTIVE_STATUSES]
+        direction = "DESC" if descending else "ASC"
+        # Row numbers first (no wide column read for the rows not kept), then those rows.
+        top = f"SELECT seq FROM jobs WHERE seq < ? AND status IN ({', '.join('?' for _ in finals)}) " \
+              f"ORDER BY ({expression}) IS NULL, {expression} {direction}, seq DESC LIMIT ?"
+        rows = self._read(f"{_LIST_SELECT.replace(' FROM jobs', ', seq FROM jobs')} WHERE seq IN ({top})",
+                          [bound, *finals, int(limit)])
+        return rows_to_jobs(rows)
+
     def created_bounds(self, chunk: int, since: datetime | None = None,
                        until: datetime | None = None) -> list[float]:
         """Creation times (epoch seconds) that cut the jobs created in [since, until) into runs of

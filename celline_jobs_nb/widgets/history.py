@@ -78,6 +78,28 @@ class HistoryPages:
             self.fallback.changed()
         return added
 
+    def top_older(self, key: str, descending: bool) -> int:
+        """Load the first page of the ended jobs not loaded yet in the order of the view's sort
+        ``key``, so the top of the sorted table is right over the whole history; how many were new."""
+        with self._lock:
+            if self._closed or not self._older:
+                return 0
+            cursor = self._cursor
+        try:  # outside the lock: a sort on a column without an index reads every older row
+            found = self.monitor.store.ended_top(str(key), bool(descending), cursor, self.history_page)
+        except CellineJobsError as exc:
+            self._error = str(exc)
+            return 0
+        with self._lock:
+            if self._closed:
+                return 0
+            added = self._add_older(found)
+            if added:
+                self._publish(full=False)
+        if added:
+            self.fallback.changed()
+        return added
+
     def _add_older(self, jobs: list[Any]) -> int:
         """Rows for ended jobs read from the history; each new one is no longer counted as older."""
         added = 0

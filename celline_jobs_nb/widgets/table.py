@@ -370,6 +370,11 @@ class JobTable(HistoryPages, CellineWidget):
         if isinstance(content, dict) and content.get("type") == "more":
             threading.Thread(target=self.load_older, daemon=True, name="celline-jobs-history").start()
             return
+        if isinstance(content, dict) and content.get("type") == "sort":
+            threading.Thread(target=self.top_older, args=(str(content.get("key") or "")[:40],
+                                                          content.get("dir") == "desc"),
+                             daemon=True, name="celline-jobs-history").start()
+            return
         if isinstance(content, dict) and content.get("type") == "query":
             statuses = content.get("statuses")
             statuses = [str(s) for s in statuses[:20]] if isinstance(statuses, list) else []

@@ -107,6 +107,14 @@ export function renderTable({ model, el }) {
     }
     renderHeader();
     recompute();
+    if (olderJobs(st.meta).total) {
+      // The top of the sorted table over the whole history: the kernel loads that page from the store.
+      try {
+        model.send({ type: "sort", key: st.sortKey, dir: st.sortDir });
+      } catch (_err) {
+        // no kernel (a saved notebook)
+      }
+    }
   });
 
   moreBtn.addEventListener("click", () => {

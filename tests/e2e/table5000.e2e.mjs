@@ -329,6 +329,10 @@ try {
   }));
   await page.locator(".cj-more").click();
   const more = await page.evaluate(() => window.__model.sent.filter((m) => m.type === "more").length);
+  await page.locator(".cj-hcell[data-col='name'] button").click();
+  const sorts = await page.evaluate(() => window.__model.sent.filter((m) => m.type === "sort"));
+  check("a sort asks the kernel for the top of the whole history", sorts.length === 1 && sorts[0].key === "name" &&
+    ["asc", "desc"].includes(sorts[0].dir), JSON.stringify(sorts));
   await page.locator(".cj-search").fill("oom");
   await page.waitForFunction(() => window.__model.sent.some((m) => m.type === "query"), null, { timeout: 3000 }).catch(() => {});
   const query = await page.evaluate(() => window.__model.sent.filter((m) => m.type === "query"));

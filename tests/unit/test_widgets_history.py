@@ -101,3 +101,13 @@ def test_the_views_filter_is_asked_of_the_store_over_the_history_not_loaded(moni
     assert table.search_older("", ["running"]) == 0  # active jobs are all loaded already
     assert table.load_older() == 10  # the next page skips what the searches loaded
     assert table.older == 13
+
+
+def test_a_sort_loads_the_top_of_the_whole_history(monitor: JobMonitor):
+    _store(monitor)
+    monitor.store.update("job00002", None, source="test", exit_code=137)  # an old job, far from the newest page
+    table = JobTable(monitor, poll=False, history_page=10, disk_interval=None)
+    assert "job00002" not in {r["id"] for r in table.rows}
+    assert table.top_older("exit", True) == 10
+    assert "job00002" in {r["id"] for r in table.rows} and table.older == 25
+    assert table.top_older("cpu", True) == 0  # no store order for it: the loaded rows only
