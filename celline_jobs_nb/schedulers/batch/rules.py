@@ -95,11 +95,21 @@ def env_exports(job: JobInfo, paths: ProjectPaths) -> list[str]:
     return exports
 
 
+_INCLUDE_RE = re.compile(r"^#@include ([a-z_]+\.sh)\n", re.MULTILINE)
+
+
+def _template_text(name: str) -> str:
+    return (importlib_resources.files("celline_jobs_nb.schedulers").joinpath("templates")
+            .joinpath(name).read_text(encoding="utf-8"))
+
+
 @functools.lru_cache(maxsize=8)
 def load_template(name: str) -> string.Template:
-    """``templates/<name>`` next to the adapters (shipped in the wheel)."""
-    text = (importlib_resources.files("celline_jobs_nb.schedulers").joinpath("templates")
-            .joinpath(name).read_text(encoding="utf-8"))
+    """``templates/<name>`` next to the adapters (shipped in the wheel), with its ``#@include
+    <fragment>`` lines replaced by the shared fragments every job script has: the environment
+    exports and the SIGTERM trap (``job_prologue.sh``), the atomic exit-code trailer
+    (``job_epilogue.sh``)."""
+    text = _INCLUDE_RE.sub(lambda m: _template_text(m.group(1)), _template_text(name))
     return string.Template(text)
 
 

@@ -5,18 +5,8 @@
 # directive needs quoting and each stays one comment line for bash.
 ${directives}
 
-# From here on everything runs on the compute node. Every job-provided value is single-quoted.
-${exports}
-${array_setup}export CELLINE_JOBS_PROGRESS_FILE="$${CELLINE_JOBS_LOGS}/$${CELLINE_JOB_ID}_progress.json"
-celline_exit_file="$${CELLINE_JOBS_LOGS}/$${CELLINE_JOB_ID}.exitcode"
-
-# qdel and the walltime limit send SIGTERM first (SIGKILL follows after the scheduler's kill delay).
-# The trap lets this shell outlive the command (which keeps the default handler) and still record
-# how it ended.
-trap 'celline_terminated=1' TERM
-
+#@include job_prologue.sh
 # PBS starts a job in the home directory (Slurm's wrapper: where qsub ran): enter the job's own.
-celline_started="$$(date +%s)"
 if cd -- ${workdir}; then
   /bin/bash -c ${command}
   celline_rc=$$?
@@ -25,11 +15,4 @@ else
   celline_rc=1
 fi
 
-# The exit-code file is the evidence the monitor trusts: the Torque wrappers of Slurm report no exit
-# status at all, and PBS forgets finished jobs. It is written atomically; "shell": true says a
-# status above 128 means "killed by signal status-128".
-celline_tmp="$${celline_exit_file}.tmp.$$$$"
-printf '{"exit_code": %d, "signal": null, "start_time": %s, "end_time": %s, "shell": true}\n' \
-  "$$celline_rc" "$$celline_started" "$$(date +%s)" \
-  >"$$celline_tmp" && mv -f -- "$$celline_tmp" "$$celline_exit_file"
-exit "$$celline_rc"
+#@include job_epilogue.sh

@@ -21,13 +21,13 @@ exec >>"${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.log" 2>&1
 export CELLINE_JOBS_PROGRESS_FILE="${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}_progress.json"
 celline_exit_file="${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.exitcode"
 
-# qdel and the walltime limit send SIGTERM first (SIGKILL follows after the scheduler's kill delay).
-# The trap lets this shell outlive the command (which keeps the default handler) and still record
-# how it ended.
+# The scheduler's cancel and its time limit send SIGTERM to every process of the job first. The
+# trap lets this shell outlive the command (which keeps the default handler) and still record how
+# it ended.
 trap 'celline_terminated=1' TERM
 
-# PBS starts a job in the home directory (Slurm's wrapper: where qsub ran): enter the job's own.
 celline_started="$(date +%s)"
+# PBS starts a job in the home directory (Slurm's wrapper: where qsub ran): enter the job's own.
 if cd -- '/home/user/my project 100%'; then
   /bin/bash -c 'celline run count --sample $CELLINE_ARRAY_TASK_INDEX'
   celline_rc=$?
@@ -36,8 +36,8 @@ else
   celline_rc=1
 fi
 
-# The exit-code file is the evidence the monitor trusts: the Torque wrappers of Slurm report no exit
-# status at all, and PBS forgets finished jobs. It is written atomically; "shell": true says a
+# The exit-code file is the evidence the monitor trusts once the scheduler has forgotten the job
+# (and the only one under Slurm's Torque wrappers). It is written atomically; "shell": true says a
 # status above 128 means "killed by signal status-128".
 celline_tmp="${celline_exit_file}.tmp.$$"
 printf '{"exit_code": %d, "signal": null, "start_time": %s, "end_time": %s, "shell": true}\n' \

@@ -18,16 +18,18 @@ export CELLINE_JOB_ID="${CELLINE_ARRAY_PARENT_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
 export CELLINE_JOBS_PROGRESS_FILE="${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}_progress.json"
 celline_exit_file="${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.exitcode"
 
-# scancel and the time limit send SIGTERM to every process of the job. The trap lets this shell
-# outlive the command (which keeps the default handler) and still record how it ended.
+# The scheduler's cancel and its time limit send SIGTERM to every process of the job first. The
+# trap lets this shell outlive the command (which keeps the default handler) and still record how
+# it ended.
 trap 'celline_terminated=1' TERM
 
 celline_started="$(date +%s)"
 /bin/bash -c 'celline run count --sample $SLURM_ARRAY_TASK_ID'
 celline_rc=$?
 
-# The exit-code file is the evidence the monitor trusts once SLURM has forgotten the job. It is
-# written atomically; "shell": true says a status above 128 means "killed by signal status-128".
+# The exit-code file is the evidence the monitor trusts once the scheduler has forgotten the job
+# (and the only one under Slurm's Torque wrappers). It is written atomically; "shell": true says a
+# status above 128 means "killed by signal status-128".
 celline_tmp="${celline_exit_file}.tmp.$$"
 printf '{"exit_code": %d, "signal": null, "start_time": %s, "end_time": %s, "shell": true}\n' \
   "$celline_rc" "$celline_started" "$(date +%s)" \
