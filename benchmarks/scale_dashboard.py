@@ -43,7 +43,11 @@ chip = time.perf_counter() - t0
 t0 = time.perf_counter()
 table.search_older("no-job-has-this-text")
 miss = time.perf_counter() - t0
-print(json.dumps({"chip_s": chip, "miss_s": miss, "cpu": cpu, "rss": rss, "bytes": size, "rows": rows, "older": older,
+t0 = time.perf_counter()
+table.top_older("runtime", True)
+sort = time.perf_counter() - t0
+print(json.dumps({"chip_s": chip, "miss_s": miss, "sort_s": sort,
+                  "cpu": cpu, "rss": rss, "bytes": size, "rows": rows, "older": older,
                   "more_s": more, "more_rows": loaded}))
 """
 
@@ -85,6 +89,10 @@ def dashboard_rows(project: Path, total: int, baseline: bool = True) -> list[Row
             target="< 150 ms", met=max(ours["chip_s"], ours["miss_s"]) < 0.15,
             note=f"a status chip (newest page of failed jobs): {ours['chip_s'] * 1000:.0f} ms; a text that "
                  f"matches nothing (LIKE over every older row; FTS would bound it): {ours['miss_s'] * 1000:.0f} ms"),
+        Row("8. scale", f"dashboard sort change over the whole history, {label}", ours["sort_s"] * 1000, "ms",
+            target="< 150 ms", met=ours["sort_s"] < 0.15,
+            note="sort by run time: the loaded rows re-sort in the browser at once; the first page of the "
+                 "whole history in that order comes from the store (no index on the sort column: every row read)"),
     ]
 
 
