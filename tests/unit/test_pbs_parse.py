@@ -693,7 +693,7 @@ def test_a_bad_pbs_server_setting_is_refused(ctx):
 
 
 def test_queue_lists_this_users_unfinished_jobs(ctx, monkeypatch):
-    monkeypatch.setattr("celline_jobs_nb.schedulers.pbs.adapter.current_user", lambda: "root")
+    monkeypatch.setattr("celline_jobs_nb.schedulers.pbs.inspect.current_user", lambda: "root")
     adapter, runner = adapter_with(ctx, [(["qstat"], rec("qstat-f-t2.txt"), "", 0)])
     entries = adapter.queue()
     assert runner.commands == [["qstat", "-f"]]

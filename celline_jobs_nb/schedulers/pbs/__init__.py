@@ -39,15 +39,11 @@ from .adapter import (
     _BENIGN_QDEL_RE,
     _DEPENDENCY_COMMENT_RE,
     _UNKNOWN_JOB_RE,
-    FLAVOUR_ENV,
-    FLAVOUR_META_KEY,
-    FLAVOUR_RECHECK_SECONDS,
     MIN_POLL_ENV,
     MISSING_GRACE_SECONDS,
     QSTAT_CHUNK,
     PbsScheduler,
     _slurm_job_of,
-    _sniff_wrapper,
     _task_native_id,
     _Unit,
 )
@@ -59,6 +55,7 @@ from .exits import (
     is_deletion_status,
     limit_kill,
 )
+from .inspect import FLAVOUR_ENV, FLAVOUR_META_KEY, FLAVOUR_RECHECK_SECONDS, _sniff_wrapper
 from .parse import (
     _ATTRIBUTE_RE,
     _CTIME_RE,

@@ -6,20 +6,17 @@ import logging
 import os
 import re
 import shutil
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ...core import reasons
-from ...core.errors import InvalidInputError, ParseError, SchedulerError, SettingsError, SubmitError
+from ...core.errors import InvalidInputError, ParseError, SchedulerError
 from ...core.exits import signal_name
 from ...core.jobfiles import read_job_progress
-from ...core.models import JobInfo, JobStatus, new_job_id, utcnow
-from ...core.resources import Resources
-from ...core.settings import read_toml
+from ...core.models import JobInfo, JobStatus, utcnow
 from ...core.updates import JobUpdate
-from ..base import PollResult, QueueEntry, SchedulerContext
+from ..base import PollResult, SchedulerContext
 from ..batch.adapter import BatchScheduler
 from ..batch.rules import (
     BatchUnit,
@@ -39,18 +36,17 @@ from ..batch.rules import (
 from ..slurm import AccountingRecord, parse_scontrol_jobs, scontrol_accounting
 from ..slurm import map_state as slurm_map_state
 from .exits import interpret_exit_status, is_deletion_status, limit_kill
+from .inspect import FLAVOUR_ENV, PbsInspection
 from .parse import (
     _WRAPPER_TASK_RE,
     PbsRecord,
     _optional,
     array_indices,
     parse_job_id,
-    parse_pbs_duration,
-    parse_qstat_version,
     parse_qsub_output,
 )
 from .script import parse_qstat, pbs_job_name, qstat_command, qsub_command, render_pbs_script
-from .states import _STATE_REASONS, FINISHED_STATES, FLAVOURS, TORQUE, TORQUE_SLURM, map_state
+from .states import _STATE_REASONS, FINISHED_STATES, FLAVOURS, TORQUE_SLURM, map_state
 
 log = logging.getLogger("celline.job")
 
@@ -60,9 +56,6 @@ log = logging.getLogger("celline.job")
 # ------------------------------------------------------------------------------------------------
 
 MIN_POLL_ENV = "CELLINE_JOBS_PBS_MIN_POLL_INTERVAL"
-FLAVOUR_ENV = "CELLINE_JOBS_PBS_FLAVOUR"
-FLAVOUR_META_KEY = "pbs.flavour"
-FLAVOUR_RECHECK_SECONDS = 86400.0
 MISSING_GRACE_SECONDS = 300.0
 QSTAT_CHUNK = 500  # ids per qstat/qdel call: keeps argv bounded (PBS ids can be 30+ characters)
 #: qdel messages that only say "that job has already ended" (Torque, PBS Pro).
@@ -82,7 +75,7 @@ class _Unit(BatchUnit):
     want_resolution: bool = False
 
 
-class PbsScheduler(BatchScheduler):
+class PbsScheduler(PbsInspection, BatchScheduler):
     """Torque / OpenPBS / PBS Pro, and Slurm's Torque wrappers, through qsub, qstat and qdel."""
 
     name = "pbs"
@@ -111,64 +104,6 @@ class PbsScheduler(BatchScheduler):
         return shutil.which("qsub") is not None and shutil.which("qstat") is not None
 
     # -- flavour -----------------------------------------------------------------------------
-
-    @property
-    def flavour(self) -> str:
-        """Which PBS this is; detected once (a file read, else one ``qstat --version``) and
-        remembered in the store for a day, so other processes of the project do not ask again."""
-        if self._flavour is None:
-            self._flavour, self._version = self._detect_flavour()
-        return self._flavour
-
-    @property
-    def version(self) -> str | None:
-        _ = self.flavour
-        return self._version
-
-    def _detect_flavour(self) -> tuple[str, str | None]:
-        stored = self.context.store.get_meta(FLAVOUR_META_KEY)
-        if stored:
-            value, _, when = stored.rpartition("@")
-            flavour, _, version = value.partition("|")
-            try:
-                fresh = time.time() - float(when) < FLAVOUR_RECHECK_SECONDS
-            except ValueError:
-                fresh = False
-            if fresh and flavour in FLAVOURS:
-                return flavour, version or None
-        flavour, version = _sniff_wrapper(), None
-        if flavour is None:
-            result = self.runner.run(["qstat", "--version"], check=False)
-            flavour, version = parse_qstat_version(result.stdout + "\n" + result.stderr)
-            if flavour is None:
-                # Torque 2.x and other old servers have no --version: their qstat -f text is the
-                # oldest common shape, so treat them as Torque and say so once.
-                log.warning("could not tell which PBS this is from `qstat --version`; assuming Torque "
-                            "(set %s=openpbs|torque|torque-slurm to choose)", FLAVOUR_ENV)
-                flavour = TORQUE
-        log.info("PBS flavour: %s%s", flavour, f" {version}" if version else "")
-        try:
-            self.context.store.set_meta(FLAVOUR_META_KEY, f"{flavour}|{version or ''}@{time.time():.0f}")
-        except Exception as exc:  # a cache only: never fail a poll over it
-            log.debug("could not remember the PBS flavour: %s", exc)
-        return flavour, version
-
-    def _pbs_server(self) -> str | None:
-        """celline's ``[execution] pbs_server`` (read from setting.toml; the adapter setting
-        ``pbs_server`` wins). Only a name without spaces or shell characters is used."""
-        server = self.context.settings.get("pbs_server")
-        if server is None:
-            try:
-                execution = read_toml(self.context.paths.celline_settings).get("execution", {})
-            except SettingsError:
-                execution = {}
-            server = execution.get("pbs_server") if isinstance(execution, dict) else None
-        text = str(server or "").strip()
-        if not text:
-            return None
-        if not re.fullmatch(r"[A-Za-z0-9_.=+-]{1,128}", text):
-            raise SubmitError(f"invalid pbs_server {text[:60]!r} in setting.toml: use letters, digits and _.=+-")
-        return text
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -484,59 +419,6 @@ class PbsScheduler(BatchScheduler):
 
     # -- cancel, queue, attach ----------------------------------------------------------------
 
-    def queue(self) -> list[QueueEntry]:
-        """This user's jobs in PBS now (not finished), ours or not: one qstat of every job."""
-        flavour = self.flavour
-        result = self.runner.run(qstat_command([], flavour), check=False)
-        if result.returncode not in (0, 153):
-            raise SchedulerError(f"qstat exited {result.returncode}: {error_line(result.stderr, 'no output')}")
-        try:
-            records = parse_qstat(result.stdout, flavour)
-        except ParseError as exc:
-            raise SchedulerError(f"unexpected qstat output: {exc}") from None
-        user = current_user()
-        return [QueueEntry(r.job_id, r.name or "", r.state, r.owner, r.comment) for r in records
-                if r.owner == user and r.state not in FINISHED_STATES]
-
-    def attach(self, native_id: str) -> JobInfo:
-        """A JobInfo for a PBS job submitted elsewhere ("123", "123.server", "123[].server")."""
-        native = str(native_id).strip()
-        try:
-            ident = parse_job_id(native)
-        except ParseError:
-            raise InvalidInputError(f"invalid PBS job id {native_id!r}: use an id like 123 or 123.server") from None
-        if ident.index is not None and self.flavour == TORQUE_SLURM:
-            raise InvalidInputError("the Slurm PBS wrapper cannot show one array task: attach the array's id")
-        records = [r for r in self._qstat([native], self.flavour) if r.ident.key == ident.key
-                   or (ident.index is None and r.ident.seq == ident.seq and r.ident.index is None)]
-        if not records:
-            raise InvalidInputError(f"PBS does not know job {native}: check the id with `qstat`")
-        record = records[0]
-        status, _known = map_state(record.state, self.flavour)
-        if record.state in FINISHED_STATES or status is JobStatus.UNKNOWN:
-            # How it ended is decided by the next poll (exit status, or Slurm under the wrapper).
-            status = JobStatus.RUNNING if record.started else JobStatus.QUEUED
-        metadata: dict[str, Any] = {"attached": True, "pbs_state": record.state, "pbs_flavour": self.flavour}
-        resources: dict[str, Any] = {}
-        walltime = _optional(parse_pbs_duration, record.attributes.get("Resource_List.walltime"))
-        if walltime and walltime < 366 * 86400:  # the wrapper prints junk for "no limit"
-            resources["walltime"] = f"{int(walltime)}s"
-        cpus = record.attributes.get("Resource_List.ncpus", "")
-        if cpus.isascii() and cpus.isdigit() and 0 < int(cpus) <= 100_000:
-            resources["cpus"] = int(cpus)
-        if record.queue and re.fullmatch(r"[A-Za-z0-9_.:+,-]{1,128}", record.queue):
-            resources["partition"] = record.queue
-        try:
-            parsed = Resources.from_dict(resources)
-        except InvalidInputError:
-            parsed = Resources()
-        return JobInfo(
-            job_id=new_job_id(), name=record.name or f"pbs-{native}", status=status, scheduler=self.name,
-            native_id=record.job_id if self.flavour != TORQUE_SLURM else native, resources=parsed,
-            submit_time=record.submit, start_time=record.start if status is JobStatus.RUNNING else None,
-            reason=record.comment, metadata=metadata,
-        )
-
 
 # ------------------------------------------------------------------------------------------------
 # Helpers
@@ -559,20 +441,3 @@ def _slurm_job_of(unit: _Unit) -> str:
     if unit.parent is not None and unit.parent.native_id:
         return unit.parent.native_id
     return unit.native_id
-
-
-def _sniff_wrapper() -> str | None:
-    """Slurm's wrappers are Perl scripts that load the Slurm API: recognisable by reading the
-    ``qstat`` on PATH, without running anything."""
-    path = shutil.which("qstat")
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8192)
-    except OSError:
-        return None
-    if head.startswith(b"#!") and b"perl" in head.split(b"\n", 1)[0] and b"Slurm" in head:
-        return TORQUE_SLURM
-    return None
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ...core.errors import ParseError
@@ -413,3 +413,42 @@ def _nodes(text: str | None) -> str | None:
     return None if value.upper() in _NO_VALUE or value == "None assigned" else value
 
 
+def _indices_or_empty(spec: str) -> list[int]:
+    try:
+        return parse_array_spec(spec) if spec else []
+    except ParseError:
+        return []
+
+
+def _parse_or_empty(text: str) -> list[AccountingRecord]:
+    try:
+        return parse_sacct(text)
+    except ParseError:
+        return []
+
+
+def _pick(candidates: Sequence[AccountingRecord], submitted: datetime | None) -> AccountingRecord | None:
+    """The record of THIS job among records with its id. Ids restart when a controller's state is
+    wiped, and jobcomp/filetxt keeps the old records: take the one submitted closest to our own
+    submission, within [-10 min, +6 h] (clock skew; a long-pending job is judged by its submit
+    time). Without a submit time (old sacct -c layouts), the first one that started after us
+    (2 min of clock skew allowed)."""
+    if not candidates:
+        return None
+    if submitted is None:
+        return candidates[-1]
+    low, high = submitted - timedelta(minutes=10), submitted + timedelta(hours=6)
+    timed = [c for c in candidates if c.submit is not None]
+    if timed:
+        near = [c for c in timed if c.submit is not None and low <= c.submit <= high]
+        return min(near, key=lambda c: abs((c.submit or submitted) - submitted)) if near else None
+    # A job cannot start before it was submitted: allow only for clock skew here.
+    earliest = submitted - timedelta(minutes=2)
+    started = [c for c in candidates if (_record_time(c) or low) >= earliest and _record_time(c) is not None]
+    if started:
+        return min(started, key=lambda c: _record_time(c) or earliest)
+    return candidates[-1] if len(candidates) == 1 and _record_time(candidates[0]) is None else None
+
+
+def _record_time(record: AccountingRecord) -> datetime | None:
+    return record.submit or record.start or record.end

@@ -1,0 +1,127 @@
+"""The package's shape: no import cycles between its modules, no module over ~500 lines in
+schedulers/, cluster adapters independent of the store, the local executor and each other."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "celline_jobs_nb"
+MAX_LINES = 520  # "about 500"
+
+#: Cycles that existed before this test, outside schedulers/ (to be removed, never added to).
+KNOWN_CYCLES: set[frozenset[str]] = set()
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """Modules of the package this one imports when it is imported (not inside functions, not
+    under TYPE_CHECKING)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.If) and not _is_type_checking(node):
+                visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("celline_jobs_nb"))
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                    target = ".".join([*base, node.module] if node.module else base)
+                else:
+                    target = node.module or ""
+                if target.startswith("celline_jobs_nb"):
+                    found.add(target)
+                    found.update(f"{target}.{a.name}" for a in node.names)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        graph[name] = {m for m in top_level_imports(path) if m in modules and m != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return found
+
+
+def test_the_walker_sees_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycles_in_the_package():
+    new = [c for c in cycles(import_graph()) if frozenset(c) not in KNOWN_CYCLES]
+    assert not new, f"import cycles: {new}"
+
+
+def test_no_module_over_about_500_lines_in_schedulers():
+    long = {str(p.relative_to(PACKAGE)): n for p in (PACKAGE / "schedulers").rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"modules over ~500 lines: {long}"
+
+
+def test_cluster_adapters_import_neither_the_store_the_local_executor_nor_each_other():
+    graph = import_graph()
+    for family in ("slurm", "pbs", "batch"):
+        for name, imports in graph.items():
+            if not name.startswith(f"celline_jobs_nb.schedulers.{family}"):
+                continue
+            bad = {m for m in imports if m.startswith(("celline_jobs_nb.store", "celline_jobs_nb.schedulers.local"))}
+            assert not bad, f"{name} imports {bad}"
