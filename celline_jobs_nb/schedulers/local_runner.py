@@ -128,7 +128,7 @@ def run(project: str, job_id: str) -> int:
         job = store.get(job.job_id)
     update = final_update_from_exit(job, ExitRecord(exit_code, sig, utcnow()))
     update.source = "runner"
-    update.fields["metadata"] = {"usage": _final_usage(job, rusage)}
+    update.fields["metadata"] = {**(update.fields.get("metadata") or {}), "usage": _final_usage(job, rusage)}
     store.apply([update])
     # Hand the freed slot to the next waiting job, with no notebook or CLI needed.
     LocalScheduler(SchedulerContext(paths, store)).dispatch()

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...core import reasons
 from ...core.errors import InvalidInputError, ParseError, SchedulerError
-from ...core.exits import signal_name
+from ...core.exits import exit_reason, signal_name
 from ...core.jobfiles import read_job_progress
 from ...core.models import JobInfo, JobStatus, utcnow
 from ...core.updates import JobUpdate
@@ -379,6 +379,10 @@ class PbsScheduler(PbsInspection, BatchScheduler):
             if status is JobStatus.CANCELLED and not ran and exit_record is None:
                 exit_code, sig = None, None  # Slurm's "0:0" for a job that never ran is no exit code
             fields["exit_code"], fields["signal"] = exit_code, sig
+            if kind is None and status is JobStatus.FAILED:
+                kind = exit_reason(exit_code, sig)[1] or reasons.EXIT
+            elif kind is None and status is JobStatus.CANCELLED:
+                kind = reasons.CANCELLED
             if kind is not None and status is not JobStatus.COMPLETED:
                 meta[reasons.KIND_META_KEY] = kind
         elif status is JobStatus.RUNNING and unit.job is not None:
