@@ -151,3 +151,19 @@ def test_a_job_no_server_knows_is_kept_then_unknown_never_completed(tmp_path: Pa
     empty = '{"Jobs": {}}' if flavour == OPENPBS else ""  # what each prints for ids it does not know
     job = _poll(tmp_path, flavour, "77.pbs", empty, missing_since=1.0)  # missing since 1970: past the grace
     assert job.status is JobStatus.UNKNOWN and "no longer lists job 77.pbs" in (job.reason or "")
+
+
+def test_an_array_of_3_runs_each_task_with_its_index_and_sums_them_up(backend: tuple[str, JobMonitor]) -> None:
+    name, mon = backend
+    command = 'echo "task $CELLINE_JOBS_ARRAY_INDEX"; [ "$CELLINE_JOBS_ARRAY_INDEX" != 2 ] || exit 5'
+    parent = mon.submit_job("array", command, {"cpus": 1, "time": "5m"}, scheduler=name, array="1-3%2")
+    wait_for(name, mon, final(mon, parent), timeout=180)
+    tasks = {j.array_index: j for j in mon.store.list(array_parent=parent)}
+    assert sorted(tasks) == [1, 2, 3]
+    assert [tasks[i].status for i in (1, 2, 3)] == [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED]
+    assert tasks[2].exit_code == 5
+    for index, task in tasks.items():
+        assert task.job_id == f"{parent}_{index}" and mon.logs(task.job_id).strip() == f"task {index}"
+    job = mon.get_job(parent)
+    assert (job.status, job.reason) == (JobStatus.FAILED, "1 of 3 array tasks failed")
+    assert job.metadata["array_tasks"] == {"total": 3, "completed": 2, "failed": 1}

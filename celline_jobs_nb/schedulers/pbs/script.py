@@ -133,6 +133,7 @@ def render_pbs_script(job: JobInfo, paths: ProjectPaths, flavour: str = TORQUE_S
             f"{export_line('CELLINE_ARRAY_PARENT_JOB_ID', job.job_id)}\n"
             f'export CELLINE_ARRAY_TASK_INDEX="{_task_index_expr()}"\n'
             f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_${{CELLINE_ARRAY_TASK_INDEX}}"\n'
+            'export CELLINE_JOBS_ARRAY_INDEX="${CELLINE_ARRAY_TASK_INDEX}"  # as every scheduler names it\n'
             'exec >>"${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.log" 2>&1\n'
         )
     return load_template("pbs.sh").substitute(

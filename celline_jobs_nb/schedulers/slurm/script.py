@@ -114,6 +114,7 @@ def render_batch_script(job: JobInfo, paths: ProjectPaths) -> str:
             "# An array task is a job of its own: <job id>_<index> names its log, progress and exit files.\n"
             f"{export_line('CELLINE_ARRAY_PARENT_JOB_ID', job.job_id)}\n"
             f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"\n'
+            'export CELLINE_JOBS_ARRAY_INDEX="${SLURM_ARRAY_TASK_ID}"  # as every scheduler names it\n'
         )
     return load_template("slurm.sh").substitute(
         job_id=job.job_id,

@@ -15,6 +15,7 @@ export CELLINE_JOBS_LOGS='/home/user/my project 100%/logs'
 # An array task is a job of its own: <job id>_<index> names its log, progress and exit files.
 export CELLINE_ARRAY_PARENT_JOB_ID=1m8abcdefgh34
 export CELLINE_JOB_ID="${CELLINE_ARRAY_PARENT_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+export CELLINE_JOBS_ARRAY_INDEX="${SLURM_ARRAY_TASK_ID}"  # as every scheduler names it
 export CELLINE_JOBS_PROGRESS_FILE="${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}_progress.json"
 celline_exit_file="${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.exitcode"
 
