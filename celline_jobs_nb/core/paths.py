@@ -177,8 +177,9 @@ SCRIPT_MODE = 0o770  # less the umask: a lab group (umask 002) can read and reru
 
 def write_job_script(path: Path, text: str) -> None:
     """A batch script for the scheduler, for its owner and (as the umask allows) the project's group,
-    never for everyone: it may hold the job's environment. Written in place, not atomically: it is named by its job's id and read only by
-    the submit command, after it is closed; no fsync either, as that command reads it at once."""
+    never for everyone: it may hold the job's environment. Written in place, not atomically: it is
+    named by its job's id and read only by the submit command, after it is closed; no fsync either,
+    as that command reads it at once."""
     data = text.encode("utf-8")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     try:

@@ -13,8 +13,8 @@ import pytest
 
 from celline_jobs_nb.core.models import JobInfo, JobStatus
 from celline_jobs_nb.core.paths import ProjectPaths
-from celline_jobs_nb.schedulers.batch.rules import CANCEL_RACE_SECONDS, CANCEL_SENT_KEY, settle_from_exit_files
 from celline_jobs_nb.schedulers.base import SchedulerContext
+from celline_jobs_nb.schedulers.batch.rules import CANCEL_RACE_SECONDS, CANCEL_SENT_KEY, settle_from_exit_files
 from celline_jobs_nb.store import JobStore
 
 
