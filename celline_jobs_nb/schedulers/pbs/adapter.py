@@ -103,10 +103,6 @@ class PbsScheduler(PbsInspection, BatchScheduler):
     def available(self) -> bool:
         return shutil.which("qsub") is not None and shutil.which("qstat") is not None
 
-    # -- flavour -----------------------------------------------------------------------------
-
-    # -- submit ------------------------------------------------------------------------------
-
     # -- hooks of the shared flow (batch/adapter.py) ---------------------------------------------
 
     submit_command = "qsub"
@@ -420,8 +416,6 @@ class PbsScheduler(PbsInspection, BatchScheduler):
         return missing_update(unit, self.missing_grace, lambda minutes: (
             f"{what}, and there is no exit-code file for it (for {minutes:.0f} min); it may have been "
             "purged, lost, or killed before it could write one"))
-
-    # -- cancel, queue, attach ----------------------------------------------------------------
 
 
 # ------------------------------------------------------------------------------------------------

@@ -116,8 +116,6 @@ class SlurmScheduler(SlurmInspection, BatchScheduler):
     def available(self) -> bool:
         return shutil.which("sbatch") is not None and shutil.which("squeue") is not None
 
-    # -- submit ------------------------------------------------------------------------------
-
     # -- hooks of the shared flow (batch/adapter.py) ---------------------------------------------
 
     submit_command = "sbatch"
@@ -482,8 +480,6 @@ class SlurmScheduler(SlurmInspection, BatchScheduler):
         """The parent row of an array, from its tasks (this poll's decisions, else the stored rows)."""
         spec = _indices_or_empty(str(parent.metadata.get("array", "")))
         return summarise_array(parent, children, units, spec, self._missing)
-
-    # -- resource use of running jobs (on demand; not part of a poll) -------------------------
 
 
 # ------------------------------------------------------------------------------------------------
