@@ -5,6 +5,7 @@ covers the whole history while the table holds only active jobs and recent pages
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import CellineJobsError
@@ -63,20 +64,9 @@ class HistoryPages:
             if self._closed or not self._older or (not text and not wanted):
                 return 0
             cursor = self._cursor
-        try:  # outside the lock: a text that matches nothing reads every older row (3 s at 1,000,000)
-            found = self.monitor.store.search_ended(text, wanted or None, cursor, self.history_page)
-        except CellineJobsError as exc:
-            self._error = str(exc)
-            return 0
-        with self._lock:
-            if self._closed:
-                return 0
-            added = self._add_older(found)
-            if added:
-                self._publish(full=False)
-        if added:
-            self.fallback.changed()
-        return added
+        # Outside the lock: a text that matches nothing reads every older row (3 s at 1,000,000).
+        return self._load_older(lambda: self.monitor.store.search_ended(text, wanted or None, cursor,
+                                                                         self.history_page))
 
     def top_older(self, key: str, descending: bool) -> int:
         """Load the first page of the ended jobs not loaded yet in the order of the view's sort
@@ -85,8 +75,14 @@ class HistoryPages:
             if self._closed or not self._older:
                 return 0
             cursor = self._cursor
-        try:  # outside the lock: a sort on a column without an index reads every older row
-            found = self.monitor.store.ended_top(str(key), bool(descending), cursor, self.history_page)
+        # Outside the lock: a sort on a column without an index reads every older row.
+        return self._load_older(lambda: self.monitor.store.ended_top(str(key), bool(descending), cursor,
+                                                                      self.history_page))
+
+    def _load_older(self, read: Callable[[], list[Any]]) -> int:
+        """Run a store read of older jobs (without the table's lock) and add what it found."""
+        try:
+            found = read()
         except CellineJobsError as exc:
             self._error = str(exc)
             return 0
