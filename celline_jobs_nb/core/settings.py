@@ -113,12 +113,7 @@ class NotifySettings:
 
     @classmethod
     def parse(cls, table: Any) -> NotifySettings:
-        if not isinstance(table, dict):
-            raise SettingsError("[jobs.notify] must be a table, e.g. webhook = \"https://...\"")
-        unknown = set(table) - _NOTIFY_KEYS
-        if unknown:
-            raise SettingsError(f"unknown [jobs.notify] setting {sorted(unknown)[0]!r}: "
-                                f"use {', '.join(sorted(_NOTIFY_KEYS))}")
+        _check_table(table, "[jobs.notify]", _NOTIFY_KEYS, 'e.g. webhook = "https://..."')
         on = table.get("on", ["failed"])
         if not isinstance(on, list) or not set(on) <= set(NOTIFY_STATUSES):
             raise SettingsError(f"[jobs.notify] on must list statuses from {', '.join(NOTIFY_STATUSES)}")
@@ -152,12 +147,7 @@ class RetentionSettings:
 
     @classmethod
     def parse(cls, table: Any) -> RetentionSettings:
-        if not isinstance(table, dict):
-            raise SettingsError("[jobs.retention] must be a table, e.g. archive_after_days = 30")
-        unknown = set(table) - _RETENTION_KEYS
-        if unknown:
-            raise SettingsError(f"unknown [jobs.retention] setting {sorted(unknown)[0]!r}: "
-                                f"use {', '.join(sorted(_RETENTION_KEYS))}")
+        _check_table(table, "[jobs.retention]", _RETENTION_KEYS, "e.g. archive_after_days = 30")
         values = {}
         for key in sorted(_RETENTION_KEYS):
             value = table.get(key, getattr(cls, key))
@@ -171,13 +161,17 @@ class RetentionSettings:
         return cls(**values)
 
 
-def _parse_email(table: Any) -> EmailSettings:
+def _check_table(table: Any, name: str, keys: set[str], example: str) -> None:
+    """A settings table is a TOML table of known keys, or one line naming the key and the fix."""
     if not isinstance(table, dict):
-        raise SettingsError("[jobs.notify.email] must be a table with host, from and to")
-    unknown = set(table) - _EMAIL_KEYS
+        raise SettingsError(f"{name} must be a table, {example}")
+    unknown = set(table) - keys
     if unknown:
-        raise SettingsError(f"unknown [jobs.notify.email] setting {sorted(unknown)[0]!r}: "
-                            f"use {', '.join(sorted(_EMAIL_KEYS))}")
+        raise SettingsError(f"unknown {name} setting {sorted(unknown)[0]!r}: use {', '.join(sorted(keys))}")
+
+
+def _parse_email(table: Any) -> EmailSettings:
+    _check_table(table, "[jobs.notify.email]", _EMAIL_KEYS, "with host, from and to")
     to = table.get("to")
     to = [to] if isinstance(to, str) else to
     if not isinstance(table.get("host"), str) or not isinstance(table.get("from"), str) or not to \
