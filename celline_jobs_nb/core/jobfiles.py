@@ -97,7 +97,8 @@ def read_exit_file(path: Path) -> ExitRecord | None:
 
 
 def write_exit_file(path: Path, exit_code: int | None, signal: int | None) -> None:
-    atomic_write_text(path, format_exit_record(exit_code, signal))
+    """Never recreates ``logs/``: a job ending after its project was deleted leaves nothing behind."""
+    atomic_write_text(path, format_exit_record(exit_code, signal), create_parent=False)
 
 
 def format_progress(percent: float, stage: str | None, details: dict[str, Any]) -> str:

@@ -114,10 +114,12 @@ def current_umask() -> int:
     return mask
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, create_parent: bool = True) -> None:
     """Write ``text`` so readers see the old file or the new one, never a half-written one. The file
-    gets the mode any new file gets (0666 less the umask): a group-shared project stays shared."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    gets the mode any new file gets (0666 less the umask): a group-shared project stays shared.
+    ``create_parent=False``: FileNotFoundError instead of recreating a directory someone deleted."""
+    if create_parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
     _replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), fsync=True)
 
 

@@ -201,6 +201,8 @@ def _keep_exit_record(path: Path, exit_code: int | None, sig: int | None) -> Non
         try:
             write_exit_file(path, exit_code, sig)
             return
+        except FileNotFoundError:
+            return  # the project (its logs/) was deleted while the job ran: nobody is left to tell
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or time.monotonic() >= deadline:
                 raise

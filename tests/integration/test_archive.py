@@ -115,7 +115,9 @@ def test_archive_refuses_active_statuses_and_bad_ages(tmp_path: Path) -> None:
 def test_an_interrupted_archive_is_finished_by_the_next_run(tmp_path: Path) -> None:
     monitor, logs = _project(tmp_path)
     kills = 0
-    for delay in (0.6, 1.0, 1.4, 1.8, 2.2, 2.6, 3.0):
+    # Kill points from just after start-up to well past it: on a quiet machine the work itself
+    # lasts about a second, under load several; each killed run leaves the next one more to finish.
+    for delay in (0.3, 0.45, 0.6, 0.75, 0.9, 1.1, 1.4, 1.8, 2.2, 2.6, 3.0):
         proc = subprocess.Popen([sys.executable, "-m", "celline_jobs_nb", "--project", str(tmp_path), "archive"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)

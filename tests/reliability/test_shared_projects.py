@@ -199,6 +199,9 @@ def test_a_read_only_colleague_sees_everything_and_changes_nothing(open_dir: Pat
     mon = JobMonitor(project)
     done = mon.submit_job("counted", "echo counted-line")
     mon.wait([done], timeout=30)
+    mon.store.close()
+    with sqlite3.connect(project / ".celline" / "jobs.db") as db:  # everything in the file itself
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     subprocess.run(["chmod", "-R", "a+rX,go-w", str(tmp_path)], check=True)
     before = (project / ".celline" / "jobs.db").read_bytes()
     python = ["/usr/bin/python3", "-m", "celline_jobs_nb", "--project", str(project)]

@@ -65,7 +65,7 @@ def test_a_deeply_nested_exit_file_fails_only_its_own_job(monitor: JobMonitor):
     for command in (["list"], ["status", bad], ["cancel", good]):
         result = cli(monitor.paths.root, *command)
         assert result.returncode in (0, 1) and "Traceback" not in result.stderr, (command, result.stderr)
-    monitor.refresh()
+    monitor.refresh(force=True)
     failed, done = monitor.get_job(bad), monitor.get_job(good)
     assert failed.status is JobStatus.FAILED and failed.reason.startswith("unreadable exit-code file:")
     assert "more than the 4096 allowed" in failed.reason  # refused before any parsing
@@ -350,7 +350,7 @@ def test_a_project_holding_every_bad_file_at_once_still_works(monitor: JobMonito
     for name, result in results.items():
         assert result.returncode == 0 and "Traceback" not in result.stderr, (name, result.stderr)
     assert "OUTSIDE" not in results["report"].stdout
-    monitor.refresh()
+    monitor.refresh(force=True)  # the poll turn may have been taken by the commands above
     jobs = {j.job_id: j for j in monitor.list_jobs()}
     assert jobs[good].status is JobStatus.COMPLETED and jobs[failed].exit_code == 3
     assert jobs[deep].status is JobStatus.FAILED and "unreadable exit-code file" in jobs[deep].reason
