@@ -26,6 +26,7 @@ from ..batch.rules import (
     error_line,
     exit_file_verdict,
     missing_update,
+    optional,
     poll_floor_override,
     read_unit_exit,
     reconciled,
@@ -40,7 +41,6 @@ from .inspect import FLAVOUR_ENV, PbsInspection
 from .parse import (
     _WRAPPER_TASK_RE,
     PbsRecord,
-    _optional,
     array_indices,
     parse_job_id,
     parse_qsub_output,
@@ -119,7 +119,7 @@ class PbsScheduler(PbsInspection, BatchScheduler):
 
     def array_indices(self, spec: str) -> list[int]:
         flavour = self.flavour
-        return _optional(lambda s: array_indices(s, flavour), spec) or []
+        return optional(lambda s: array_indices(s, flavour), spec) or []
 
     def submit_hint(self, job: JobInfo) -> str:
         return (f"the server may have accepted the job anyway: check `qstat -u {current_user()}` for "
@@ -165,8 +165,8 @@ class PbsScheduler(PbsInspection, BatchScheduler):
             by_key.setdefault(record.ident.key, record)
         known_units = {u.job_id for u in units}
         for parent, children in parents:
-            parent_ident = _optional(parse_job_id, parent.native_id or "")
-            indices = set(_optional(lambda s: array_indices(s, flavour), str(parent.metadata.get("array", ""))) or [])
+            parent_ident = optional(parse_job_id, parent.native_id or "")
+            indices = set(optional(lambda s: array_indices(s, flavour), str(parent.metadata.get("array", ""))) or [])
             if parent_ident is not None:
                 indices.update(r.ident.index for r in records if r.ident.seq == parent_ident.seq
                                and r.ident.index is not None)
@@ -187,7 +187,7 @@ class PbsScheduler(PbsInspection, BatchScheduler):
             if update is not None:
                 updates.append(update)
         for parent, children in parents:
-            spec = _optional(lambda s: array_indices(s, flavour), str(parent.metadata.get("array", ""))) or []
+            spec = optional(lambda s: array_indices(s, flavour), str(parent.metadata.get("array", ""))) or []
             update = summarise_array(parent, children, [u for u in units if u.parent is parent], spec, self._missing)
             if update is not None:
                 updates.append(update)
@@ -217,13 +217,13 @@ class PbsScheduler(PbsInspection, BatchScheduler):
     def _observe(self, unit: _Unit, by_key: Mapping[tuple[str, int | None, bool], PbsRecord], flavour: str) -> None:
         """Find the unit's record and exit-code file; decide whether the wrapper's Slurm must be
         asked (``want_resolution``: finished or gone, with no evidence of how it ended)."""
-        ident = _optional(parse_job_id, unit.native_id)
+        ident = optional(parse_job_id, unit.native_id)
         if ident is not None:
             unit.record = by_key.get(ident.key)
             if unit.record is None and ident.index is None and not ident.array:
                 unit.record = by_key.get((ident.seq, None, True))  # an attached array's own record
         if unit.parent is not None and flavour == TORQUE_SLURM:
-            parent_ident = _optional(parse_job_id, unit.parent.native_id or "")
+            parent_ident = optional(parse_job_id, unit.parent.native_id or "")
             unit.parent_record = by_key.get(parent_ident.key) if parent_ident is not None else None
             unit.record = None  # the wrapper never shows tasks: "1501_3" matched nothing real
         read_unit_exit(unit, self.context.paths)

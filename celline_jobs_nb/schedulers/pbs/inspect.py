@@ -16,9 +16,9 @@ from ..base import QueueEntry
 from ..batch.rules import (
     current_user,
     error_line,
+    optional,
 )
 from .parse import (
-    _optional,
     parse_job_id,
     parse_pbs_duration,
     parse_qstat_version,
@@ -144,7 +144,7 @@ class PbsInspection:
             status = JobStatus.RUNNING if record.started else JobStatus.QUEUED
         metadata: dict[str, Any] = {"attached": True, "pbs_state": record.state, "pbs_flavour": self.flavour}
         resources: dict[str, Any] = {}
-        walltime = _optional(parse_pbs_duration, record.attributes.get("Resource_List.walltime"))
+        walltime = optional(parse_pbs_duration, record.attributes.get("Resource_List.walltime"))
         if walltime and walltime < 366 * 86400:  # the wrapper prints junk for "no limit"
             resources["walltime"] = f"{int(walltime)}s"
         cpus = record.attributes.get("Resource_List.ncpus", "")

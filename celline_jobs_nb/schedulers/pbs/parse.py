@@ -11,9 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...core.errors import ParseError
-from ..batch.rules import (
-    one_line,
-)
+from ..batch.rules import one_line, optional
 from ..slurm import parse_array_spec
 from .states import FINISHED_STATES, OPENPBS, TORQUE, TORQUE_SLURM, normalise_state
 
@@ -144,15 +142,6 @@ def pbs_walltime(seconds: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}"
 
 
-def _optional(parser: Any, text: Any) -> Any:
-    if text is None:
-        return None
-    try:
-        return parser(text)
-    except ParseError:
-        return None
-
-
 # ------------------------------------------------------------------------------------------------
 # qstat records
 # ------------------------------------------------------------------------------------------------
@@ -203,11 +192,11 @@ def _record(job_id: str, attrs: Mapping[str, str], flavour: str) -> PbsRecord:
     exit_text = attrs.get("exit_status", attrs.get("Exit_status", "")).strip()
     exit_status = int(exit_text) if re.fullmatch(r"-?\d{1,9}", exit_text) else None
     submit_key, start_key, end_key = _TIME_ATTRIBUTES.get(flavour, _TIME_ATTRIBUTES[TORQUE])
-    submit = _optional(parse_pbs_time, attrs.get(submit_key)) or _optional(parse_pbs_time, attrs.get("ctime"))
-    start = _optional(parse_pbs_time, attrs.get(start_key))
-    end = _optional(parse_pbs_time, attrs.get(end_key))
+    submit = optional(parse_pbs_time, attrs.get(submit_key)) or optional(parse_pbs_time, attrs.get("ctime"))
+    start = optional(parse_pbs_time, attrs.get(start_key))
+    end = optional(parse_pbs_time, attrs.get(end_key))
     if end is None and flavour == OPENPBS and state in FINISHED_STATES:
-        end = _optional(parse_pbs_time, attrs.get("mtime"))  # PBS Pro before obittime existed
+        end = optional(parse_pbs_time, attrs.get("mtime"))  # PBS Pro before obittime existed
     if state not in FINISHED_STATES:
         end = None  # a running job's "end" is only an estimate (the wrapper's ctime)
     owner = attrs.get("Job_Owner", "").split("@", 1)[0].strip() or None
@@ -218,7 +207,7 @@ def _record(job_id: str, attrs: Mapping[str, str], flavour: str) -> PbsRecord:
                               ("resources_used.cput", "cpu_seconds", parse_pbs_duration),
                               ("resources_used.mem", "max_rss_bytes", parse_pbs_size),
                               ("Resource_List.mem", "req_mem_bytes", parse_pbs_size)):
-        value = _optional(parser, attrs.get(key))
+        value = optional(parser, attrs.get(key))
         if value is not None:
             usage[name] = value
     cpus = attrs.get("Resource_List.ncpus", "")
