@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import require_test_cluster, require_test_pbs
+from support import pbs_path, require_test_cluster, require_test_pbs
 
 from celline_jobs_nb.monitor import JobMonitor
 
@@ -38,8 +38,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("slurm"):
         require_test_cluster()
-    if PBS_FIXTURES & set(getattr(item, "fixturenames", ())):
+    if _uses_pbs(item):
         require_test_pbs()
+
+
+def _uses_pbs(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return bool(PBS_FIXTURES & set(getattr(item, "fixturenames", ()))) or (
+        callspec is not None and callspec.params.get("backend") == "pbs")  # tests/contract's backends
+
+
+@pytest.fixture(autouse=True)
+def _pbs_wrappers_first_on_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PBS tests only: the Torque wrappers scripts/start-pbs.sh unpacked into their own prefix come
+    first on PATH (/usr/bin/qsub may be Grid Engine's; slurm-wlm-torque conflicts with it)."""
+    if _uses_pbs(request.node):
+        monkeypatch.setenv("PATH", pbs_path())
 
 
 @pytest.hookimpl(hookwrapper=True)

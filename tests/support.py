@@ -183,8 +183,26 @@ def require_test_cluster() -> TestCluster:
     return found
 
 
-def require_test_pbs() -> None:
-    """Slurm's Torque wrappers that scripts/start-pbs.sh checked, still the ones on PATH, on the marked cluster."""
+def pbs_bin() -> Path | None:
+    """The directory scripts/start-pbs.sh unpacked Slurm's Torque wrappers into (its state file's
+    ``bin``), or None. Only the PBS tests put it first on PATH: /usr/bin/qsub may be Grid Engine's."""
+    try:
+        value = _read_state(state_dir() / "pbs.state").get("bin", "")
+    except (OSError, ValueError):
+        return None
+    return Path(value) if value.startswith("/") else None
+
+
+def pbs_path(path: str | None = None) -> str:
+    """PATH with the marked wrappers' directory first (unchanged when there is none)."""
+    path = os.environ.get("PATH", "") if path is None else path
+    found = pbs_bin()
+    return f"{found}{os.pathsep}{path}" if found else path
+
+
+def require_test_pbs() -> Path:
+    """Slurm's Torque wrappers that scripts/start-pbs.sh unpacked and checked, on the marked cluster:
+    their directory (to put first on PATH)."""
     require_test_cluster()
     path = state_dir() / "pbs.state"
     try:
@@ -192,12 +210,17 @@ def require_test_pbs() -> None:
     except (OSError, ValueError) as exc:
         require_service(False, f"no PBS wrappers marked by scripts/start-pbs.sh ({exc}): run "
                                "`bash scripts/start-pbs.sh` (as root)")
-        return
+        raise AssertionError("unreachable") from exc
+    found = pbs_bin()
+    require_service(found is not None and found.is_dir(), f"{path} names no wrapper directory (bin=): run "
+                                                          "`bash scripts/start-pbs.sh` (as root)")
+    assert found is not None
     for command in ("qsub", "qstat", "qdel"):
-        on_path = shutil.which(command)
-        require_service(on_path is not None and state.get(command) == os.path.realpath(on_path),
-                        f"the {command} on PATH ({on_path}) is not the wrapper scripts/start-pbs.sh checked "
-                        f"({state.get(command)}): not touching it")
+        there = found / command
+        require_service(there.exists() and state.get(command) == os.path.realpath(there),
+                        f"the {command} in {found} is not the wrapper scripts/start-pbs.sh checked "
+                        f"({state.get(command)}): not touching it; run `bash scripts/start-pbs.sh`")
+    return found
 
 
 def require_own_daemon(name: str) -> int:

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import final, require_service
+from support import final, require_service, require_test_pbs
 from support import poll_until as poll_scheduler_until
 
 from celline_jobs_nb.core.models import JobStatus
 from celline_jobs_nb.monitor import JobMonitor
-from celline_jobs_nb.schedulers.pbs import TORQUE_SLURM, _sniff_wrapper
+from celline_jobs_nb.schedulers.pbs import TORQUE_SLURM
 
 poll_until = functools.partial(poll_scheduler_until, scheduler="pbs")
 
@@ -29,8 +29,11 @@ pytestmark = [pytest.mark.slurm, pytest.mark.timeout(240)]
 
 @pytest.fixture(scope="session")
 def pbs_wrappers(slurm_cluster: object) -> object:
-    """Slurm's Torque wrappers on PATH (``bash scripts/start-pbs.sh`` installs them)."""
-    present = all(shutil.which(c) for c in ("qsub", "qstat", "qdel")) and _sniff_wrapper() == TORQUE_SLURM
+    """Slurm's Torque wrappers (``bash scripts/start-pbs.sh`` unpacks them into their own prefix; the
+    conftest puts it first on PATH for the PBS tests only)."""
+    bin_dir = require_test_pbs()
+    present = all(shutil.which(c, path=str(bin_dir)) for c in ("qsub", "qstat", "qdel"))
+    present = present and b"Slurm" in (bin_dir / "qstat").read_bytes()[:8192]
     require_service(present, "Slurm's Torque wrappers (qsub/qstat/qdel of slurm-wlm-torque) are not installed: "
                              "run `scripts/start-pbs.sh` (as root)")
     return slurm_cluster
