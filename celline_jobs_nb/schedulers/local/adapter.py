@@ -1,6 +1,6 @@
 """The local executor: runs jobs on this machine, at most ``max_parallel`` at once.
 
-Each job runs under a small detached wrapper process (``local_runner``) in its own session, so
+Each job runs under a small detached wrapper process (``runner.py``) in its own session, so
 it survives the notebook kernel or CLI that started it. The wrapper records the pids, sends the
 command's output to ``logs/<job_id>.log``, writes ``logs/<job_id>.exitcode`` when the command
 ends, records the final state, and then starts the next waiting jobs itself: pending jobs start
@@ -31,20 +31,20 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from ..core import reasons
-from ..core.errors import ParseError
-from ..core.exits import final_update_from_exit, signal_name  # noqa: F401  (re-exported)
-from ..core.jobfiles import read_exit_file, read_job_progress
-from ..core.models import JobInfo, JobStatus, utcnow
-from ..core.paths import ProjectPaths
-from ..core.safeio import warn_once
-from ..core.settings import MAX_PARALLEL_META_KEY, celline_nthread
-from ..core.updates import JobUpdate
-from ..core.usage import UsageSample, merge_usage
-from .base import PollResult, SchedulerAdapter
+from ...core import reasons
+from ...core.errors import ParseError
+from ...core.exits import final_update_from_exit, signal_name  # noqa: F401  (re-exported)
+from ...core.jobfiles import read_exit_file, read_job_progress
+from ...core.models import JobInfo, JobStatus, utcnow
+from ...core.paths import ProjectPaths
+from ...core.safeio import warn_once
+from ...core.settings import MAX_PARALLEL_META_KEY, celline_nthread
+from ...core.updates import JobUpdate
+from ...core.usage import UsageSample, merge_usage
+from ..base import PollResult, SchedulerAdapter
 
 if TYPE_CHECKING:
-    from ..store.sqlite import JobStore
+    from ...store.sqlite import JobStore
 
 log = logging.getLogger("celline.job")
 
@@ -54,6 +54,14 @@ CANCEL_GRACE_SECONDS = 10.0
 LAUNCH_TIMEOUT_SECONDS = 10.0
 #: Set (pid and start time) by the one wrapper that runs a job, in the store, before its command starts.
 RUN_CLAIM_META_KEY = "run_claim"
+#: The wrapper's module, run with ``python -m`` (``schedulers/local_runner.py`` still answers to the
+#: old path, for wrappers of an earlier version that start the next waiting jobs after an upgrade).
+RUNNER_MODULE = "celline_jobs_nb.schedulers.local.runner"
+
+
+def runner_argv(paths: ProjectPaths, job_id: str) -> list[str]:
+    """The command line of the detached wrapper that runs ``job_id``."""
+    return [sys.executable, "-m", RUNNER_MODULE, str(paths.root), job_id]
 
 
 def default_max_parallel(paths: ProjectPaths) -> int:
@@ -164,7 +172,7 @@ class LocalScheduler(SchedulerAdapter):
         paths = self.context.paths
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "celline_jobs_nb.schedulers.local_runner", str(paths.root), job.job_id],
+                runner_argv(paths, job.job_id),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True, close_fds=True, cwd=str(paths.root),
             )

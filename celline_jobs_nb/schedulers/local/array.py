@@ -1,6 +1,6 @@
 """Local job arrays: ``submit_job(..., array="1-3")`` on the local executor runs one task per index.
 
-The array's own row is claimed like any local job; its wrapper (``local_runner``) hands it to
+The array's own row is claimed like any local job; its wrapper (``runner.py``) hands it to
 `run_array`, which adds one row per task, ``<job_id>_<index>`` (as SLURM and PBS arrays have),
 and starts each task under the ordinary job wrapper, with ``$CELLINE_JOBS_ARRAY_INDEX`` set to its
 index (and ``$CELLINE_JOB_ID`` to the task's id, so each task has its own log, progress and
@@ -16,21 +16,20 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..core import reasons
-from ..core.jobfiles import write_exit_file
-from ..core.models import JobInfo, JobStatus, utcnow
-from ..core.paths import ProjectPaths
-from ..core.updates import JobUpdate
-from .base import SchedulerContext
-from .local import LocalScheduler, is_same_process, max_parallel_of, process_identity
+from ...core import reasons
+from ...core.jobfiles import write_exit_file
+from ...core.models import JobInfo, JobStatus, utcnow
+from ...core.paths import ProjectPaths
+from ...core.updates import JobUpdate
+from ..base import SchedulerContext
+from .adapter import LocalScheduler, is_same_process, max_parallel_of, process_identity, runner_argv
 
 if TYPE_CHECKING:
-    from ..store.sqlite import JobStore
+    from ...store.sqlite import JobStore
 
 ENV_ARRAY_INDEX = "CELLINE_JOBS_ARRAY_INDEX"
 ENV_ARRAY_PARENT = "CELLINE_ARRAY_PARENT_JOB_ID"
@@ -83,7 +82,7 @@ def _task_rows(parent: JobInfo, paths: ProjectPaths, indices: list[int]) -> list
 
 def _start_task(paths: ProjectPaths, task_id: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "celline_jobs_nb.schedulers.local_runner", str(paths.root), task_id],
+        runner_argv(paths, task_id),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True, cwd=str(paths.root),
     )
