@@ -223,6 +223,72 @@ def require_test_pbs() -> Path:
     return found
 
 
+@dataclass(frozen=True)
+class TestCell:
+    """What scripts/start-sge.sh recorded about the Grid Engine cell it configured and started."""
+
+    __test__ = False
+
+    sge_root: str
+    sge_cell: str
+    host: str
+    qmaster_pid: int
+    execd_pid: int
+    version: str
+
+
+def check_test_cell() -> tuple[TestCell | None, str]:
+    """The marked Grid Engine cell the ``qstat`` on PATH talks to, or None and why not."""
+    path = state_dir() / "sge.state"
+    start = "start it with `bash scripts/start-sge.sh` (as root, on a machine of its own)"
+    if not path.exists():
+        return None, (f"no Grid Engine cell of scripts/start-sge.sh here ({path} missing): the SGE tests run "
+                      f"only against the cell that script starts and marks; {start}")
+    try:
+        state = _read_state(path)
+        if state.get("mark") != MARK:
+            raise ValueError(f"{path} does not carry the mark {MARK!r}")
+        found = TestCell(state["sge_root"], state["sge_cell"], state["host"], int(state["qmaster_pid"]),
+                         int(state["execd_pid"]), state.get("version", "unknown"))
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"the Grid Engine cell's state file is not usable ({exc}); {start}"
+    for pid, name in ((found.qmaster_pid, "sge_qmaster"), (found.execd_pid, "sge_execd")):
+        if not _daemon_alive(pid, name):
+            return None, f"the {name} scripts/start-sge.sh started (pid {pid}) is not running; {start}"
+    missing = [c for c in ("qsub", "qstat", "qacct", "qdel") if shutil.which(c) is None]
+    if missing:
+        return None, f"{', '.join(missing)} not on PATH; {start}"
+    qstat = os.path.realpath(shutil.which("qstat") or "")
+    if qstat != state.get("qstat"):
+        return None, f"the qstat on PATH ({qstat}) is not the one scripts/start-sge.sh checked: not touching it"
+    for var, want in (("SGE_ROOT", found.sge_root), ("SGE_CELL", found.sge_cell)):
+        if os.environ.get(var, want) != want:
+            return None, f"{var}={os.environ[var]} names another cell than the test cell ({want}): not touching it"
+    try:
+        master = (Path(found.sge_root) / found.sge_cell / "common" / "act_qmaster").read_text()[:300].strip()
+    except OSError as exc:
+        return None, f"the test cell's act_qmaster is unreadable ({exc}); {start}"
+    if master != found.host:
+        return None, f"the test cell's qmaster is now {master!r}, not {found.host!r}: not touching it"
+    owners = _listening_pids(int(state.get("qmaster_port", "6444")))
+    if owners is not None and found.qmaster_pid not in owners:
+        return None, "port 6444 is not served by the sge_qmaster scripts/start-sge.sh started: not touching it"
+    return found, ""
+
+
+@functools.lru_cache(maxsize=1)
+def _cell_checked_once() -> tuple[TestCell | None, str]:
+    return check_test_cell()
+
+
+def require_test_cell() -> TestCell:
+    """The marked Grid Engine cell (checked once per session), or skip (fail under CELLINE_JOBS_REQUIRE_SERVICES=1)."""
+    found, reason = _cell_checked_once()
+    require_service(found is not None, reason)
+    assert found is not None
+    return found
+
+
 def require_own_daemon(name: str) -> int:
     """Before a test stops or reconfigures ``name``: the pid that runs it is the one start-slurm.sh started."""
     cluster, reason = check_test_cluster()  # fresh: the daemon may have been restarted since the session began
