@@ -252,6 +252,18 @@ def _background_copy(paths: ProjectPaths) -> None:
         log.warning("backup of %s failed: %s", paths.db, exc)
 
 
+def _compact_samples(paths: ProjectPaths) -> None:
+    """Rows written before schema 6 lose their inline usage samples here, off every command's path
+    (``JobStore.compact_samples``; the detached, low-priority copier runs once a day)."""
+    from .sqlite import JobStore
+
+    store = JobStore(paths)
+    try:
+        store.compact_samples(budget=600.0)
+    finally:
+        store.close()
+
+
 def _paths_of(store_or_paths: object) -> ProjectPaths:
     if isinstance(store_or_paths, ProjectPaths):
         return store_or_paths
@@ -268,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m celline_jobs_nb.store.backup PROJECT", file=sys.stderr)
         return 2
     try:
-        _backup_when_due(ProjectPaths.of(args[0]))
+        paths = ProjectPaths.of(args[0])
+        _backup_when_due(paths)
+        _compact_samples(paths)
     except (StoreError, OSError) as exc:
         print(f"celline-jobs backup: {exc}", file=sys.stderr)
         return 1

@@ -109,6 +109,18 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX jobs_type ON jobs (job_type);
     """,
+    # 6: an ended job's usage samples (up to 60 [time, cpu %, rss] points of a local job, ~2 kB of
+    # JSON) leave its row for this table, compressed (store/samples.py): every listing and history
+    # read of the row no longer carries them. Rows written before move lazily (``compact_samples``).
+    # The native-id and array-parent indexes hold only the rows that have one.
+    """
+    CREATE TABLE job_samples (job_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+    DROP INDEX jobs_native;
+    CREATE INDEX jobs_native ON jobs (scheduler, native_id) WHERE native_id IS NOT NULL;
+    DROP INDEX jobs_array_parent;
+    CREATE INDEX jobs_array_parent ON jobs (array_parent) WHERE array_parent IS NOT NULL;
+    INSERT OR REPLACE INTO meta (key, value) SELECT 'samples_before', COALESCE(MAX(seq), 0) FROM jobs;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

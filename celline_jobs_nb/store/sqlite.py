@@ -38,6 +38,7 @@ from ..core.paths import ProjectPaths
 from ..core.safeio import warn_once
 from ..core.transitions import can_transition
 from ..core.updates import JobUpdate  # re-exported: importers of store.sqlite.JobUpdate keep working
+from . import samples as _samples
 from .fsmode import journal_mode, read_only_reason
 from .outbox import record_ending
 from .rows import COLUMNS, PROBLEMS_META_KEY, encode, row_to_job
@@ -370,15 +371,19 @@ class JobStore:
     @staticmethod
     def _insert_row(conn: sqlite3.Connection, job: JobInfo, rev: int) -> None:
         values = []
+        moved = None
         for column in _COLUMNS:
             value = getattr(job, column)
             if column == "updated_at":
                 value = utcnow()
+            elif column == "metadata" and job.status.final:  # an ended job's samples: store/samples.py
+                value, moved = _samples.split(value)
             values.append(encode(column, value))
         placeholders = ", ".join("?" for _ in _COLUMNS)
         conn.execute(
             f"INSERT INTO jobs ({', '.join(_COLUMNS)}, rev) VALUES ({placeholders}, ?)", (*values, rev)
         )
+        _samples.store(conn, job.job_id, moved)
 
     def _apply(self, conn: sqlite3.Connection, update: JobUpdate, rev: Callable[[], int]) -> bool:
         for key in update.fields:
@@ -416,6 +421,10 @@ class JobStore:
             changes["metadata"] = encode("metadata", merged)
         if new is not old:
             changes["status"] = new.value
+        if new.final and _samples.has_samples(changes.get("metadata", current["metadata"])):
+            rest, moved = _samples.split(_stored_metadata(changes.get("metadata", current["metadata"])))
+            _samples.store(conn, update.job_id, moved)
+            changes["metadata"] = encode("metadata", rest)
         if not changes:
             return False
         changes["updated_at"] = time.time()
@@ -635,7 +644,35 @@ class JobStore:
         rows = self._read(f"{_SELECT} WHERE job_id = ?", (str(job_id),))
         if not rows:
             raise JobNotFoundError(f"no job {job_id!r} in {self.paths.root}: see `celline-jobs list`")
-        return row_to_job(rows[0])
+        job = row_to_job(rows[0])
+        self._attach_samples([job])
+        return job
+
+    def _attach_samples(self, jobs: Sequence[JobInfo]) -> None:
+        """An ended job read on its own shows its usage samples again (``store.samples``)."""
+        try:
+            _samples.attach(self._connect(), jobs)
+        except sqlite3.OperationalError as exc:
+            log.debug("usage samples not read: %s", exc)  # busy: the job without its sparkline
+
+    def compact_samples(self, batch: int = 5000, budget: float = 0.05) -> bool:
+        """Move the usage samples of ended rows written before schema 6 out of their rows, for
+        about ``budget`` seconds, from where the last call stopped. True when none is left."""
+        if self.read_only is not None:
+            return False
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            def step(conn: sqlite3.Connection) -> bool:
+                done = conn.execute("SELECT value FROM meta WHERE key = 'samples_compacted'").fetchone()
+                if done and done[0] == "all":
+                    return True
+                after = _samples.compact_rows(conn, int(done[0]) if done else 0, batch)
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('samples_compacted', ?)",
+                             ("all" if after is None else str(after),))
+                return after is None
+            if self._retrying(step):
+                return True
+        return False
 
     def get_many(self, job_ids: Sequence[str]) -> list[JobInfo]:
         out: list[JobInfo] = []
@@ -643,6 +680,7 @@ class JobStore:
             chunk = tuple(job_ids[start:start + 500])
             marks = ", ".join("?" for _ in chunk)
             out.extend(row_to_job(r) for r in self._read(f"{_SELECT} WHERE job_id IN ({marks})", chunk))
+        self._attach_samples(out)
         return out
 
     def forget(self, job_ids: Sequence[str]) -> int:
@@ -658,6 +696,8 @@ class JobStore:
                 status_marks = ", ".join("?" for _ in finals)
                 dropped += conn.execute(f"DELETE FROM jobs WHERE job_id IN ({marks}) AND status IN ({status_marks})",
                                         (*chunk, *finals)).rowcount
+                conn.execute(f"DELETE FROM job_samples WHERE job_id IN ({marks}) AND job_id NOT IN (SELECT job_id "
+                             "FROM jobs)", chunk)
                 conn.execute(f"DELETE FROM events WHERE job_id IN ({marks}) AND job_id NOT IN (SELECT job_id FROM "
                              "jobs)", chunk)
             return dropped
