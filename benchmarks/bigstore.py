@@ -16,7 +16,7 @@ from pathlib import Path
 from celline_jobs_nb.store.sqlite import JobStore
 
 CACHE = Path(os.environ.get("CELLINE_JOBS_BENCH_CACHE", "/tmp/celline-jobs-bench"))
-_VERSION = "1"  # bump when the generator changes what a cached store holds
+_VERSION = "2"  # bump when the generator or the row format changes what a cached store holds
 
 
 def cached_store(total: int) -> Path:
