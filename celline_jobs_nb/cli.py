@@ -11,7 +11,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="WHEN", help="every job created since, e.g. 7d, 2026-11-01")
     p.add_argument("--all", action="store_true",
                    help="every job (default: active jobs and the last 50 ended or last 24 h, whichever is more)")
+    p.add_argument("--array-parent", metavar="JOB_ID", help="only the tasks of this array job")
 
     p = add("status", "show one job in detail, with its history", json_flag=True)
     p.add_argument("job_id")
@@ -316,24 +317,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .listing import bounded_jobs, hidden_note, json_rows
 
     hidden = 0
+    parent = monitor.store.resolve(args.array_parent) if args.array_parent else None
+    jobs: Iterable[JobInfo]
     if args.all or args.since or args.limit is not None:
         # The newest N straight from the query (filters, order and LIMIT in SQL): a project of a
         # million jobs reads N rows, not every row. Printed oldest first, as without --limit.
         since = _parse_when(args.since) if args.since else None
-        jobs = monitor.store.list(statuses, job_types=types, scheduler=args.scheduler, since=since,
-                                  limit=args.limit, newest_first=args.limit is not None)
-        if args.limit is not None:
-            jobs.reverse()
+        if args.json and args.limit is None:  # streamed: a batch of rows in memory at a time
+            jobs = monitor.store.iter_list(statuses, job_types=types, scheduler=args.scheduler, since=since,
+                                           array_parent=parent)
+        else:
+            jobs = monitor.store.list(statuses, job_types=types, scheduler=args.scheduler, since=since,
+                                      array_parent=parent, limit=args.limit, newest_first=args.limit is not None)
+            if args.limit is not None:
+                jobs.reverse()
     else:  # active jobs and the recent ended ones, in a few indexed reads (listing.py)
-        jobs, hidden = bounded_jobs(monitor.store, statuses, job_types=types, scheduler=args.scheduler)
+        jobs, hidden = bounded_jobs(monitor.store, statuses, job_types=types, scheduler=args.scheduler,
+                                    array_parent=parent)
     if args.json:
         sys.stdout.writelines(json_rows(j.to_dict() for j in jobs))
         if hidden:
             print(hidden_note(hidden), file=sys.stderr)
         return 0
     _print_warnings(_stale_lines(monitor))
+    jobs = list(jobs)
     if not jobs:
-        print("no jobs" + (" match" if statuses or args.job_type or args.since else " yet: try `celline-jobs submit`"))
+        print("no jobs" + (" match" if statuses or args.job_type or args.since or parent
+                           else " yet: try `celline-jobs submit`"))
         return 0
     _print_table(_jobs_table(jobs))
     if hidden:

@@ -23,8 +23,8 @@ RECENT_MAX = 1000
 
 def bounded_jobs(store: JobStore, statuses: Sequence[JobStatus] | None = None, *,
                  job_types: Iterable[JobType] | None = None, scheduler: str | None = None,
-                 recent: int = RECENT, hours: float = RECENT_HOURS, most: int = RECENT_MAX,
-                 now: datetime | None = None) -> tuple[list[JobInfo], int]:
+                 array_parent: str | None = None, recent: int = RECENT, hours: float = RECENT_HOURS,
+                 most: int = RECENT_MAX, now: datetime | None = None) -> tuple[list[JobInfo], int]:
     """The jobs the default listing shows (oldest first) and how many matching jobs it leaves out."""
     wanted = set(statuses) if statuses else set(JobStatus)
     active = sorted(wanted & ACTIVE_STATUSES, key=lambda s: s.value)
@@ -32,15 +32,18 @@ def bounded_jobs(store: JobStore, statuses: Sequence[JobStatus] | None = None, *
     types = list(job_types) if job_types is not None else None
     shown: list[JobInfo] = []
     if active:
-        shown.extend(store.list(active, job_types=types, scheduler=scheduler))
+        shown.extend(store.list(active, job_types=types, scheduler=scheduler, array_parent=array_parent))
     if ended:
         cutoff = (now or utcnow()) - timedelta(hours=hours)
-        latest = store.list(ended, job_types=types, scheduler=scheduler, since=cutoff, limit=most, newest_first=True)
+        latest = store.list(ended, job_types=types, scheduler=scheduler, array_parent=array_parent, since=cutoff,
+                            limit=most, newest_first=True)
         if len(latest) < recent:
-            latest = store.list(ended, job_types=types, scheduler=scheduler, limit=recent, newest_first=True)
+            latest = store.list(ended, job_types=types, scheduler=scheduler, array_parent=array_parent, limit=recent,
+                                newest_first=True)
         shown.extend(latest)
     shown.sort(key=lambda j: j.created_at)
-    total = store.count_matching(list(statuses) if statuses else None, scheduler=scheduler, job_types=types)
+    total = store.count_matching(list(statuses) if statuses else None, scheduler=scheduler, job_types=types,
+                                 array_parent=array_parent)
     return shown, max(0, total - len(shown))
 
 

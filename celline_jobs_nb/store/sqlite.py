@@ -784,6 +784,22 @@ class JobStore:
             return rows_to_jobs(self._read(f"{_LIST_SELECT}{hint}{where}{order} LIMIT ?", params))
         return rows_to_jobs(self._read(_LIST_SELECT + hint + where + order, params))
 
+    def iter_list(self, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
+                  job_types: Iterable[JobType] | None = None, since: datetime | None = None,
+                  until: datetime | None = None, array_parent: str | None = None,
+                  batch: int = 2000) -> Iterator[JobInfo]:
+        """``list``'s jobs (oldest first) a batch at a time: ``list --all --json`` of a million jobs
+        holds ``batch`` rows in memory, never the whole history."""
+        where, params = self._filters(statuses, scheduler, job_types, since, until, array_parent)
+        only_since = since is not None and statuses is None and scheduler is None and job_types is None
+        hint = " INDEXED BY jobs_created" if only_since and array_parent is None else ""
+        try:
+            cursor = self._connect().execute(f"{_LIST_SELECT}{hint}{where} ORDER BY seq", params)
+            while rows := cursor.fetchmany(batch):
+                yield from rows_to_jobs(rows)
+        except sqlite3.DatabaseError as exc:
+            raise self._store_error(exc) from None
+
     def select(self, columns_sql: str, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
                job_types: Iterable[JobType] | None = None, since: datetime | None = None,
                until: datetime | None = None) -> list[tuple[Any, ...]]:
@@ -856,9 +872,9 @@ class JobStore:
 
     def count_matching(self, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
                        job_types: Iterable[JobType] | None = None, since: datetime | None = None,
-                       until: datetime | None = None) -> int:
+                       until: datetime | None = None, array_parent: str | None = None) -> int:
         """How many jobs match ``list``'s filters (counted in an index, no row read)."""
-        where, params = self._filters(statuses, scheduler, job_types, since, until, None)
+        where, params = self._filters(statuses, scheduler, job_types, since, until, array_parent)
         return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", params)[0][0])
 
     def ended_page(self, before_seq: int | None, limit: int) -> tuple[list[JobInfo], int | None]:

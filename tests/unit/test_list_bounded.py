@@ -75,20 +75,25 @@ def test_the_last_24_hours_are_shown_whole_when_they_hold_more_than_50(project: 
 def test_every_filter_combination_of_the_listing_reads_through_an_index(project: Path):
     store = JobStore(project)
     store.insert_many([_job(i, JobStatus.COMPLETED, timedelta(days=i % 5)) for i in range(50)])
+    parent = store.list()[0].job_id
     conn = store._connect()
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
     try:
         choices = [[None, [JobStatus.FAILED], [JobStatus.RUNNING, JobStatus.QUEUED]],
-                   [None, [JobType.COUNT]], [None, "slurm"]]
-        for statuses, types, scheduler in itertools.product(*choices):
-            bounded_jobs(store, statuses, job_types=types, scheduler=scheduler)
-            store.list(statuses, job_types=types, scheduler=scheduler, limit=20, newest_first=True)
-            store.list(statuses, job_types=types, scheduler=scheduler, since=utcnow() - timedelta(days=2))
+                   [None, [JobType.COUNT]], [None, "slurm"], [None, parent]]
+        for statuses, types, scheduler, array_parent in itertools.product(*choices):
+            common = {"job_types": types, "scheduler": scheduler, "array_parent": array_parent}
+            bounded_jobs(store, statuses, **common)
+            store.list(statuses, **common, limit=20, newest_first=True)
+            store.list(statuses, **common, since=utcnow() - timedelta(days=2))
+            list(store.iter_list(statuses, **common, since=utcnow() - timedelta(days=2)))
+            if statuses or types or scheduler or array_parent:
+                list(store.iter_list(statuses, **common))
     finally:
         conn.set_trace_callback(None)
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM jobs" in s]
-    assert len(reads) > 30
+    assert len(reads) > 150
     for sql in reads:
         plan = " | ".join(str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
         if "COUNT(*)" in sql and " WHERE " not in sql:
@@ -99,3 +104,30 @@ def test_every_filter_combination_of_the_listing_reads_through_an_index(project:
         scans = [step for step in plan.split(" | ") if step.startswith("SCAN jobs")
                  and "INDEX" not in step]
         assert not scans, (sql, plan)
+
+
+def test_list_all_json_streams_rows_and_filters_array_tasks(project: Path):
+    store = JobStore(project)
+    parent = _job(0, JobStatus.COMPLETED, timedelta(days=2))
+    tasks = [_job(10 + i, JobStatus.FAILED if i % 2 else JobStatus.COMPLETED, timedelta(days=2)) for i in range(6)]
+    for i, task in enumerate(tasks):
+        task.array_parent, task.array_index = parent.job_id, i
+    others = [_job(100 + i, JobStatus.FAILED, timedelta(days=1)) for i in range(3005)]
+    store.insert_many([parent, *tasks, *others])
+
+    # the rows of `list --all --json` come from the store in batches, oldest first
+    streamed = store.iter_list(batch=1000)
+    assert next(streamed).name == "job0"
+    assert sum(1 for _ in streamed) == 3011
+    result = _cli(project, "list", "--all", "--json")
+    rows = json.loads(result.stdout)
+    assert len(rows) == 3012 and rows[0]["name"] == "job0" and rows[-1]["name"] == "job3104"
+
+    only = json.loads(_cli(project, "list", "--all", "--json", "--array-parent", parent.job_id[:9]).stdout)
+    assert [r["array_index"] for r in only] == [0, 1, 2, 3, 4, 5]
+    failed = json.loads(_cli(project, "list", "--status", "failed", "--array-parent", parent.job_id, "--json").stdout)
+    assert [r["array_index"] for r in failed] == [1, 3, 5]
+    text = _cli(project, "list", "--array-parent", parent.job_id)
+    assert _names(text.stdout) == {f"job{10 + i}" for i in range(6)}
+    missing = _cli(project, "list", "--array-parent", "nosuchjob")
+    assert missing.returncode == 2 and "no job" in missing.stderr and "Traceback" not in missing.stderr
