@@ -19,7 +19,7 @@ _BUILTIN: dict[str, str] = {
     "slurm": "celline_jobs_nb.schedulers.slurm:SlurmScheduler",
     "pbs": "celline_jobs_nb.schedulers.pbs:PbsScheduler",
     # The jobs celline starts itself (found by celline_jobs_nb.discover, never submitted there).
-    "celline": "celline_jobs_nb.discover:CellineScheduler",
+    "celline": "celline_jobs_nb.schedulers.celline:CellineScheduler",
 }
 _registered: dict[str, type[SchedulerAdapter]] = {}
 

@@ -1,5 +1,5 @@
-"""The package's shape: no import cycles between its modules, no module over ~500 lines in
-schedulers/, cluster adapters independent of the store, the local executor and each other."""
+"""The package's shape: no import cycles between its modules, no module over ~500 lines, cluster
+adapters independent of the store, the local executor and each other."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ MAX_LINES = 520  # "about 500"
 
 #: Cycles that existed before this test, outside schedulers/ (to be removed, never added to).
 KNOWN_CYCLES: set[frozenset[str]] = set()
+#: Modules over the limit before the whole package was checked (to be split, never added to).
+KNOWN_LONG = {"cli.py", "monitor.py", "store/sqlite.py"}
 
 
 def module_name(path: Path) -> str:
@@ -111,15 +113,15 @@ def test_no_import_cycles_in_the_package():
     assert not new, f"import cycles: {new}"
 
 
-def test_no_module_over_about_500_lines_in_schedulers():
-    long = {str(p.relative_to(PACKAGE)): n for p in (PACKAGE / "schedulers").rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+def test_no_module_over_about_500_lines():
+    long = {name: n for p in PACKAGE.rglob("*.py") if (name := p.relative_to(PACKAGE).as_posix()) not in KNOWN_LONG
+            and (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"modules over ~500 lines: {long}"
 
 
 def test_cluster_adapters_import_neither_the_store_the_local_executor_nor_each_other():
     graph = import_graph()
-    for family in ("slurm", "pbs", "batch"):
+    for family in ("slurm", "pbs", "batch", "celline"):
         for name, imports in graph.items():
             if not name.startswith(f"celline_jobs_nb.schedulers.{family}"):
                 continue

@@ -23,7 +23,7 @@ from celline_jobs_nb.core.logs import LogFollower, tail_lines
 from celline_jobs_nb.core.models import JobInfo
 from celline_jobs_nb.core.resources import Resources
 from celline_jobs_nb.core.settings import read_toml
-from celline_jobs_nb.discover import parse_pbs_directives
+from celline_jobs_nb.schedulers.celline import parse_pbs_directives
 from celline_jobs_nb.store.legacy import parse_legacy_records, record_to_job
 from celline_jobs_nb.store.rows import COLUMNS, check_job, row_to_job
 from celline_jobs_nb.widgets._format import job_row

@@ -24,26 +24,24 @@ from pathlib import Path
 import psutil
 import pytest
 
-from celline_jobs_nb.core.errors import ResourceError, SubmitError
+from celline_jobs_nb.core.errors import ResourceError, SchedulerError, SubmitError
 from celline_jobs_nb.core.models import JobInfo, JobStatus, JobType
 from celline_jobs_nb.core.paths import ProjectPaths
 from celline_jobs_nb.core.resources import Resources
-from celline_jobs_nb.discover import (
+from celline_jobs_nb.discover import discover, resubmit, script_spec
+from celline_jobs_nb.monitor import JobMonitor
+from celline_jobs_nb.schedulers.celline import (
     CELLINE_SCHEDULER,
     CellineRun,
     CellineScript,
-    discover,
     find_scripts,
     infer_job_type,
     log_verdict,
     match_pbs,
     parse_pbs_directives,
     pbs_paths,
-    resubmit,
     script_processes,
-    script_spec,
 )
-from celline_jobs_nb.monitor import JobMonitor
 from celline_jobs_nb.schedulers.pbs import TORQUE, PbsRecord, parse_qstat_full
 from celline_jobs_nb.schedulers.slurm import render_batch_script
 
@@ -661,7 +659,7 @@ def test_pbs_exit_status_and_a_failing_qstat(project: Path, fake_pbs: Path) -> N
     (fake_pbs / "qstat.rc").write_text("1")
     assert monitor.refresh(force=True) == []
     state = monitor.poll_states()[CELLINE_SCHEDULER]
-    assert state.stale and "qstat -f` exited 1" in (state.error or "")
+    assert state.stale and state.error == "qstat exited 1: Cannot connect to PBS server"
     assert monitor.get_job(job.job_id).status is JobStatus.UNKNOWN  # stale data never fails a job
     (fake_pbs / "qstat.rc").write_text("0")
     (fake_pbs / "qstat.out").write_text(QSTAT_F_TORQUE.format(log_head=str(log)[:30], log_tail=str(log)[30:])
@@ -689,6 +687,31 @@ def test_cancel_in_pbs_mode_runs_qdel(project: Path, fake_pbs: Path) -> None:
     monitor.refresh(force=True)
     assert "qdel 1148" in calls(fake_pbs)
     assert monitor.get_job(job.job_id).status is JobStatus.CANCELLED
+
+
+def test_a_qdel_that_is_refused_is_an_error_one_for_an_ended_job_is_not(project: Path, fake_pbs: Path) -> None:
+    """qdel goes through the PBS adapter: its complaint about a job that already ended is no
+    error; a real refusal is reported and the job is not marked as cancelled."""
+    root = make_project(project, system="PBS", server="cluster01")
+    (root / "resources/GSE100/GSM001/src/count.sh").unlink()
+    for log in root.glob("resources/GSE100/GSM002/logs/*.log"):
+        log.unlink()
+    count_script(root, "GSM002", "20261128_22:07:00")
+    monitor = JobMonitor(root)
+    discover(monitor)
+    (fake_pbs / "qstat.out").write_text(QSTAT_F_WRAPPER.format(state="R"))
+    monitor.refresh(force=True)
+    job = by_name(monitor)["Count GSM002"][0]
+    qdel = fake_pbs / "qdel"
+    qdel.write_text(qdel.read_text().replace(
+        "exit 0", 'echo "qdel: Unauthorized Request  MSG=operation not permitted 1148.server" >&2; exit 159'))
+    with pytest.raises(SchedulerError, match="qdel failed: qdel: Unauthorized Request"):
+        monitor.cancel_job(job.job_id, wait=0)
+    assert "cancel_requested" not in monitor.get_job(job.job_id).metadata
+    qdel.write_text(qdel.read_text().replace("Unauthorized Request  MSG=operation not permitted",
+                                             "Request invalid for state of job MSG=invalid state for job - COMPLETE"))
+    monitor.cancel_job(job.job_id, wait=0)
+    assert monitor.get_job(job.job_id).metadata["cancel_requested"] is True
 
 
 # -- running celline's scripts with our schedulers --------------------------------------------------

@@ -19,6 +19,7 @@ from ..batch.rules import (
     optional,
 )
 from .parse import (
+    PbsRecord,
     parse_job_id,
     parse_pbs_duration,
     parse_qstat_version,
@@ -110,18 +111,23 @@ class PbsInspection:
             raise SubmitError(f"invalid pbs_server {text[:60]!r} in setting.toml: use letters, digits and _.=+-")
         return text
 
-    def queue(self) -> list[QueueEntry]:
-        """This user's jobs in PBS now (not finished), ours or not: one qstat of every job."""
+    def every_job(self) -> list[PbsRecord]:
+        """Every job PBS shows now, anyone's, from ONE qstat (no ids; 153 from the Slurm wrapper
+        is "nothing found"). Also what the ``celline`` adapter matches celline's own runs against."""
         flavour = self.flavour
         result = self.runner.run(qstat_command([], flavour), check=False)
         if result.returncode not in (0, 153):
-            raise SchedulerError(f"qstat exited {result.returncode}: {error_line(result.stderr, 'no output')}")
+            raise SchedulerError(f"qstat exited {result.returncode}: "
+                                 f"{error_line(result.stderr or result.stdout, 'no output')}")
         try:
-            records = parse_qstat(result.stdout, flavour)
+            return parse_qstat(result.stdout, flavour)
         except ParseError as exc:
             raise SchedulerError(f"unexpected qstat output: {exc}") from None
+
+    def queue(self) -> list[QueueEntry]:
+        """This user's jobs in PBS now (not finished), ours or not: one qstat of every job."""
         user = current_user()
-        return [QueueEntry(r.job_id, r.name or "", r.state, r.owner, r.comment) for r in records
+        return [QueueEntry(r.job_id, r.name or "", r.state, r.owner, r.comment) for r in self.every_job()
                 if r.owner == user and r.state not in FINISHED_STATES]
 
     def attach(self, native_id: str) -> JobInfo:
