@@ -1,9 +1,11 @@
 """The flow every batch scheduler shares, written once: submit, settle and cancel in
-``BatchScheduler`` (its subclasses fill hooks), the shared rules of units, exit-code files and
+``BatchScheduler``, the poll (units, one status query, resolution chain, decide, array summary)
+in ``PollFlow`` (``poll.py`` lists the hooks); the shared rules of units, exit-code files and
 reconciliation in ``rules``."""
 
 from __future__ import annotations
 
 from .adapter import BatchScheduler
+from .poll import PollFlow, PollUnit, Verdict
 
-__all__ = ["BatchScheduler"]
+__all__ = ["BatchScheduler", "PollFlow", "PollUnit", "Verdict"]

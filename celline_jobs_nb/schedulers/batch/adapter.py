@@ -1,11 +1,11 @@
-"""``BatchScheduler``: submit / settle / cancel written once for every batch scheduler.
+"""``BatchScheduler``: submit / poll / settle / cancel written once for every batch scheduler.
 
 A scheduler supplies hooks: ``render_script`` (its job script), ``submit_argv`` (the submit
 command line), ``parse_submit_output`` (the native id and what else it printed),
 ``held_directive`` (the extra resource line that submits held), ``array_indices`` (its array
 syntax), ``submit_hint`` (where to look when the submit timed out) and ``send_cancel`` (its
-cancel command(s), raising ``SchedulerError`` with the first real problem). ``poll`` stays the
-scheduler's own: each has a different chain of evidence.
+cancel command(s), raising ``SchedulerError`` with the first real problem). ``poll`` is
+``PollFlow``'s (``poll.py``, whose docstring lists its hooks).
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from ...core.errors import ParseError, SchedulerError, SubmitError
 from ...core.models import JobInfo, JobStatus, utcnow
 from ...core.paths import write_job_script
 from ...core.updates import JobUpdate
-from ..base import SchedulerAdapter
+from ..base import SchedulerAdapter, SchedulerContext
+from .poll import PollFlow
 from .rules import CANCEL_SENT_KEY, error_line, settle_from_exit_files
 
 
-class BatchScheduler(SchedulerAdapter):
+class BatchScheduler(PollFlow, SchedulerAdapter):
     """A scheduler driven by submit/status/cancel commands and the job script's exit-code file."""
 
     settles_from_files = True
@@ -33,6 +34,10 @@ class BatchScheduler(SchedulerAdapter):
     submit_command: ClassVar[str] = "submit"
     #: An extra resource line that submits the job held (``-H``/``--hold``, ``-h``).
     held_directive: ClassVar[re.Pattern[str]] = re.compile(r"(?!)")
+
+    def __init__(self, context: SchedulerContext) -> None:
+        super().__init__(context)
+        self._logged_states = set()
 
     # -- hooks -----------------------------------------------------------------------------------
 
@@ -47,10 +52,6 @@ class BatchScheduler(SchedulerAdapter):
     @abstractmethod
     def parse_submit_output(self, stdout: str) -> tuple[str, dict[str, Any]]:
         """(native id, extra metadata) from what the submit command printed; ParseError if none."""
-
-    @abstractmethod
-    def array_indices(self, spec: str) -> list[int]:
-        """The task indices of an array spec ([] when it cannot be read)."""
 
     @abstractmethod
     def submit_hint(self, job: JobInfo) -> str:

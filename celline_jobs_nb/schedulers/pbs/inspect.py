@@ -139,7 +139,7 @@ class PbsInspection:
             raise InvalidInputError(f"invalid PBS job id {native_id!r}: use an id like 123 or 123.server") from None
         if ident.index is not None and self.flavour == TORQUE_SLURM:
             raise InvalidInputError("the Slurm PBS wrapper cannot show one array task: attach the array's id")
-        records = [r for r in self._qstat([native], self.flavour) if r.ident.key == ident.key
+        records = [r for r in self.query_status([native]) if r.ident.key == ident.key
                    or (ident.index is None and r.ident.seq == ident.seq and r.ident.index is None)]
         if not records:
             raise InvalidInputError(f"PBS does not know job {native}: check the id with `qstat`")

@@ -80,7 +80,7 @@ class SlurmInspection:
         if self._accounting in (None, "slurmdbd"):
             for unit in units:
                 if unit.status is not None and unit.status.final and unit.want_usage \
-                        and "max_rss_bytes" not in (unit.acct.usage if unit.acct is not None else {}):
+                        and "max_rss_bytes" not in (unit.resolved.usage if unit.resolved is not None else {}):
                     self._usage_followups[unit.job_id] = (unit.native_id, now + USAGE_FOLLOWUP_SECONDS)
         else:
             self._usage_followups.clear()
