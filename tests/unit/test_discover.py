@@ -329,6 +329,9 @@ def test_directives_of_a_rendered_count_script(tmp_path: Path) -> None:
      dict(cpus=16, nodes=2, memory=64 * 1024**3, gpus=1, walltime=48 * 3600)),
     ("#PBS -l nodes=1:ppn=4,mem=32gb,walltime=1:30:00 -A lab-7\n", dict(cpus=4, memory=32 * 1024**3,
                                                                      walltime=5400, account="lab-7")),
+    # PBS's units: a bare size is bytes, a bare walltime seconds, "w" a word of 8 bytes.
+    ("#PBS -l mem=1048576,walltime=90\n", dict(memory=1048576, walltime=90)),
+    ("#PBS -l select=1:ncpus=2:mem=1024w\n#PBS -l walltime=100:00:00\n", dict(memory=8192, walltime=360000)),
     ("#PBS -j oe\n#PBS -o /x/out.log\n#PBS -e /x/err.log\n", dict(log_path="/x/out.log")),
     ("#PBS -V\n#PBS -N after_flag\n", dict(name="after_flag")),
     ("#PBS -N early\necho hi\n#PBS -N too_late\n", dict(name="early")),  # qsub stops at the first command

@@ -12,6 +12,8 @@ from typing import Any
 
 from ...core.errors import ResourceError
 from ...core.resources import Resources
+from ..batch.rules import optional
+from ..pbs import parse_pbs_duration, parse_pbs_size
 
 _FLAG_OPTIONS = frozenset({"-V", "-h", "-z", "-I", "-f", "-x", "-X"})  # qsub options without a value
 
@@ -20,8 +22,9 @@ _FLAG_OPTIONS = frozenset({"-V", "-h", "-z", "-I", "-f", "-x", "-X"})  # qsub op
 class PbsDirectives:
     """The ``#PBS`` header of a script: its name, queue, resources and log paths.
 
-    ``resources`` holds raw values keyed like ``Resources`` fields; ``to_resources`` validates
-    them, naming the directive when one is wrong.
+    ``resources`` holds values keyed like ``Resources`` fields (PBS sizes in bytes, a bare
+    walltime in seconds, the rest as written); ``to_resources`` validates them, naming the
+    directive when one is wrong.
     """
 
     name: str | None = None
@@ -71,6 +74,20 @@ def _tokens(body: str) -> list[str]:
         return body.split()
 
 
+def _pbs_size(raw: str) -> str:
+    """A PBS size ("32gb", "4316kb", "512": bytes, "100w": words) in bytes, read by the PBS
+    adapter's parser; anything else stays as written for ``Resources`` to judge."""
+    size = optional(parse_pbs_size, raw)
+    return f"{size}b" if size is not None else raw
+
+
+def _pbs_seconds(raw: str) -> str:
+    """A bare number of seconds (PBS's meaning; ``Resources`` reads bare numbers as minutes) in
+    seconds, read by the PBS adapter's parser; H:MM:SS stays for ``Resources`` to check."""
+    seconds = optional(parse_pbs_duration, raw) if raw.isascii() and raw.isdigit() else None
+    return f"{int(seconds)}s" if seconds is not None else raw
+
+
 def _resource_list(value: str, directive: str) -> list[tuple[str, str, str]]:
     """``-l`` items: "nodes=1:ppn=8:batch", "select=2:ncpus=8:mem=32gb", "mem=32gb,walltime=24:00:00"."""
     items: list[tuple[str, str, str]] = []
@@ -90,9 +107,9 @@ def _resource_list(value: str, directive: str) -> list[tuple[str, str, str]]:
         elif key in ("ppn", "ncpus"):
             items.append(("cpus", raw.strip(), directive))
         elif key == "mem":
-            items.append(("memory", raw.strip(), directive))
+            items.append(("memory", _pbs_size(raw.strip()), directive))
         elif key == "walltime":
-            items.append(("walltime", raw.strip(), directive))
+            items.append(("walltime", _pbs_seconds(raw.strip()), directive))
         elif key in ("ngpus", "gpus"):
             items.append(("gpus", raw.strip(), directive))
     return items
@@ -101,7 +118,7 @@ def _resource_list(value: str, directive: str) -> list[tuple[str, str, str]]:
 def parse_pbs_directives(text: str) -> PbsDirectives:
     """The ``#PBS`` lines of a script, read like qsub reads them: up to the first command.
 
-    Unknown options are skipped; values are kept raw (``to_resources`` validates them). Empty
+    Unknown options are skipped; values are unchecked (``to_resources`` validates them). Empty
     values, as celline renders them without a cluster server (``#PBS -q ``), count as unset.
     """
     found: dict[str, str] = {}
