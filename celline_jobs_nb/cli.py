@@ -46,12 +46,23 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Unused:
+    """Stands in for the parsers of the commands not asked for (``build_parser(only=...)``)."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (``only``) one with just that command: a command line pays for
+    building its own subcommand's options, not for all twenty."""
     parser = _Parser(prog="celline-jobs", description="Submit, follow and review the jobs of a Celline project.")
     parser.add_argument("--project", "-C", default=".", metavar="DIR", help="project directory (default: .)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
-    def add(name: str, help_text: str, *, json_flag: bool = False) -> argparse.ArgumentParser:
+    def add(name: str, help_text: str, *, json_flag: bool = False) -> Any:
+        if only is not None and name != only:
+            return _Unused()
         p = sub.add_parser(name, help=help_text, description=help_text)
         if json_flag:
             p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -169,7 +180,7 @@ def command_parsers() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
-def _add_resource_args(p: argparse.ArgumentParser) -> None:
+def _add_resource_args(p: argparse.ArgumentParser | _Unused) -> None:
     p.add_argument("--cpus", metavar="N", help="CPU cores for the job, e.g. 8")
     p.add_argument("--mem", metavar="SIZE", help="memory, e.g. 32G")
     p.add_argument("--time", metavar="LIMIT", help="time limit, e.g. 1:30:00, 2h")
@@ -786,14 +797,44 @@ COMMANDS = {
 }
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names, read the way the parser reads it (``--project DIR``, ``-C DIR``,
+    ``--project=DIR``, ``-CDIR`` and abbreviations of ``--project`` before it); None when unsure."""
+    words = iter(argv)
+    for word in words:
+        if word in COMMANDS:
+            return word
+        if word == "-C" or (len(word) > 2 and "--project".startswith(word)):
+            next(words, None)
+        elif not (word.startswith("-C") or word.startswith("--project=")):
+            return None  # --help, an unknown option or command: the whole parser answers
+    return None
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    command = _command_in(argv)
+    if command is not None:
+        try:
+            return build_parser(command).parse_args(argv)
+        except UsageError:
+            pass  # said by the whole parser, in its words
+    return build_parser().parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(argv)
+        args = _parse(argv)
         if args.command not in ("demo", "progress") and not Path(args.project).is_dir():
             raise InvalidInputError(f"project directory {args.project!r} does not exist: pass --project DIR")
         if args.command in _READS_A_PROJECT:
             _require_project(args.project)
+        if args.command == "list":
+            from .quicklist import run  # a project whose jobs have all ended: no monitor needed
+
+            done = run(args)
+            if done is not None:
+                return done
         return COMMANDS[args.command](args)
     except CellineJobsError as exc:
         print(f"celline-jobs: error: {exc}", file=sys.stderr)

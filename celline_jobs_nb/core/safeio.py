@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import math
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ParseError
+
+if TYPE_CHECKING:
+    import logging
 
 #: The largest integer any value read from a project file may hold (SQLite's INTEGER is 64-bit).
 MAX_SAFE_INT = 2**53

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -31,9 +29,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.errors import StoreError
+from ..core.lazylog import get_logger
 from ..core.paths import ProjectPaths, current_umask
 
-log = logging.getLogger("celline.job")
+log = get_logger()
 
 BACKUP_INTERVAL_SECONDS = 86400.0
 #: Always kept: the newest this many copies.
@@ -73,9 +72,14 @@ def _mtime_ns(path: Path) -> int:
 
 def _stamp_of(path: Path) -> float:
     """When a backup was taken: from its name (jobs-20261204T101500Z.db), else its mtime."""
+    # _STAMP read by hand: datetime.strptime would cost every command its regexes (~1 ms).
+    text = path.stem[len("jobs-"):len("jobs-") + 16]
     try:
-        return datetime.strptime(path.stem[len("jobs-"):len("jobs-") + 16], _STAMP).replace(
-            tzinfo=timezone.utc).timestamp()
+        digits = text[:8] + text[9:15]
+        if len(text) != 16 or text[8] != "T" or text[15] != "Z" or not (digits.isascii() and digits.isdigit()):
+            raise ValueError(text)
+        return datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[11:13]),
+                        int(text[13:15]), tzinfo=timezone.utc).timestamp()
     except ValueError:
         try:
             return path.stat().st_mtime
@@ -233,6 +237,8 @@ def backup_if_due(store_or_paths: object) -> bool:
             threading.Thread(target=_background_copy, args=(paths,), daemon=True,
                              name="celline-jobs-backup").start()
         else:
+            import subprocess  # here: a command with no backup due never loads it
+
             copier = subprocess.Popen(  # detached: outlives a short CLI command
                 [sys.executable, "-m", "celline_jobs_nb.store.backup", str(paths.root)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -18,8 +18,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.settings import DATABASE_MODES
-
 ENV_DATABASE_MODE = "CELLINE_JOBS_DATABASE_MODE"
 #: Filesystem types whose processes may sit on different hosts (``fuse``: any FUSE filesystem,
 #: sshfs, bindfs, s3fs...: one cannot tell a local one from a remote one, so the safe mode).
@@ -93,6 +91,8 @@ def detect_filesystem(path: Path) -> str | None:
 
 def journal_mode(path: Path, setting: str | None) -> tuple[str, str]:
     """("wal" or "rollback", why): the override if one is set, else by the filesystem of ``path``."""
+    from ..core.settings import DATABASE_MODES  # here: a reader that only asks the filesystem skips settings
+
     override = os.environ.get(ENV_DATABASE_MODE) or setting or "auto"
     if override not in DATABASE_MODES:
         override = "auto"

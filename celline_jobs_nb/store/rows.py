@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from ..core.errors import CellineJobsError, InvalidInputError
+from ..core.lazylog import get_logger
 from ..core.models import JobInfo, JobStatus, JobType, Progress, to_utc
 from ..core.resources import Resources
 from ..core.safeio import warn_once
 
-log = logging.getLogger("celline.job")
+log = get_logger()
 
 COLUMNS = (
     "job_id", "name", "status", "command", "start_time", "end_time", "log_file", "working_dir",
