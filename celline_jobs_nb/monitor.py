@@ -117,7 +117,8 @@ class JobMonitor:
 
                 if self._context is None:
                     self._context = SchedulerContext(self.paths, self.store,
-                                                     {"pbs_server": self.settings.execution.pbs_server})
+                                                     {"pbs_server": self.settings.execution.pbs_server,
+                                                      "sge": self.settings.sge})
                 self._adapters[name] = create(name, self._context)
             return self._adapters[name]
 

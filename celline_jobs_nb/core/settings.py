@@ -4,13 +4,14 @@ Our settings live in a ``[jobs]`` table of ``setting.toml`` or in ``.celline/job
 latter wins key by key; prefer it: ``celline config`` rewrites setting.toml with celline's own
 tables only, dropping ``[jobs]``). Known keys:
 
-    default_scheduler = "local"          # or "slurm", "pbs" (default: "pbs" when celline runs on PBS)
+    default_scheduler = "local"          # or "slurm", "pbs", "sge" (default: "pbs" when celline runs on PBS)
     max_parallel = 4                     # local slots (default: [execution] nthread, else CPUs)
     [jobs.poll_interval]                 # seconds, per scheduler; never below the adapter's floor
     local = 2
     slurm = 30
     [jobs.notify]                        # see NotifySettings
     [jobs.retention]                     # see RetentionSettings (celline-jobs archive / clean)
+    [jobs.sge]                           # see SgeSettings: pe = "smp", memory = "h_vmem", ...
 
 celline's own ``[execution]`` table (``system = "multithreading" | "PBS"``, ``nthread``,
 ``pbs_server``) is read and checked too: it decides the default scheduler and how the jobs
@@ -36,7 +37,9 @@ else:  # pragma: no cover - Python 3.10
 
 MAX_SETTINGS_BYTES = 1024 * 1024  # celline's setting.toml is a few hundred bytes
 MAX_PARALLEL_META_KEY = "local.max_parallel"  # where the store remembers a monitor's max_parallel
-_KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify", "database_mode", "retention"}
+_KNOWN_KEYS = {"default_scheduler", "max_parallel", "poll_interval", "notify", "database_mode", "retention", "sge"}
+_SGE_KEYS = {"pe", "memory", "memory_per_slot", "gpu"}
+_SGE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 DATABASE_MODES = ("auto", "wal", "rollback")
 _NOTIFY_KEYS = {"on", "batch", "webhook", "email", "apprise"}
 _EMAIL_KEYS = {"host", "port", "from", "to", "starttls", "user", "password_env"}
@@ -161,6 +164,37 @@ class RetentionSettings:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class SgeSettings:
+    """Grid Engine site choices (``[jobs.sge]``): the parallel environment for ``cpus`` > 1
+    (``pe``), the memory resources to request (``memory``: "h_vmem", "mem_free", "h_rss",
+    "virtual_free"... or a list of them; [] leaves memory out), whether they count per slot
+    (``memory_per_slot``, Grid Engine's rule for h_vmem and most consumables: the job's memory is
+    divided by its slots) and the GPU resource name (``gpu``)."""
+
+    pe: str = "smp"
+    memory: tuple[str, ...] = ("h_vmem",)
+    memory_per_slot: bool = True
+    gpu: str = "gpu"
+
+    @classmethod
+    def parse(cls, table: Any) -> SgeSettings:
+        _check_table(table, "[jobs.sge]", _SGE_KEYS, 'e.g. pe = "smp"')
+        pe, gpu = table.get("pe", cls.pe), table.get("gpu", cls.gpu)
+        memory = table.get("memory", list(cls.memory))
+        memory = [memory] if isinstance(memory, str) else memory
+        per_slot = table.get("memory_per_slot", cls.memory_per_slot)
+        for key, value in (("pe", pe), ("gpu", gpu)):
+            if not isinstance(value, str) or not _SGE_NAME_RE.match(value):
+                raise SettingsError(f'[jobs.sge] {key} must be a Grid Engine name like "smp", not {str(value)[:40]!r}')
+        if not isinstance(memory, list) or not all(isinstance(m, str) and _SGE_NAME_RE.match(m) for m in memory):
+            raise SettingsError('[jobs.sge] memory must be resource names, e.g. "h_vmem" or ["h_vmem", "mem_free"] '
+                                "([] leaves memory out)")
+        if not isinstance(per_slot, bool):
+            raise SettingsError(f"[jobs.sge] memory_per_slot must be true or false, not {str(per_slot)[:40]!r}")
+        return cls(pe, tuple(memory), per_slot, gpu)
+
+
 def _check_table(table: Any, name: str, keys: set[str], example: str) -> None:
     """A settings table is a TOML table of known keys, or one line naming the key and the fix."""
     if not isinstance(table, dict):
@@ -230,6 +264,7 @@ class JobsSettings:
     execution: CellineExecution = field(default_factory=CellineExecution)
     database_mode: str = "auto"  # the job database's journal: auto (by filesystem), wal or rollback
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    sge: SgeSettings = field(default_factory=SgeSettings)
 
     @classmethod
     def load(cls, paths: ProjectPaths) -> JobsSettings:
@@ -271,5 +306,6 @@ class JobsSettings:
             raise SettingsError(f"[jobs] database_mode must be one of {', '.join(DATABASE_MODES)}, "
                                 f"not {str(database_mode)[:40]!r}")
         retention = RetentionSettings.parse(table["retention"]) if "retention" in table else RetentionSettings()
+        sge = SgeSettings.parse(table["sge"]) if "sge" in table else SgeSettings()
         return cls(default_scheduler, max_parallel, {str(k): float(v) for k, v in intervals.items()}, notify,
-                   execution, database_mode, retention)
+                   execution, database_mode, retention, sge)

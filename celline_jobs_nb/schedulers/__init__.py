@@ -18,6 +18,7 @@ _BUILTIN: dict[str, str] = {
     "local": "celline_jobs_nb.schedulers.local:LocalScheduler",
     "slurm": "celline_jobs_nb.schedulers.slurm:SlurmScheduler",
     "pbs": "celline_jobs_nb.schedulers.pbs:PbsScheduler",
+    "sge": "celline_jobs_nb.schedulers.sge:SgeScheduler",
     # The jobs celline starts itself (found by celline_jobs_nb.discover, never submitted there).
     "celline": "celline_jobs_nb.schedulers.celline:CellineScheduler",
 }
