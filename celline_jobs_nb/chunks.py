@@ -1,6 +1,6 @@
 """``iter_history``: a long history as DataFrames of about ``chunk`` attempts each, so a project of
-millions of jobs is read with bounded memory. Each chunk is ``to_dataframe(per="attempt")`` of a
-run of creation times (cut by ``JobStore.created_bounds`` from the creation-time index)."""
+millions of jobs is read with bounded memory. Each chunk is ``to_dataframe(per=...)`` of a run of
+creation times (cut by ``JobStore.created_bounds`` from the creation-time index)."""
 
 from __future__ import annotations
 
@@ -17,18 +17,19 @@ if TYPE_CHECKING:
 
 def iter_history(source: Any, *, chunk: int = 100_000, per: str = "attempt", since: Any = None, until: Any = None,
                  **filters: Any) -> Iterator[pd.DataFrame]:
-    """DataFrames of ``to_dataframe(source, per="attempt", ...)`` for consecutive runs of about
-    ``chunk`` jobs, oldest first; together they hold exactly the rows of one ``to_dataframe`` call.
-    ``per="job"`` links every attempt of a job, which needs the whole history: use ``history()``."""
+    """DataFrames of ``to_dataframe(source, per=per, ...)`` for consecutive runs of about ``chunk``
+    jobs, oldest first; together they hold exactly the rows of one ``to_dataframe`` call. With
+    ``per="job"`` a chunk holds the jobs whose first attempt was created in its run, each with its
+    latest attempt however much later that came (read through the retries' own index)."""
     from .export import _bound, _store_of, to_dataframe
 
-    if per != "attempt":
-        raise InvalidInputError(f"iter_history(per={per!r}): only per='attempt' comes in chunks; "
-                                "for one row per job use history(per='job')")
+    if per not in ("attempt", "job"):
+        raise InvalidInputError(f"iter_history(per={per!r}): use per='attempt' or per='job' "
+                                "(per='event' is one history(per='event') call)")
     if not isinstance(chunk, int) or chunk < 1:
         raise InvalidInputError(f"invalid chunk={chunk!r}: use a whole number >= 1")
     start, end = _bound(since, "since"), _bound(until, "until")
     bounds = _store_of(source).created_bounds(chunk, start, end)
     edges = [start, *(datetime.fromtimestamp(b, timezone.utc) for b in bounds), end]
     for low, high in itertools.pairwise(edges):
-        yield to_dataframe(source, per="attempt", since=low, until=high, **filters)
+        yield to_dataframe(source, per=per, since=low, until=high, **filters)  # type: ignore[arg-type]

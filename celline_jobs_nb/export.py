@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from .core.errors import CellineJobsError, InvalidInputError
 from .core.models import JobInfo, JobStatus, JobType, to_utc
 from .core.paths import write_output
 from .core.resources import Resources
+from .history_columns import USAGE_KEYS, Columns, paused_gc, read_columns
 from .store.rows import stored_resources, stored_status
 from .store.sqlite import Event, JobStore
 
@@ -103,16 +103,18 @@ def to_dataframe(
     start, end = _bound(since, "since"), _bound(until, "until")
     if per == "event":
         return _event_frame(store, statuses, types, scheduler, start, end)
-    if per == "attempt":
-        columns = _read_columns(store, statuses, scheduler, types, start, end)
-        return _job_frame(columns, _chain_roots(store, columns["job_id"], columns["retry_of"]), None, None,
-                          ATTEMPT_COLUMNS)
-    # per == "job": chains are built from every record (a retry may fall outside the window its
-    # first attempt is in), then windowed by the first attempt and filtered by the final status.
-    columns = _read_columns(store, None, scheduler, types, None, None)
-    roots = _chain_roots(store, columns["job_id"], columns["retry_of"])
-    picked, attempts = _latest_of_chains(store, columns, roots, statuses, start, end)
-    return _job_frame(columns, roots, picked, attempts, JOB_COLUMNS)
+    with paused_gc():
+        if per == "attempt":
+            columns = read_columns(store, statuses, scheduler, types, start, end)
+            return _job_frame(columns, _chain_roots(store, columns["job_id"], columns["retry_of"]), None, None,
+                              ATTEMPT_COLUMNS)
+        # per == "job": chains are built from the records created in the window and the retries
+        # created after it (a retry may fall outside the window its first attempt is in), then
+        # windowed by the first attempt and filtered by the final status.
+        columns = read_columns(store, None, scheduler, types, start, end, retries_after=end)
+        roots = _chain_roots(store, columns["job_id"], columns["retry_of"])
+        picked, attempts = _latest_of_chains(store, columns, roots, statuses, start, end)
+        return _job_frame(columns, roots, picked, attempts, JOB_COLUMNS)
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -171,114 +173,6 @@ def _bound(value: TimeBound, name: str) -> datetime | None:
 
 
 # -- rows ----------------------------------------------------------------------------------------
-
-
-_USAGE_KEYS = ("cpu_seconds", "elapsed_seconds", "alloc_cpus", "max_rss_bytes", "req_mem_bytes")
-_USAGE_PATHS = ", ".join(f"'$.usage.{key}'" for key in _USAGE_KEYS)
-_PLAIN_COLUMNS = ("job_id", "name", "job_type", "status", "scheduler", "native_id", "attempt", "retry_of",
-                  "array_parent", "array_index", "created_at", "submit_time", "start_time", "end_time", "updated_at",
-                  "exit_code", "signal", "reason", "resources", "command", "working_dir", "log_file")
-_SELECTED = (*_PLAIN_COLUMNS, "depends_on", "usage", "progress")
-Columns = dict[str, Any]  # column name -> sequence or numpy array, one value per row in store order
-
-
-def _columns_sql() -> str:
-    """One query for the frames. Each row's JSON is parsed once, in SQLite: the metadata document
-    (which can hold a running job's usage samples, kilobytes) by one json_extract of the five usage
-    paths, the progress by one of its three paths. Both give small JSON arrays, typed in Python by
-    the per-row rules (``_number``, ``Progress.from_dict``). JSON that SQLite cannot read (Python
-    writes NaN, which is not JSON) is not looked into here: its array is NULL."""
-    return (
-        f"{', '.join(_PLAIN_COLUMNS)}, NULLIF(depends_on, '[]'), "
-        f"CASE WHEN json_valid(metadata) THEN json_extract(metadata, {_USAGE_PATHS}) END, "
-        "CASE WHEN json_valid(progress) THEN json_extract(progress, '$.percent', '$.progress', '$.stage') END"
-    )
-
-
-def _read_columns(store: JobStore, statuses: list[JobStatus] | None, scheduler: str | None,
-                  types: list[JobType] | None, since: datetime | None, until: datetime | None) -> Columns:
-    """The jobs matching the filters (what ``JobStore.list`` makes of them), as columns."""
-    import numpy as np
-    import pandas as pd
-
-    rows = store.select(_columns_sql(), statuses, scheduler=scheduler, job_types=types, since=since, until=until)
-    by_column = list(zip(*rows, strict=True)) if rows else [() for _ in _SELECTED]  # rows -> columns
-    columns: Columns = dict(zip(_SELECTED, by_column, strict=True))
-    # Each distinct array text is decoded once: progress repeats ("100 %, done"), and so does the
-    # usage of jobs that have none.
-    usage_codes, usage_texts = pd.factorize(np.asarray(columns.pop("usage"), dtype=object), use_na_sentinel=True)
-    usage = np.vstack([_usage_matrix(np, list(usage_texts)), np.full((1, len(_USAGE_KEYS)), np.nan)])[usage_codes]
-    progress_codes, progress_texts = pd.factorize(np.asarray(columns.pop("progress"), dtype=object),
-                                                  use_na_sentinel=True)
-    progress_found = [_progress_figures(json.loads(text)) for text in progress_texts] + [None]  # -1: NULL
-    percent = np.array([found[0] if found else np.nan for found in progress_found], dtype="float64")[progress_codes]
-    stage = np.array([found[1] if found else None for found in progress_found], dtype=object)[progress_codes]
-    unread = (usage_codes < 0) | np.array([found is None for found in progress_found])[progress_codes]
-    for index in np.flatnonzero(unread):
-        usage[index], (percent[index], stage[index]) = _decode_in_python(store, columns["job_id"][index])
-    columns.update((key, usage[:, i]) for i, key in enumerate(_USAGE_KEYS))
-    columns["progress_pct"], columns["progress_stage"] = percent, stage
-    return columns
-
-
-_PLAIN_NUMBERS = re.compile(r"\[(?:-?\d[\d.eE+-]*|null)(?:,(?:-?\d[\d.eE+-]*|null))*\]")
-
-
-def _usage_matrix(np: Any, texts: list[str]) -> Any:
-    """The usage figures of each array text as a (texts, 5) float array, NaN where unknown. Arrays
-    of plain numbers and nulls (what the pollers write) are parsed by numpy in one go, since one
-    ``json.loads`` per job costs ~0.5 s at 100,000; anything else (true, text, nested values) goes
-    through ``json.loads`` and ``_number``."""
-    matrix = _plain_numbers(np, texts)
-    if matrix is not None:
-        return matrix
-    out = np.full((len(texts), len(_USAGE_KEYS)), np.nan)
-    plain = [i for i, text in enumerate(texts) if _PLAIN_NUMBERS.fullmatch(text)]
-    matrix = _plain_numbers(np, [texts[i] for i in plain]) if plain else None
-    if matrix is not None:
-        out[plain] = matrix
-    done = set(plain) if matrix is not None else set()
-    for i, text in enumerate(texts):
-        if i not in done:
-            out[i] = _usage_figures(json.loads(text))
-    return out
-
-
-def _plain_numbers(np: Any, texts: list[str]) -> Any | None:
-    """The arrays ``texts`` as one float matrix, when they hold only numbers and nulls (else None)."""
-    width = len(_USAGE_KEYS)
-    cells = ",".join(text[1:-1] for text in texts).replace("null", "nan").split(",") if texts else []
-    if len(cells) != width * len(texts):
-        return None
-    try:
-        return np.array(cells, dtype="float64").reshape(len(texts), width)
-    except ValueError:  # true, false, text or nested values somewhere
-        return None
-
-
-def _usage_figures(values: list[Any]) -> tuple[float, ...]:
-    """The five usage figures, NaN where ``_number`` says unknown."""
-    return tuple(float("nan") if (number := _number(v)) is None else number for v in values)
-
-
-def _progress_figures(values: list[Any]) -> tuple[float, str | None] | None:
-    """(percent, stage) from [$.percent, $.progress, $.stage] as ``Progress.from_dict`` reads them
-    (NaN: no percent). None when the array cannot tell (percent null or missing with a "progress"
-    key; a stage that is not text): that row is decoded in Python."""
-    percent, legacy, stage = values
-    if (percent is None and legacy is not None) or not (stage is None or isinstance(stage, str)):
-        return None
-    return (float(percent) if isinstance(percent, (int, float)) else float("nan")), stage
-
-
-def _decode_in_python(store: JobStore, job_id: str) -> tuple[tuple[float, ...], tuple[float, str | None]]:
-    """Usage figures and (percent, stage) of one row the SQL path could not read, by the Python rules."""
-    job = store.get(job_id)
-    progress = job.progress
-    raw_usage = job.metadata.get("usage")
-    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
-    percent = float("nan") if progress.percent is None else progress.percent
-    return _usage_figures([usage.get(key) for key in _USAGE_KEYS]), (percent, progress.stage)
 
 
 def _chain_roots(store: JobStore, job_ids: Sequence[str], retry_of: Sequence[str | None]) -> list[str]:
@@ -342,13 +236,6 @@ def _latest_of_chains(store: JobStore, columns: Columns, roots: Sequence[str], s
         wanted = {s.value for s in statuses}
         keep &= np.array([columns["status"][row] in wanted for row in latest], dtype=bool)
     return latest[keep], np.maximum(sizes, attempt[latest])[keep]
-
-
-def _number(value: Any) -> float | None:
-    """A usage figure, or None when the adapter left it out or wrote something unusable."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return None
-    return float(value)
 
 
 def _floats(np: Any, values: Sequence[Any]) -> Any:
@@ -416,7 +303,7 @@ def _job_frame(columns: Columns, roots: Sequence[str], picked: Any | None, attem
     submit = _floats(np, columns["submit_time"])
     submit = np.where(np.isnan(submit), created, submit)  # recorded before submit_time existed (legacy)
     start, end = _floats(np, columns["start_time"]), _floats(np, columns["end_time"])
-    usage = {key: columns[key] for key in _USAGE_KEYS}
+    usage = {key: columns[key] for key in USAGE_KEYS}
     # The per-row rules: measured figures first, the request where they are missing (or zero); a
     # ratio only with a known numerator and a positive denominator.
     elapsed = np.where(np.isnan(usage["elapsed_seconds"]), (np.round(end * 1e6) - np.round(start * 1e6)) / 1e6,

@@ -121,6 +121,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_array_parent ON jobs (array_parent) WHERE array_parent IS NOT NULL;
     INSERT OR REPLACE INTO meta (key, value) SELECT 'samples_before', COALESCE(MAX(seq), 0) FROM jobs;
     """,
+    # 7: the retries, by creation time: the history per job in chunks (``iter_history``) reads a
+    # chunk's jobs and the later retries of their chains, not every later row
+    """
+    CREATE INDEX jobs_retries ON jobs (created_at) WHERE retry_of IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

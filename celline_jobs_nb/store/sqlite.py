@@ -802,11 +802,23 @@ class JobStore:
 
     def select(self, columns_sql: str, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
                job_types: Iterable[JobType] | None = None, since: datetime | None = None,
-               until: datetime | None = None) -> list[tuple[Any, ...]]:
+               until: datetime | None = None, retries_after: datetime | None = None) -> list[tuple[Any, ...]]:
         """Raw rows of ``SELECT <columns_sql> FROM jobs`` with ``list``'s filters, in creation order:
-        for bulk readers (the DataFrame export) that would pay too much for a JobInfo per row."""
-        where, params = self._filters(statuses, scheduler, job_types, since, until, None)
-        return self._read(f"SELECT {columns_sql} FROM jobs{where} ORDER BY seq", params)
+        for bulk readers (the DataFrame export) that would pay too much for a JobInfo per row.
+        ``retries_after``: also the retries (``retry_of`` set) created from then on, through their
+        own index (the later attempts of the jobs created in [since, until))."""
+        if retries_after is None:
+            where, params = self._filters(statuses, scheduler, job_types, since, until, None)
+            return self._read(f"SELECT {columns_sql} FROM jobs{where} ORDER BY seq", params)
+        base, params = self._filters(statuses, scheduler, job_types, None, None, None)
+        window, window_params = self._filters(None, None, None, since, until, None)
+        where = f"{base} AND" if base else " WHERE"
+        # Two index ranges, the row numbers of both, then those rows in order (an OR of the two
+        # ranges is read by the planner as a scan of every row).
+        sql = (f"SELECT {columns_sql} FROM jobs{where} seq IN (SELECT seq FROM jobs INDEXED BY jobs_created{window} "
+               "UNION ALL SELECT seq FROM jobs INDEXED BY jobs_retries WHERE retry_of IS NOT NULL AND created_at >= ?) "
+               "ORDER BY seq")
+        return self._read(sql, [*params, *window_params, retries_after.timestamp()])
 
     def active(self, scheduler: str | None = None) -> list[JobInfo]:
         return self.list(ACTIVE_STATUSES, scheduler=scheduler)

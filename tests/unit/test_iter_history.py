@@ -43,5 +43,29 @@ def test_jobs_created_at_one_instant_stay_in_one_chunk(monitor: JobMonitor):
 def test_bad_chunk_or_per_is_a_one_line_error(monitor: JobMonitor):
     with pytest.raises(InvalidInputError, match="chunk=0"):
         next(monitor.iter_history(chunk=0))
-    with pytest.raises(InvalidInputError, match="history\\(per='job'\\)"):
-        next(monitor.iter_history(per="job"))
+    with pytest.raises(InvalidInputError, match="per='attempt' or per='job'"):
+        next(monitor.iter_history(per="event"))
+
+
+def test_chunks_per_job_hold_each_chain_once_with_its_latest_attempt(monitor: JobMonitor):
+    jobs = _jobs(150)
+    base = jobs[0].created_at
+    # retries of early jobs created much later (in the last chunk's run and after it), and a chain
+    # of three attempts across chunks
+    retries = [JobInfo(job_id=f"r{i:05d}", name=f"job {i}", command="true", status=JobStatus.COMPLETED,
+                       scheduler="slurm", attempt=2, retry_of=f"j{i:05d}", created_at=base + timedelta(seconds=140 + i))
+               for i in (0, 4, 8)]
+    third = JobInfo(job_id="r90000", name="job 0", command="true", status=JobStatus.FAILED, scheduler="slurm",
+                    attempt=3, retry_of="r00000", created_at=base + timedelta(seconds=900))
+    monitor.store.insert_many(jobs + retries + [third])
+    whole = monitor.history(per="job")
+    assert len(whole) == 150
+    chunks = list(monitor.iter_history(chunk=40, per="job"))
+    assert len(chunks) >= 4
+    together = pd.concat(chunks, ignore_index=True)
+    pd.testing.assert_frame_equal(together.sort_values("root_id", ignore_index=True),
+                                  whole.sort_values("root_id", ignore_index=True))
+    first = together.set_index("root_id").loc["j00000"]
+    assert first["job_id"] == "r90000" and first["attempts"] == 3 and first["status"] == "failed"
+    failed = list(monitor.iter_history(chunk=40, per="job", status="failed"))
+    assert sum(len(c) for c in failed) == len(monitor.history(per="job", status="failed"))
