@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-#: The ``authorized`` resource name: a deployment's authorizer may grant "read" (every GET and the
-#: WebSockets) without "write" (cancel, retry).
-AUTH_RESOURCE = "celline-jobs"
-BASE = "celline-jobs"
-API_PREFIX = f"{BASE}/api/v1"
+from .routes import API_PREFIX, AUTH_RESOURCE, BASE
+
+__all__ = ["API_PREFIX", "AUTH_RESOURCE", "BASE", "load_jupyter_server_extension"]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

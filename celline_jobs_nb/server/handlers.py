@@ -21,8 +21,8 @@ from tornado import web, websocket
 
 from ..core.errors import CellineJobsError, InvalidInputError, JobNotFoundError, StoreError
 from ..core.models import JobStatus
-from . import API_PREFIX, AUTH_RESOURCE, BASE
 from .hub import LogStream, ProjectError, ProjectHub, hub_for, job_json, progress_json, resolve_project
+from .routes import API_PREFIX, AUTH_RESOURCE, BASE
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BODY = 64 * 1024
