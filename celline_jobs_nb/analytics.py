@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import math
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -358,9 +359,11 @@ def _svg_open(width: int, height: float, label: str) -> str:
 
 
 def timeline_svg(source: Source, *, limit: int = TIMELINE_LIMIT, now: datetime | None = None, width: int = 960,
-                 **filters: Any) -> str:
-    """The timeline as standalone SVG text (hover a bar for its name, id, wait and run time)."""
-    bars, total = timeline_bars(source, limit=limit, now=now, **filters)
+                 total: int | None = None, **filters: Any) -> str:
+    """The timeline as standalone SVG text (hover a bar for its name, id, wait and run time).
+    ``total``: how many attempts there are when ``source`` holds only the newest (a long report)."""
+    bars, counted = timeline_bars(source, limit=limit, now=now, **filters)
+    total = counted if total is None else total
     label_width, right, top, row = 280, 110, 46, 18
     height = top + max(1, len(bars)) * row + 30
     out = [_svg_open(width, height, "Timeline of jobs coloured by status")]
@@ -414,10 +417,13 @@ def timeline_svg(source: Source, *, limit: int = TIMELINE_LIMIT, now: datetime |
     return "\n".join(out)
 
 
-def runtime_by_type_svg(source: Source, *, width: int = 960, **filters: Any) -> str:
+def runtime_by_type_svg(source: Source | None, *, width: int = 960, runs: Mapping[str, Sequence[float]] | None = None,
+                        max_dots: int | None = None, **filters: Any) -> str:
     """Run time of completed attempts per job type as standalone SVG: the box spans the middle
-    half of the runs, the dark line is the median, each dot one run."""
-    runs = runtimes_by_type(source, **filters)
+    half of the runs, the dark line is the median, each dot one run. ``runs``: the sorted run
+    seconds per type, when the caller has them (``runtimes_by_type``); ``max_dots``: at most this
+    many dots per type, spread evenly over the sorted runs (the box and median use every run)."""
+    runs = runtimes_by_type(source, **filters) if runs is None else runs
     label_width, right, top, row = 150, 170, 34, 36
     height = top + max(1, len(runs)) * row + 34
     out = [_svg_open(width, height, "Run time of completed jobs by type")]
@@ -453,7 +459,10 @@ def runtime_by_type_svg(source: Source, *, width: int = 960, **filters: Any) -> 
                    f'fill="#dcfce7" stroke="{STATUS_COLOURS["completed"]}"/>')
         out.append(f'<line x1="{x(median):.1f}" y1="{mid - 9:.1f}" x2="{x(median):.1f}" y2="{mid + 9:.1f}" '
                    f'stroke="#14532d" stroke-width="2"/>')
-        for value in seconds:
+        n = len(seconds)
+        dots = seconds if max_dots is None or n <= max_dots else \
+            [seconds[round(i * (n - 1) / (max_dots - 1))] for i in range(max_dots)]
+        for value in dots:
             out.append(f'<circle cx="{x(value):.1f}" cy="{mid:.1f}" r="2.5" fill="{STATUS_COLOURS["completed"]}" '
                        f'fill-opacity="0.6"><title>{_esc(format_duration(value))}</title></circle>')
         out.append(_svg_text(width - right + 10, mid + 4,

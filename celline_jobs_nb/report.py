@@ -3,36 +3,43 @@
 Inline CSS, inline JS, inline SVG charts; nothing is fetched (a Content-Security-Policy forbids
 it, so a stray URL in job text cannot leak either). Job text is data: the server-rendered parts go
 through ``html.escape``, the job table is compressed JSON in base64 in a ``<script
-type="application/octet-stream">`` block (``packed_rows``: about 1 MB per 100,000 jobs) that the
-page's script decodes and renders with ``textContent`` only.
+type="application/octet-stream">`` block (``report_table``: about 1 MB per 100,000 jobs) that the
+page's script (``report_page``) decodes and renders with ``textContent`` only.
+
+The history is read a chunk at a time (``JobMonitor.iter_history``): a project of a million jobs
+is never one DataFrame, nor a million Python objects. The summary, the charts and the failed jobs
+are complete; the run-time chart draws at most ``MAX_DOTS`` dots per type (its box and median use
+every run).
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import html
-import json
 import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .analytics import STATUS_COLOURS, format_duration, runtime_by_type_svg, summary, timeline_svg
+from .analytics import STATUS_COLOURS, TIMELINE_LIMIT, format_duration, runtime_by_type_svg, summary, timeline_svg
 from .core.errors import CellineJobsError
 from .core.models import JobStatus, utcnow
 from .core.paths import output_target, write_output
-from .core.resources import format_memory, format_walltime
-from .export import to_dataframe
+from .report_page import CSS, SCRIPT
+from .report_table import TABLE_COLUMNS, TablePacker, unpacked_rows
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .monitor import JobMonitor
 
+__all__ = ["render_report", "unpacked_rows", "write_report"]
+
 LOG_LINES = 30
 FAILED_LIMIT = 50  # failed jobs shown with their log (newest first); the table lists every job
+CHUNK = 100_000  # attempts read at once
+MAX_DOTS = 400  # dots per job type in the run-time chart
 
 
 def write_report(monitor: JobMonitor, path: str | os.PathLike[str], *, since: datetime | None = None,
@@ -44,15 +51,16 @@ def write_report(monitor: JobMonitor, path: str | os.PathLike[str], *, since: da
 
 
 def render_report(monitor: JobMonitor, *, since: datetime | None = None, log_lines: int = LOG_LINES,
-                  now: datetime | None = None) -> str:
+                  now: datetime | None = None, chunk: int = CHUNK) -> str:
     """The report as HTML text (see ``write_report``)."""
     now = now or utcnow()
-    frame = to_dataframe(monitor, per="attempt", since=since)
+    digest = _Digest(now)
+    for frame in monitor.iter_history(chunk=chunk, since=since):
+        digest.add(frame)
     project = monitor.paths.root
-    counts = frame["status"].value_counts()
+    counts = digest.status_counts
     count_text = ", ".join(f"{counts[s.value]} {s.value}" for s in JobStatus if counts.get(s.value, 0))
-    rows = [_table_row(row, now) for row in frame.itertuples()]
-    script_hash = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+    script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
     # 'none' for everything but the inline style and this exact script: no fetches, and injected
     # markup could not run handlers even if escaping ever failed.
     csp = f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-{script_hash}'"
@@ -66,83 +74,105 @@ def render_report(monitor: JobMonitor, *, since: datetime | None = None, log_lin
         f"<style>{_css()}</style>",
         "</head><body>",
         f"<header><h1>{_esc(title)}</h1>",
-        f'<p class="meta">{_esc(project)} · generated {_local(now)} · {len(frame)} jobs'
+        f'<p class="meta">{_esc(project)} · generated {_local(now)} · {digest.rows} jobs'
         f"{': ' + _esc(count_text) if count_text else ''}</p>",
         '<nav><a href="#summary">Summary</a> <a href="#timeline">Timeline</a> <a href="#runtime">Run time</a> '
         '<a href="#jobs">All jobs</a> <a href="#failed">Failed jobs</a></nav></header>',
-        '<section id="summary"><h2>Summary by type</h2>', _summary_table(frame), "</section>",
-        f'<section id="timeline"><h2>Timeline</h2><div class="chart">{timeline_svg(frame, now=now)}</div></section>',
-        f'<section id="runtime"><h2>Run time by type</h2><div class="chart">{runtime_by_type_svg(frame)}</div>'
-        "</section>",
+        '<section id="summary"><h2>Summary by type</h2>', _summary_table(digest.summary_frame()), "</section>",
+        f'<section id="timeline"><h2>Timeline</h2><div class="chart">'
+        f"{timeline_svg(digest.timeline_frame(), now=now, total=digest.rows)}</div></section>",
+        f'<section id="runtime"><h2>Run time by type</h2><div class="chart">'
+        f"{runtime_by_type_svg(None, runs=digest.runs(), max_dots=MAX_DOTS)}</div></section>",
         '<section id="jobs"><h2>All jobs</h2>',
         '<p><input id="job-filter" type="search" placeholder="Filter by name, id, type, status or reason" '
         'aria-label="Filter jobs"> <span id="job-count"></span></p>',
         '<div class="scroll"><table id="jobs-table"><thead><tr>',
         *(f'<th data-key="{key}" aria-sort="none"><button type="button">{_esc(label)}</button></th>'
-          for key, label in _TABLE_COLUMNS),
+          for key, label in TABLE_COLUMNS),
         "</tr></thead><tbody></tbody></table></div>",
         "<noscript><p>The job table needs JavaScript; the other sections do not.</p></noscript></section>",
-        '<section id="failed"><h2>Failed jobs</h2>', _failed_jobs(monitor, frame, log_lines), "</section>",
-        f'<script type="application/octet-stream" id="report-data">{packed_rows(rows)}</script>',
-        f"<script>{_SCRIPT}</script>",
+        '<section id="failed"><h2>Failed jobs</h2>', _failed_jobs(monitor, digest, log_lines), "</section>",
+        f'<script type="application/octet-stream" id="report-data">{digest.table.finish()}</script>',
+        f"<script>{SCRIPT}</script>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
 
 
-def packed_rows(rows: list[dict[str, Any]]) -> str:
-    """The job table for the page: column-major JSON (times in whole seconds, each time column
-    coded as the difference to its previous value, durations to 0.1 s), gzip, base64. A
-    1,000,000-job table fits a 10 MB file this way (about 1 MB per 100,000 jobs); the page decodes
-    it with DecompressionStream (nothing fetched, so the CSP allows it). Base64 text cannot close
-    the script element or carry markup."""
-    keys = [key for key, _label in _TABLE_COLUMNS]
-    columns: dict[str, list[Any]] = {key: [row.get(key) for row in rows] for key in keys}
-    for key in _TIME_KEYS:
-        last = 0
-        coded: list[int | None] = []
-        for value in columns[key]:
-            if value is None:
-                coded.append(None)
-                continue
-            seconds = round(value / 1000)
-            coded.append(seconds - last)
-            last = seconds
-        columns[key] = coded
-    for key in ("wait", "run"):
-        columns[key] = [None if v is None else round(v, 1) for v in columns[key]]
-    text = json.dumps({"n": len(rows), "columns": columns, "delta": list(_TIME_KEYS)}, ensure_ascii=False,
-                      separators=(",", ":"), allow_nan=False)
-    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+#: The columns the summary reads (``analytics.summary``); job and chain ids become 64-bit hashes
+#: and reasons are kept for failed attempts only, so a million attempts hold no string per row.
+_SUMMARY_COLUMNS = ("job_type", "status", "attempt", "created_at", "run_time", "queue_wait", "cpu_efficiency",
+                    "mem_efficiency", "exit_code", "signal")
+_TIMELINE_COLUMNS = ("job_id", "name", "status", "submit_time", "start_time", "end_time")
+_FAILED_COLUMNS = ("job_id", "name", "job_type", "attempt", "exit_code", "end_time", "reason", "created_at")
 
 
-_TIME_KEYS = ("submit", "start", "end")
+class _Digest:
+    """What the report needs of the whole history, gathered one chunk at a time: the packed table,
+    the summary's columns, the newest attempts for the timeline, completed run times per type, the
+    newest failed attempts and the counts."""
 
+    def __init__(self, now: datetime) -> None:
+        self.table = TablePacker(now)
+        self.rows = 0
+        self.status_counts: dict[str, int] = {}
+        self.failed = 0
+        self._summary: list[pd.DataFrame] = []
+        self._timeline: list[pd.DataFrame] = []
+        self._failed: list[pd.DataFrame] = []
+        self._runs: dict[str, list[Any]] = {}
+        self._types: list[str] = []
 
-def unpacked_rows(block: str) -> list[dict[str, Any]]:
-    """``packed_rows`` read back (what the page's script does): for tests and tools."""
-    packed = json.loads(gzip.decompress(base64.b64decode(block)).decode("utf-8"))
-    columns = packed["columns"]
-    for key in packed["delta"]:
-        total = 0
-        decoded: list[int | None] = []
-        for value in columns[key]:
-            if value is None:
-                decoded.append(None)
-            else:
-                total += value
-                decoded.append(total * 1000)
-        columns[key] = decoded
-    return [{key: values[i] for key, values in columns.items()} for i in range(packed["n"])]
+    def add(self, frame: pd.DataFrame) -> None:
+        import pandas as pd
+
+        self.table.add(frame)
+        self.rows += len(frame)
+        for status, n in frame["status"].value_counts().items():
+            self.status_counts[str(status)] = self.status_counts.get(str(status), 0) + int(n)
+        if not self._types:
+            self._types = [str(t) for t in frame["job_type"].cat.categories]
+        failed = frame["status"] == "failed"
+        slim = frame[list(_SUMMARY_COLUMNS)].copy()
+        slim["reason"] = frame["reason"].where(failed).astype("category")
+        slim["root_id"] = pd.util.hash_pandas_object(frame["root_id"], index=False).to_numpy()
+        slim["job_id"] = slim["root_id"]
+        self._summary.append(slim)
+        self._timeline.append(frame.sort_values("submit_time", kind="stable").tail(TIMELINE_LIMIT)
+                              [list(_TIMELINE_COLUMNS)])
+        self.failed += int(failed.sum())
+        self._failed.append(frame[failed].sort_values("created_at", ascending=False, kind="stable").head(FAILED_LIMIT)
+                            [list(_FAILED_COLUMNS)])
+        done = frame[(frame["status"] == "completed") & frame["run_time"].notna()]
+        for job_type, group in done.groupby("job_type", observed=True):
+            self._runs.setdefault(str(job_type), []).append(group["run_time"].dt.total_seconds().to_numpy())
+
+    @staticmethod
+    def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        import pandas as pd
+
+        kept = [f for f in frames if not f.empty] or frames[:1]
+        return pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
+
+    def summary_frame(self) -> pd.DataFrame:
+        frame = self._joined(self._summary)
+        if "reason" in frame and frame["reason"].dtype != "string":
+            frame["reason"] = frame["reason"].astype("string")
+        return frame
+
+    def timeline_frame(self) -> pd.DataFrame:
+        return self._joined(self._timeline).sort_values("submit_time", kind="stable").tail(TIMELINE_LIMIT)
+
+    def failed_frame(self) -> pd.DataFrame:
+        return self._joined(self._failed).sort_values("created_at", ascending=False, kind="stable").head(FAILED_LIMIT)
+
+    def runs(self) -> dict[str, Any]:
+        import numpy as np
+
+        return {t: np.sort(np.concatenate(self._runs[t])) for t in self._types if t in self._runs}
 
 
 # -- pieces --------------------------------------------------------------------------------------
-
-_TABLE_COLUMNS = (
-    ("id", "Job ID"), ("name", "Name"), ("type", "Type"), ("status", "Status"), ("attempt", "Attempt"),
-    ("submit", "Submitted"), ("start", "Started"), ("end", "Ended"), ("wait", "Waited"), ("run", "Run time"),
-    ("exit", "Exit"), ("res", "Resources"), ("reason", "Reason"),
-)
 
 
 def _esc(text: object) -> str:
@@ -155,35 +185,8 @@ def _missing(value: Any) -> bool:
     return bool(pd.isna(value))
 
 
-def _ms(value: Any) -> int | None:
-    return None if _missing(value) else int(value.timestamp() * 1000)
-
-
 def _local(value: datetime) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-def _table_row(row: Any, now: datetime) -> dict[str, Any]:
-    run = None if _missing(row.run_time) else row.run_time.total_seconds()
-    if run is None and row.status == "running" and not _missing(row.start_time):
-        run = (now - row.start_time.to_pydatetime()).total_seconds()  # so far
-    resources = []
-    if not _missing(row.cpus):
-        resources.append(f"{row.cpus} cpu")
-    if not _missing(row.mem_bytes):
-        resources.append(format_memory(int(row.mem_bytes)))
-    if not _missing(row.walltime):
-        resources.append(format_walltime(int(row.walltime.total_seconds())))
-    exit_text = "" if _missing(row.exit_code) else str(row.exit_code)
-    if not _missing(row.signal):
-        exit_text = f"{exit_text} (signal {row.signal})".strip()
-    return {
-        "id": row.job_id, "name": row.name, "type": row.job_type, "status": row.status,
-        "attempt": int(row.attempt), "submit": _ms(row.submit_time), "start": _ms(row.start_time),
-        "end": _ms(row.end_time), "wait": None if _missing(row.queue_wait) else row.queue_wait.total_seconds(),
-        "run": run, "exit": exit_text, "res": " · ".join(resources),
-        "reason": "" if _missing(row.reason) else row.reason,
-    }
 
 
 def _percent(value: Any) -> str:
@@ -212,12 +215,12 @@ def _summary_table(frame: pd.DataFrame) -> str:
             + "</tbody></table></div>")
 
 
-def _failed_jobs(monitor: JobMonitor, frame: pd.DataFrame, log_lines: int) -> str:
-    failed = frame[frame["status"] == "failed"].sort_values("created_at", ascending=False)
+def _failed_jobs(monitor: JobMonitor, digest: _Digest, log_lines: int) -> str:
+    failed = digest.failed_frame()
     if failed.empty:
         return "<p>No job failed.</p>"
     out = []
-    for row in failed.head(FAILED_LIMIT).itertuples():
+    for row in failed.itertuples():
         facts = [row.job_id, row.job_type, f"attempt {row.attempt}"]
         if not _missing(row.exit_code):
             facts.append(f"exit code {row.exit_code}")
@@ -234,142 +237,11 @@ def _failed_jobs(monitor: JobMonitor, frame: pd.DataFrame, log_lines: int) -> st
             + f"<p class=\"meta\">Last {log_lines} lines of {_esc(monitor.log_path(row.job_id))}:</p>"
             + f"<pre>{_esc(log_text) if log_text else '(the log is empty or missing)'}</pre></article>"
         )
-    if len(failed) > FAILED_LIMIT:
-        out.append(f"<p>… and {len(failed) - FAILED_LIMIT} older failed jobs (see the table above).</p>")
+    if digest.failed > FAILED_LIMIT:
+        out.append(f"<p>… and {digest.failed - FAILED_LIMIT} older failed jobs (see the table above).</p>")
     return "\n".join(out)
 
 
 def _css() -> str:
     rules = (f".st-{status}{{color:{colour};font-weight:600}}" for status, colour in STATUS_COLOURS.items())
-    return _CSS + "".join(rules)
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1400px;padding:16px 24px;
-color:#111827;background:#fff;font-size:14px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
-h3{font-size:15px;margin:0 0 4px}.meta{color:#6b7280;margin:2px 0}nav a{margin-right:12px;color:#2563eb}
-table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;
-vertical-align:top}th{background:#f9fafb;position:sticky;top:0}th button{all:unset;cursor:pointer;font-weight:600}
-th[aria-sort=ascending] button::after{content:" \\25B2"}th[aria-sort=descending] button::after{content:" \\25BC"}
-td{max-width:420px;overflow-wrap:break-word}#jobs-table td{white-space:nowrap}#jobs-table td.wrap{white-space:normal;
-min-width:160px}.scroll{overflow-x:auto}.chart{overflow-x:auto}
-#job-filter{width:360px;padding:4px 6px}.failed{border:1px solid #fecaca;border-radius:6px;padding:10px 12px;
-margin:10px 0;background:#fffafa}.reason{color:#b91c1c;margin:4px 0}
-pre{background:#111827;color:#e5e7eb;padding:8px 10px;border-radius:4px;overflow-x:auto;font-size:12px;
-white-space:pre-wrap;overflow-wrap:anywhere;max-height:420px}
-"""
-
-# The table: rendered from the JSON block with textContent only; click a header to sort by it
-# (again to reverse); missing values stay last either way. Times show in the reader's local time.
-_SCRIPT = """
-"use strict";
-(() => {
-  const data = { jobs: [] };
-  const table = document.getElementById("jobs-table");
-  const tbody = table.tBodies[0];
-  const headers = Array.from(table.tHead.rows[0].cells);
-  const filter = document.getElementById("job-filter");
-  const counter = document.getElementById("job-count");
-  const pad = (n) => String(n).padStart(2, "0");
-  const time = (ms) => {
-    if (ms == null) return "";
-    const d = new Date(ms);
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-      `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  };
-  const duration = (s) => {
-    if (s == null) return "";
-    if (s < 10) return `${Math.max(0, s).toFixed(1)}s`;
-    const t = Math.floor(s), d = Math.floor(t / 86400), h = Math.floor(t % 86400 / 3600);
-    const m = Math.floor(t % 3600 / 60), sec = t % 60;
-    if (d) return `${d}d ${pad(h)}h`;
-    if (h) return `${h}h ${pad(m)}m`;
-    if (m) return `${m}m ${pad(sec)}s`;
-    return `${sec}s`;
-  };
-  const wrapped = new Set(["name", "res", "reason"]);
-  const numeric = new Set(["attempt", "submit", "start", "end", "wait", "run"]);
-  const format = {submit: time, start: time, end: time, wait: duration, run: duration};
-  const collator = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
-  let sortKey = "submit", direction = -1;
-  const SHOWN = 2000; // rows in the page at once: a 1,000,000-job table stays quick to sort and filter
-
-  const compare = (a, b) => {
-    const x = a[sortKey], y = b[sortKey];
-    const xMissing = x == null || x === "", yMissing = y == null || y === "";
-    if (xMissing || yMissing) return xMissing === yMissing ? 0 : (xMissing ? 1 : -1);
-    const order = numeric.has(sortKey) ? x - y : collator.compare(String(x), String(y));
-    return order * direction;
-  };
-
-  const render = () => {
-    const query = filter.value.trim().toLowerCase();
-    const rows = data.jobs.filter((r) => !query ||
-      [r.id, r.name, r.type, r.status, r.reason].some((v) => String(v ?? "").toLowerCase().includes(query)));
-    rows.sort(compare);
-    const body = document.createDocumentFragment();
-    for (const row of rows.length > SHOWN ? rows.slice(0, SHOWN) : rows) {
-      const tr = document.createElement("tr");
-      tr.dataset.status = row.status;
-      for (const th of headers) {
-        const key = th.dataset.key;
-        const td = document.createElement("td");
-        const value = row[key];
-        td.textContent = format[key] ? format[key](value) : String(value ?? "");
-        if (key === "status") td.className = "st-" + row.status;
-        if (wrapped.has(key)) td.className = "wrap";
-        tr.appendChild(td);
-      }
-      body.appendChild(tr);
-    }
-    tbody.replaceChildren(body);
-    counter.textContent = `${rows.length} of ${data.jobs.length} jobs` +
-      (rows.length > SHOWN ? ` (the first ${SHOWN} shown: filter or sort to see others)` : "");
-    for (const th of headers) {
-      th.setAttribute("aria-sort", th.dataset.key !== sortKey ? "none" : (direction > 0 ? "ascending" : "descending"));
-    }
-  };
-
-  for (const th of headers) {
-    th.querySelector("button").addEventListener("click", () => {
-      direction = th.dataset.key === sortKey ? -direction : 1;
-      sortKey = th.dataset.key;
-      render();
-    });
-  }
-  filter.addEventListener("input", render);
-
-  // The table's data: base64 of gzip of column-major JSON (see packed_rows in report.py).
-  const unpack = async () => {
-    const text = document.getElementById("report-data").textContent.trim();
-    const binary = atob(text);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    const packed = JSON.parse(await new Response(stream).text());
-    const columns = packed.columns;
-    for (const key of packed.delta) {
-      let total = 0;
-      columns[key] = columns[key].map((v) => (v == null ? null : (total += v) * 1000));
-    }
-    const keys = Object.keys(columns);
-    const rows = new Array(packed.n);
-    for (let i = 0; i < packed.n; i++) {
-      const row = {};
-      for (const key of keys) row[key] = columns[key][i];
-      rows[i] = row;
-    }
-    return rows;
-  };
-  counter.textContent = "reading the job table…";
-  unpack().then((rows) => {
-    data.jobs = rows;
-    render();
-    document.body.dataset.tableReady = "1";
-  }, (error) => {
-    counter.textContent = `the job table could not be read: ${error}`;
-    document.body.dataset.tableReady = "error";
-  });
-})();
-"""
+    return CSS + "".join(rules)
