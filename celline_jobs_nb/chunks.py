@@ -21,15 +21,21 @@ def iter_history(source: Any, *, chunk: int = 100_000, per: str = "attempt", sin
     jobs, oldest first; together they hold exactly the rows of one ``to_dataframe`` call. With
     ``per="job"`` a chunk holds the jobs whose first attempt was created in its run, each with its
     latest attempt however much later that came (read through the retries' own index)."""
-    from .export import _bound, _store_of, to_dataframe
+    from .export import _bound, _statuses, _store_of, _types, frame_of
 
     if per not in ("attempt", "job"):
         raise InvalidInputError(f"iter_history(per={per!r}): use per='attempt' or per='job' "
                                 "(per='event' is one history(per='event') call)")
     if not isinstance(chunk, int) or chunk < 1:
         raise InvalidInputError(f"invalid chunk={chunk!r}: use a whole number >= 1")
+    unknown = set(filters) - {"status", "job_type", "scheduler"}
+    if unknown:
+        raise InvalidInputError(f"iter_history: unknown filter {sorted(unknown)[0]!r}: use status, job_type, "
+                                "scheduler, since or until")
+    store = _store_of(source)
     start, end = _bound(since, "since"), _bound(until, "until")
-    bounds = _store_of(source).created_bounds(chunk, start, end)
+    statuses, types = _statuses(filters.get("status")), _types(filters.get("job_type"))
+    bounds = store.created_bounds(chunk, start, end)
     edges = [start, *(datetime.fromtimestamp(b, timezone.utc) for b in bounds), end]
     for low, high in itertools.pairwise(edges):
-        yield to_dataframe(source, per=per, since=low, until=high, **filters)  # type: ignore[arg-type]
+        yield frame_of(store, per, statuses, types, filters.get("scheduler"), low, high)  # type: ignore[arg-type]

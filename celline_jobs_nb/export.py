@@ -103,6 +103,27 @@ def to_dataframe(
     start, end = _bound(since, "since"), _bound(until, "until")
     if per == "event":
         return _event_frame(store, statuses, types, scheduler, start, end)
+    if store.count_matching(None, scheduler=scheduler, job_types=types, since=start, until=end) > CHUNKED_ABOVE:
+        # A long history is read a chunk at a time (``chunks.iter_history``): only one chunk's
+        # rows are ever Python objects, and the frames are joined at the end.
+        import pandas as pd
+
+        from .chunks import iter_history
+
+        frames = list(iter_history(store, chunk=CHUNK, per=per, since=start, until=end, status=statuses,
+                                   job_type=types, scheduler=scheduler))
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return frame_of(store, per, statuses, types, scheduler, start, end)
+
+
+#: ``to_dataframe`` of more matching jobs than this reads them in chunks of ``CHUNK``.
+CHUNKED_ABOVE = 250_000
+CHUNK = 100_000
+
+
+def frame_of(store: JobStore, per: Per, statuses: list[JobStatus] | None, types: list[JobType] | None,
+             scheduler: str | None, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    """``to_dataframe`` of one read (per job or per attempt), whatever its size."""
     with paused_gc():
         if per == "attempt":
             columns = read_columns(store, statuses, scheduler, types, start, end)

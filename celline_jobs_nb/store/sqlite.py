@@ -807,18 +807,24 @@ class JobStore:
         for bulk readers (the DataFrame export) that would pay too much for a JobInfo per row.
         ``retries_after``: also the retries (``retry_of`` set) created from then on, through their
         own index (the later attempts of the jobs created in [since, until))."""
+        where, params = self._bulk_where(statuses, scheduler, job_types, since, until, retries_after)
+        return self._read(f"SELECT {columns_sql} FROM jobs{where} ORDER BY seq", params)
+
+    def _bulk_where(self, statuses: Iterable[JobStatus] | None, scheduler: str | None,
+                    job_types: Iterable[JobType] | None, since: datetime | None, until: datetime | None,
+                    retries_after: datetime | None) -> tuple[str, list[Any]]:
+        """``select``'s WHERE: the matching row numbers found through an index, then those rows by
+        row number (in order: no sort of whole rows)."""
         if retries_after is None:
             where, params = self._filters(statuses, scheduler, job_types, since, until, None)
-            return self._read(f"SELECT {columns_sql} FROM jobs{where} ORDER BY seq", params)
+            return (f" WHERE seq IN (SELECT seq FROM jobs{where})" if where else ""), params
         base, params = self._filters(statuses, scheduler, job_types, None, None, None)
         window, window_params = self._filters(None, None, None, since, until, None)
-        where = f"{base} AND" if base else " WHERE"
         # Two index ranges, the row numbers of both, then those rows in order (an OR of the two
         # ranges is read by the planner as a scan of every row).
-        sql = (f"SELECT {columns_sql} FROM jobs{where} seq IN (SELECT seq FROM jobs INDEXED BY jobs_created{window} "
-               "UNION ALL SELECT seq FROM jobs INDEXED BY jobs_retries WHERE retry_of IS NOT NULL AND created_at >= ?) "
-               "ORDER BY seq")
-        return self._read(sql, [*params, *window_params, retries_after.timestamp()])
+        rows = (f" seq IN (SELECT seq FROM jobs INDEXED BY jobs_created{window} UNION ALL SELECT seq FROM jobs "
+                "INDEXED BY jobs_retries WHERE retry_of IS NOT NULL AND created_at >= ?)")
+        return (f"{base} AND{rows}" if base else f" WHERE{rows}"), [*params, *window_params, retries_after.timestamp()]
 
     def active(self, scheduler: str | None = None) -> list[JobInfo]:
         return self.list(ACTIVE_STATUSES, scheduler=scheduler)

@@ -69,3 +69,21 @@ def test_chunks_per_job_hold_each_chain_once_with_its_latest_attempt(monitor: Jo
     assert first["job_id"] == "r90000" and first["attempts"] == 3 and first["status"] == "failed"
     failed = list(monitor.iter_history(chunk=40, per="job", status="failed"))
     assert sum(len(c) for c in failed) == len(monitor.history(per="job", status="failed"))
+
+
+def test_a_long_history_is_read_in_chunks_and_is_the_same_frame(monitor: JobMonitor, monkeypatch: pytest.MonkeyPatch):
+    from celline_jobs_nb import export
+
+    jobs = _jobs(130)
+    retry = JobInfo(job_id="r00003", name="job 3", command="true", status=JobStatus.COMPLETED, scheduler="slurm",
+                    attempt=2, retry_of="j00003", created_at=jobs[-1].created_at + timedelta(seconds=5))
+    monitor.store.insert_many([*jobs, retry])
+    whole = {per: monitor.history(per=per) for per in ("job", "attempt")}
+    failed = monitor.history(per="job", status="failed", job_type="Count")
+    # the size above which a history is read a chunk at a time, made small
+    monkeypatch.setattr(export, "CHUNKED_ABOVE", 50)
+    monkeypatch.setattr(export, "CHUNK", 30)
+    for per, frame in whole.items():
+        pd.testing.assert_frame_equal(monitor.history(per=per), frame)
+    pd.testing.assert_frame_equal(monitor.history(per="job", status="failed", job_type="Count"), failed)
+    assert whole["job"].set_index("root_id").loc["j00003", "attempts"] == 2
