@@ -74,21 +74,23 @@ def _columns(store: JobStore, rows: list[tuple[Any, ...]], np: Any, pd: Any) -> 
     by_column = list(zip(*rows, strict=True)) if rows else [() for _ in _SELECTED]  # rows -> columns
     del rows
     columns: Columns = dict(zip(_SELECTED, by_column, strict=True))
-    # Each distinct text is decoded once: progress repeats ("100 %, done"), and so does the usage
-    # of jobs that have none.
-    usage_codes, usage_texts = pd.factorize(np.asarray(columns.pop("usage"), dtype=object), use_na_sentinel=True)
-    usage = np.vstack([_usage_matrix(np, list(usage_texts)), np.full((1, len(USAGE_KEYS)), np.nan)])[usage_codes]
+    # Usage arrays differ from job to job: parsed all at once (NULL: the row is read in Python).
+    texts = columns.pop("usage")
+    unread = [i for i, text in enumerate(texts) if text is None]
+    usage = _usage_matrix(np, [_NO_USAGE if text is None else text for text in texts])
+    # Progress texts repeat ("100 %, done"): each distinct one is decoded once.
     progress_codes, progress_texts = pd.factorize(np.asarray(columns.pop("progress"), dtype=object),
                                                   use_na_sentinel=True)
     found = [_progress_figures(text) for text in progress_texts] + [_progress_figures(None)]  # -1: NULL
     columns["progress_pct"] = np.array([f[0] for f in found], dtype="float64")[progress_codes]
     columns["progress_stage"] = np.array([f[1] for f in found], dtype=object)[progress_codes]
-    for index in np.flatnonzero(usage_codes < 0):
+    for index in unread:
         usage[index] = _usage_in_python(store, columns["job_id"][index])
     columns.update((key, usage[:, i]) for i, key in enumerate(USAGE_KEYS))
     return columns
 
 
+_NO_USAGE = "[" + ",".join("null" for _ in USAGE_KEYS) + "]"
 _PLAIN_NUMBERS = re.compile(r"\[(?:-?\d[\d.eE+-]*|null)(?:,(?:-?\d[\d.eE+-]*|null))*\]")
 
 
