@@ -43,10 +43,11 @@ MAX_DOTS = 400  # dots per job type in the run-time chart
 
 
 def write_report(monitor: JobMonitor, path: str | os.PathLike[str], *, since: datetime | None = None,
-                 log_lines: int = LOG_LINES, now: datetime | None = None) -> Path:
-    """Write the report of ``monitor``'s project (jobs created since ``since``) to ``path``."""
+                 log_lines: int = LOG_LINES, now: datetime | None = None, chunk: int = CHUNK) -> Path:
+    """Write the report of ``monitor``'s project (jobs created since ``since``) to ``path``,
+    reading ``chunk`` attempts of the history at a time."""
     output_target(path)  # a bad target is reported before the work, not after
-    html = render_report(monitor, since=since, log_lines=log_lines, now=now)
+    html = render_report(monitor, since=since, log_lines=log_lines, now=now, chunk=chunk)
     return write_output(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
 

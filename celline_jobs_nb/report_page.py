@@ -60,7 +60,9 @@ SCRIPT = """
   const format = {submit: time, start: time, end: time, wait: duration, run: duration};
   const collator = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
   const SHOWN = 2000; // rows in the page at once: a 1,000,000-job table stays quick to sort and filter
-  const data = { n: 0, columns: {} };
+  // The table's parts as packed (see report_table.py); a column is decoded whole only when a sort
+  // or the filter needs it, and a cell of a shown row from its own part.
+  const data = { n: 0, parts: [], starts: [], whole: new Map(), decoded: new Map() };
   const keysOf = new Map(); // column -> Float64Array sort key (NaN: missing)
   const lowered = new Map(); // column -> its values lower-cased, for the filter
   let sortKey = "submit", direction = -1;
@@ -68,25 +70,25 @@ SCRIPT = """
   const missing = (v) => v == null || v === "";
   const sortKeys = (key) => {
     if (keysOf.has(key)) return keysOf.get(key);
-    const column = data.columns[key];
+    const values = column(key);
     const keys = new Float64Array(data.n);
     if (numeric.has(key)) {
-      for (let i = 0; i < data.n; i++) keys[i] = missing(column[i]) ? NaN : Number(column[i]);
+      for (let i = 0; i < data.n; i++) keys[i] = missing(values[i]) ? NaN : Number(values[i]);
     } else {  // the rank of each distinct text under the collator; equal texts share a rank
-      const distinct = Array.from(new Set(column.filter((v) => !missing(v)).map(String))).sort(collator.compare);
+      const distinct = Array.from(new Set(values.filter((v) => !missing(v)).map(String))).sort(collator.compare);
       const rank = new Map();
       let r = 0;
       distinct.forEach((v, i) => {
         if (i && collator.compare(distinct[i - 1], v) !== 0) r++;
         rank.set(v, r);
       });
-      for (let i = 0; i < data.n; i++) keys[i] = missing(column[i]) ? NaN : rank.get(String(column[i]));
+      for (let i = 0; i < data.n; i++) keys[i] = missing(values[i]) ? NaN : rank.get(String(values[i]));
     }
     keysOf.set(key, keys);
     return keys;
   };
   const lower = (key) => {
-    if (!lowered.has(key)) lowered.set(key, data.columns[key].map((v) => String(v ?? "").toLowerCase()));
+    if (!lowered.has(key)) lowered.set(key, column(key).map((v) => String(v ?? "").toLowerCase()));
     return lowered.get(key);
   };
   const matching = (query) => {  // indexes of the rows the filter keeps, in table order
@@ -124,12 +126,12 @@ SCRIPT = """
     const body = document.createDocumentFragment();
     for (const i of firstRows(rows, SHOWN)) {
       const tr = document.createElement("tr");
-      const status = data.columns.status[i];
+      const status = cell("status", i);
       tr.dataset.status = status;
       for (const th of headers) {
         const key = th.dataset.key;
         const td = document.createElement("td");
-        const value = data.columns[key][i];
+        const value = cell(key, i);
         td.textContent = format[key] ? format[key](value) : String(value ?? "");
         if (key === "status") td.className = "st-" + status;
         if (wrapped.has(key)) td.className = "wrap";
@@ -165,6 +167,32 @@ SCRIPT = """
     for (let i = 0; i < out.length; i++) out[i] = last = last.slice(0, c.front[i]) + c.rest[i];
     return out;
   };
+  const partColumn = (p, key) => {
+    const id = p + ":" + key;
+    if (!data.decoded.has(id)) data.decoded.set(id, decodeColumn(data.parts[p][key]));
+    return data.decoded.get(id);
+  };
+  const column = (key) => {  // every value of a column, in table order
+    if (!data.whole.has(key)) {
+      const parts = data.parts.map((_, p) => partColumn(p, key));
+      data.whole.set(key, parts.length === 1 ? parts[0] : [].concat(...parts));
+    }
+    return data.whole.get(key);
+  };
+  const cell = (key, i) => {  // one value, decoding at most its own part of the column
+    const whole = data.whole.get(key);
+    if (whole) return whole[i];
+    let low = 0, high = data.starts.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (data.starts[mid] <= i) low = mid; else high = mid - 1;
+    }
+    const c = data.parts[low][key], j = i - data.starts[low];
+    if (Array.isArray(c)) return c[j];
+    if ("same" in c) return c.same;
+    if ("dict" in c) return c.dict[c.codes[j]];
+    return partColumn(low, key)[j];
+  };
   const unpack = async () => {
     const text = document.getElementById("report-data").textContent.trim();
     let bytes;
@@ -177,19 +205,20 @@ SCRIPT = """
     }
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
     const packed = JSON.parse(await new Response(stream).text());
-    const columns = {};
-    for (const th of headers) {
-      const key = th.dataset.key;
-      const parts = packed.parts.map((p) => decodeColumn(p[key]));
-      columns[key] = parts.length === 1 ? parts[0] : [].concat(...parts);
-    }
-    for (const key of packed.delta) {
-      let total = 0;
-      const column = columns[key];
-      for (let i = 0; i < column.length; i++) if (column[i] != null) column[i] = (total += column[i]) * 1000;
-    }
     data.n = packed.n;
-    data.columns = columns;
+    data.parts = packed.parts;
+    let start = 0;
+    for (const part of packed.parts) {
+      data.starts.push(start);
+      const c = part.id;
+      start += Array.isArray(c) ? c.length : ("same" in c ? c.n : ("dict" in c ? c.codes.length : c.rest.length));
+    }
+    for (const key of packed.delta) {  // whole seconds as differences: running totals, in ms
+      let total = 0;
+      const values = column(key).slice();
+      for (let i = 0; i < values.length; i++) if (values[i] != null) values[i] = (total += values[i]) * 1000;
+      data.whole.set(key, values);
+    }
   };
   counter.textContent = "reading the job table…";
   unpack().then(() => {

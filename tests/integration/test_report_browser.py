@@ -21,7 +21,19 @@ CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/c
 pytestmark = pytest.mark.e2e
 
 
-def test_the_table_renders_and_sorts_in_chromium_without_network(report_file: Path):
+@pytest.fixture(scope="module")
+def chunked_report_file(report_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same report read one attempt at a time: four parts in the page's data, decoded and
+    joined by the page (as a project of 400,000 jobs is, in parts of 100,000)."""
+    from celline_jobs_nb.monitor import JobMonitor
+    from celline_jobs_nb.report import write_report
+
+    return write_report(JobMonitor(report_project), tmp_path_factory.mktemp("chunked") / "report.html", chunk=1)
+
+
+@pytest.mark.parametrize("which", ["report_file", "chunked_report_file"])
+def test_the_table_renders_and_sorts_in_chromium_without_network(which: str, request: pytest.FixtureRequest):
+    report_file: Path = request.getfixturevalue(which)
     require_service(shutil.which("node") is not None and (REPO / "node_modules" / "playwright-core").is_dir(),
                     "node and node_modules/playwright-core are needed: install node and run `npm ci`")
     require_service(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}: apt-get install chromium")
