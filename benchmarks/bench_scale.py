@@ -4,6 +4,8 @@
   order and the limit are in the query, so the command reads 20 rows whatever the project's size.
   Timed as users run it (the project's own interpreter, bytecode cached), with its peak memory;
   baseline: the same command on a project of 20 jobs.
+- Store size, the filtered listing's query, `list --all --json` streamed, and the history per
+  job and in chunks (``scale_store``).
 - The daily backup: started by the first command of the day, copied by a detached process with
   SQLite's online backup. Measured: the copy's time and size, and whether the command that started
   it returned while the copy was still running (it must never wait for it). Then the retention:
@@ -27,7 +29,9 @@ from celline_jobs_nb.store import backup as backups
 
 from .bigstore import cached_store, clear_backups
 from .common import Row, project_python
-from .scale_dashboard import dashboard_rows, history_rows, list_rows, report_rows
+from .scale_dashboard import dashboard_rows, list_rows, report_rows
+from .scale_store import history_rows, size_rows
+from .scale_store import list_rows as store_list_rows
 
 REPEAT = 5
 DAY = 86400.0
@@ -145,6 +149,8 @@ def run(quick: bool) -> list[Row]:
             clear_backups(project)
             rows.extend(dashboard_rows(project, total))
             rows.extend(list_rows(project, total, lambda command: _timed(command, env)))
+            rows.extend(store_list_rows(project, total, lambda command: _timed(command, env)))
+            rows.extend(size_rows(project, total))
             rows.extend(report_rows(project, total))
             rows.extend(history_rows(project, total))
     return rows
