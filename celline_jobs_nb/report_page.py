@@ -157,14 +157,23 @@ SCRIPT = """
   filter.addEventListener("input", render);
 
   // The table's data: base64 of gzip of JSON, column-major parts, each column coded (see
-  // encode_column in report_table.py; front-coded prefixes count UTF-16 code units, as slice does).
+  // encode_column in report_table.py): small numbers as characters (code point - 48), shared
+  // prefixes and rests in UTF-16 code units, as slice counts them.
   const decodeColumn = (c) => {
     if (Array.isArray(c)) return c;
     if ("same" in c) return new Array(c.n).fill(c.same);
-    if ("dict" in c) return c.codes.map((code) => c.dict[code]);
-    const out = new Array(c.rest.length);
-    let last = "";
-    for (let i = 0; i < out.length; i++) out[i] = last = last.slice(0, c.front[i]) + c.rest[i];
+    if ("dict" in c) {
+      const out = new Array(c.codes.length);
+      for (let i = 0; i < out.length; i++) out[i] = c.dict[c.codes.charCodeAt(i) - 48];
+      return out;
+    }
+    const out = new Array(c.front.length);
+    let last = "", at = 0;
+    for (let i = 0; i < out.length; i++) {
+      const length = c.len.charCodeAt(i) - 48;
+      out[i] = last = last.slice(0, c.front.charCodeAt(i) - 48) + c.text.slice(at, at + length);
+      at += length;
+    }
     return out;
   };
   const partColumn = (p, key) => {
@@ -190,7 +199,7 @@ SCRIPT = """
     const c = data.parts[low][key], j = i - data.starts[low];
     if (Array.isArray(c)) return c[j];
     if ("same" in c) return c.same;
-    if ("dict" in c) return c.dict[c.codes[j]];
+    if ("dict" in c) return c.dict[c.codes.charCodeAt(j) - 48];
     return partColumn(low, key)[j];
   };
   const unpack = async () => {
@@ -211,7 +220,7 @@ SCRIPT = """
     for (const part of packed.parts) {
       data.starts.push(start);
       const c = part.id;
-      start += Array.isArray(c) ? c.length : ("same" in c ? c.n : ("dict" in c ? c.codes.length : c.rest.length));
+      start += Array.isArray(c) ? c.length : ("same" in c ? c.n : ("dict" in c ? c.codes : c.front).length);
     }
     for (const key of packed.delta) {  // whole seconds as differences: running totals, in ms
       let total = 0;

@@ -78,13 +78,36 @@ class TablePacker:
         return base64.b64encode(b"".join(self._out)).decode("ascii")
 
 
+#: Small whole numbers (dictionary codes, lengths) travel as one character each, code point n + 48:
+#: a string parses far faster than an array of numbers. Below the surrogates, so one UTF-16 unit.
+_DIGIT0 = 48
+_DIGIT_MAX = 0xD7FF - _DIGIT0
+
+
+def _digits(numbers: list[int]) -> str | None:
+    """``numbers`` as one character each, or None when one is too big for that."""
+    if numbers and max(numbers) > _DIGIT_MAX:
+        return None
+    return "".join(map(chr, (n + _DIGIT0 for n in numbers)))
+
+
+def _numbers(digits: str) -> list[int]:
+    return [ord(ch) - _DIGIT0 for ch in digits]
+
+
 def encode_column(values: list[Any]) -> Any:
-    """One column of a part, in the shortest of: ``{"same": v, "n": n}`` (every value equal: a
-    column of nulls, attempt 1 everywhere), ``{"dict": [...], "codes": [...]}`` (few distinct texts:
-    type, status, resources, reasons), ``{"front": [...], "rest": [...]}`` (many distinct texts,
-    each stored as how many leading characters it shares with the previous one and the rest: job
-    ids made one after the other share most of theirs), or the plain list. Smaller text to
-    compress and for the page to parse; ``decode_column`` (and the page) undo it."""
+    """One column of a part, in the first of these that fits:
+
+    - ``{"same": v, "n": n}``: every value equal (a column of nulls, attempt 1 everywhere);
+    - ``{"dict": [...], "codes": "..."}``: few distinct texts (type, status, resources, reasons),
+      each value the index of its text, as one character (``_digits``);
+    - ``{"front": "...", "len": "...", "text": "..."}``: many distinct texts, each stored as how
+      many leading UTF-16 units it shares with the previous one (job ids made one after the other
+      share most of theirs), the length of the rest, and every rest in one string;
+    - the plain list.
+
+    Few characters to compress and, for the page, a few long strings to parse instead of a million
+    small values; ``decode_column`` (and the page) undo it."""
     n = len(values)
     if n and all(v == values[0] and type(v) is type(values[0]) for v in values):
         return {"same": values[0], "n": n}
@@ -93,34 +116,37 @@ def encode_column(values: list[Any]) -> Any:
     distinct: dict[str, int] = {}
     codes = [distinct.setdefault(v, len(distinct)) for v in values]
     if len(distinct) * 4 <= n:
-        return {"dict": list(distinct), "codes": codes}
+        coded = _digits(codes)
+        if coded is not None:
+            return {"dict": list(distinct), "codes": coded}
     return _front_coded(values)
 
 
-def _front_coded(values: list[str]) -> dict[str, list[Any]]:
+def _front_coded(values: list[str]) -> Any:
     import numpy as np
 
     text = np.array(values, dtype=str)
     width = text.dtype.itemsize // 4
     if width == 0:
-        return {"front": [0] * len(values), "rest": values}
-    chars = text.view(np.uint32).reshape(len(values), width)
-    same = np.zeros_like(chars, dtype=bool)
-    same[1:] = chars[1:] == chars[:-1]
-    # leading characters equal to the previous value's, and (padding is 0) both strings still going
-    same &= chars != 0
-    shared = np.where(same.all(axis=1), width, np.argmin(same, axis=1)).tolist()
-    # The page counts in UTF-16 code units: a shared prefix with characters beyond U+FFFF is longer there.
-    front = [k if v.isascii() else _utf16_length(v[:k]) for v, k in zip(values, shared, strict=True)]
-    return {"front": front, "rest": [v[k:] for v, k in zip(values, shared, strict=True)]}
+        shared = [0] * len(values)
+    else:
+        chars = text.view(np.uint32).reshape(len(values), width)
+        same = np.zeros_like(chars, dtype=bool)
+        same[1:] = chars[1:] == chars[:-1]
+        # leading characters equal to the previous value's, and (padding is 0) both strings still going
+        same &= chars != 0
+        shared = np.where(same.all(axis=1), width, np.argmin(same, axis=1)).tolist()
+    rests = [v[k:] for v, k in zip(values, shared, strict=True)]
+    # The page counts in UTF-16 code units: characters beyond U+FFFF are two there.
+    front = _digits([k if v.isascii() else _utf16_length(v[:k]) for v, k in zip(values, shared, strict=True)])
+    lengths = _digits([len(r) if r.isascii() else _utf16_length(r) for r in rests])
+    if front is None or lengths is None:
+        return values
+    return {"front": front, "len": lengths, "text": "".join(rests)}
 
 
 def _utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
-
-
-def _utf16_prefix(text: str, units: int) -> str:
-    return text[:units] if text.isascii() else text.encode("utf-16-le")[:2 * units].decode("utf-16-le")
 
 
 def decode_column(column: Any) -> list[Any]:
@@ -131,12 +157,15 @@ def decode_column(column: Any) -> list[Any]:
         return [column["same"]] * column["n"]
     if "dict" in column:
         words = column["dict"]
-        return [words[c] for c in column["codes"]]
+        return [words[c] for c in _numbers(column["codes"])]
+    units = column["text"].encode("utf-16-le")
     out: list[str] = []
-    last = ""
-    for shared, rest in zip(column["front"], column["rest"], strict=True):
-        last = _utf16_prefix(last, shared) + rest
-        out.append(last)
+    last = b""
+    at = 0
+    for shared, length in zip(_numbers(column["front"]), _numbers(column["len"]), strict=True):
+        last = last[:2 * shared] + units[at:at + 2 * length]
+        at += 2 * length
+        out.append(last.decode("utf-16-le"))
     return out
 
 

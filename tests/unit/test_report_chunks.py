@@ -104,3 +104,26 @@ def test_failed_jobs_section_comes_from_the_digest(project: Path):
     failed = text.split('<section id="failed">', 1)[1]
     assert failed.count("<article") == 23 and "older failed jobs" not in failed.split("</section>")[0]
     assert "job 0 &lt;b&gt;&amp;" in failed and "<b>&" not in failed.split("</section>")[0]
+
+
+@pytest.mark.parametrize("values", [
+    [None] * 5, [1, 1, 1], ["Count"] * 3 + ["Custom"] * 9, ["1m90zqfbp13mc", "1m90zqfbqdtzk", "1m90zqfbr53vx", "x", ""],
+    ["ab", "abc", "ab", "a\u00e9\u2028b", "a\u00e9z", "\U0001f600x", "\U0001f600y", "\U0001f600\U0001f601a", "q",
+     'a\\"\x00\x1f</script>'],
+    [1, None, 2], [True, 1, 1.0], [0, False], [], ["x" * 70_000, "y"],
+])
+def test_table_columns_come_back_as_they_went_in(values: list[object]):
+    from celline_jobs_nb.report_table import decode_column, encode_column
+
+    back = decode_column(encode_column(values))
+    assert back == values and [type(v) for v in back] == [type(v) for v in values]
+
+
+def test_repeated_and_similar_texts_travel_as_a_few_strings():
+    from celline_jobs_nb.report_table import encode_column
+
+    assert encode_column(["failed", "completed"] * 50) == {"dict": ["failed", "completed"], "codes": "01" * 50}
+    ids = encode_column([f"1m90zqfb{i:05d}" for i in range(100)])
+    # each id after the first shares at least 10 of its 13 characters with the one before
+    assert set(ids) == {"front", "len", "text"} and min(map(ord, ids["front"][1:])) - 48 >= 10
+    assert len(ids["text"]) < 13 + 99 * 3
