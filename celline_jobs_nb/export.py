@@ -231,7 +231,7 @@ def _latest_of_chains(store: JobStore, columns: Columns, roots: Sequence[str], s
 
     created = np.asarray(columns["created_at"], dtype="float64")
     attempt = np.asarray(columns["attempt"], dtype="int64")
-    if all(root is job_id for root, job_id in zip(roots, columns["job_id"], strict=True)):
+    if not any(columns["retry_of"]):
         # No retries (``_chain_roots`` returned the ids themselves): each row is a chain of one.
         latest, sizes, began = np.arange(len(roots)), np.ones(len(roots), dtype="int64"), created
     else:
@@ -261,7 +261,13 @@ def _latest_of_chains(store: JobStore, columns: Columns, roots: Sequence[str], s
 
 def _floats(np: Any, values: Sequence[Any]) -> Any:
     """A float64 array with NaN for None (numbers from SQLite are ints, floats or None)."""
+    if _all_none(values):  # a column no job has filled: numpy would look at each None
+        return np.full(len(values), np.nan)
     return np.array(values, dtype="float64")
+
+
+def _all_none(values: Sequence[Any]) -> bool:
+    return isinstance(values, (list, tuple)) and values.count(None) == len(values)
 
 
 def _times(pd: Any, np: Any, seconds: Any) -> Any:
@@ -273,7 +279,7 @@ def _times(pd: Any, np: Any, seconds: Any) -> Any:
 def _ints(pd: Any, np: Any, values: Sequence[Any]) -> Any:
     """An "Int64" array from ints and None, through numpy (``pd.array(list)`` checks each value in
     Python). Every integer column here (codes, counts, bytes) is far below 2**53, exact in a float."""
-    numbers = np.array(values, dtype="float64")
+    numbers = _floats(np, values)
     missing = np.isnan(numbers)
     return pd.arrays.IntegerArray(np.where(missing, 0, numbers).astype("int64"), missing)
 
@@ -291,6 +297,8 @@ def _text(pd: Any, values: Sequence[Any]) -> Any:
         except ImportError:
             return pd.array(values, dtype="string")
         try:
+            if _all_none(values):
+                return pd.array(pa.nulls(len(values), pa.large_string()), dtype="string")
             return pd.array(pa.array(values, type=pa.large_string(), from_pandas=True), dtype="string")
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass  # a value that is not text (a hand-edited database): pandas' path converts it

@@ -17,6 +17,7 @@ import contextlib
 import gc
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -76,8 +77,8 @@ def _columns(store: JobStore, rows: list[tuple[Any, ...]], np: Any, pd: Any) -> 
     columns: Columns = dict(zip(_SELECTED, by_column, strict=True))
     # Usage arrays differ from job to job: parsed all at once (NULL: the row is read in Python).
     texts = columns.pop("usage")
-    unread = [i for i, text in enumerate(texts) if text is None]
-    usage = _usage_matrix(np, [_NO_USAGE if text is None else text for text in texts])
+    unread = [i for i, text in enumerate(texts) if text is None] if None in texts else []
+    usage = _usage_matrix(np, [_NO_USAGE if text is None else text for text in texts] if unread else list(texts))
     # Progress texts repeat ("100 %, done"): each distinct one is decoded once.
     progress_codes, progress_texts = pd.factorize(np.asarray(columns.pop("progress"), dtype=object),
                                                   use_na_sentinel=True)
@@ -117,13 +118,21 @@ def _usage_matrix(np: Any, texts: list[str]) -> Any:
 def _plain_numbers(np: Any, texts: list[str]) -> Any | None:
     """The arrays ``texts`` as one float matrix, when they hold only numbers and nulls (else None)."""
     width = len(USAGE_KEYS)
-    cells = ",".join(text[1:-1] for text in texts).replace("null", "nan").split(",") if texts else []
+    if not texts:
+        return np.zeros((0, width))
+    joined = ",".join(texts)
+    if any(mark in joined for mark in ('"', "{", "t", "f", "a")):  # text, objects, true, false, nan
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy only warns about text it cannot read
+        try:  # parsed in C, with no Python object per number
+            cells = np.fromstring(joined.replace("[", "").replace("]", "").replace("null", "nan"), dtype="float64",
+                                  sep=",")
+        except (DeprecationWarning, ValueError):
+            return None
     if len(cells) != width * len(texts):
-        return None
-    try:
-        return np.array(cells, dtype="float64").reshape(len(texts), width)
-    except ValueError:  # true, false, text or nested values somewhere
-        return None
+        return None  # nested arrays, or arrays of another length
+    return cells.reshape(len(texts), width)
 
 
 def number(value: Any) -> float | None:
