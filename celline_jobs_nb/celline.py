@@ -29,8 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.errors import CellineJobsError, InvalidInputError
-from .core.paths import atomic_write_text
-from .core.settings import read_toml
+from .core.projects import project_path
+
+# Re-exported where they used to live (celline.FUNCTION_FILE, celline.install_celline_function):
+from .functionfile import FUNCTION_FILE as FUNCTION_FILE
+from .functionfile import install_celline_function as install_celline_function
 
 if TYPE_CHECKING:
     from .monitor import JobMonitor
@@ -69,52 +72,9 @@ except Exception:  # celline missing or broken: the same interface, locally
             return []
 
 
-_PATH_ATTRIBUTES = ("PROJ_PATH", "project_path", "path", "root")
 #: The celline-jobs commands offered through celline's CLI (``celline run custom_job -- COMMAND``).
 CLI_COMMANDS = ("list", "status", "logs", "cancel", "retry", "submit", "queue", "history", "discover")
 DISCOVER_EVERY = 30.0  # seconds between rescans while a dashboard polls: celline may start jobs meanwhile
-FUNCTION_FILE = "celline_jobs.py"  # its stem becomes a module name in celline's process: keep it unique
-_FUNCTION_MARKER = "# Written by `celline-jobs install-celline-function`"
-_FUNCTION_SOURCE = _FUNCTION_MARKER + '''; rerun it to update this file.
-"""celline-jobs as a celline function: celline lists it as `custom_job`.
-
-Run from the project directory; options go after `--`:
-    celline run custom_job                          # a summary of the project's jobs
-    celline run custom_job -- list --type Count
-    celline run custom_job -- logs JOB_ID --tail 100
-    celline run custom_job -- --help
-"""
-
-from celline_jobs_nb.celline import Job
-
-
-class CellineJobs(Job):
-    """Submit, follow and review this project's jobs (celline-jobs)."""
-'''
-
-
-def project_path(project: Any) -> Path:
-    """The directory of ``project``: a path, a celline ``Project`` (``PROJ_PATH``), this module's
-    ``Project``, a ``JobMonitor`` or anything with a ``path``/``root`` attribute."""
-    if isinstance(project, (str, os.PathLike)):
-        raw: Any = project
-    else:
-        paths = getattr(project, "paths", None)  # a JobMonitor
-        raw = getattr(paths, "root", None)
-        for name in _PATH_ATTRIBUTES:
-            if raw is not None:
-                break
-            value = getattr(project, name, None)
-            if isinstance(value, (str, os.PathLike)) and str(value):
-                raw = value
-    if raw is None or str(raw) == "":
-        raise InvalidInputError(
-            f"cannot tell the project directory of {type(project).__name__}: pass a path, a celline Project "
-            "(with PROJ_PATH) or celline_jobs_nb.Project(path)"
-        )
-    return Path(raw).expanduser().resolve()
-
-
 def in_ipython_kernel() -> bool:
     """True inside a Jupyter kernel (where a widget can be displayed), False in a terminal."""
     if "IPython" not in sys.modules:
@@ -280,34 +240,6 @@ class _Rescan:
 
             self.last = time.monotonic()
             discover(self.monitor)
-
-
-def install_celline_function(project: str | os.PathLike[str], *, force: bool = False) -> Path:
-    """Write the file celline's CLI discovers (``<project>/<[custom_functions] directory>/celline_jobs.py``).
-
-    A file of that name that this command did not write is kept unless ``force``.
-    """
-    root = Path(project).expanduser().resolve()
-    if not root.is_dir():
-        raise InvalidInputError(f"project directory {root} does not exist: pass --project DIR")
-    custom = read_toml(root / "setting.toml").get("custom_functions", {})
-    custom = custom if isinstance(custom, dict) else {}
-    if custom.get("enabled", True) is False:
-        raise InvalidInputError("setting.toml has [custom_functions] enabled = false: celline would not load the "
-                                "function; set it to true first")
-    directory = custom.get("directory", "functions")
-    if not isinstance(directory, str) or not directory.strip() or Path(directory).is_absolute() or ".." in directory:
-        raise InvalidInputError(f"[custom_functions] directory must be a folder inside the project, not {directory!r}")
-    path = root / directory / FUNCTION_FILE
-    if path.exists() and not force:
-        try:
-            ours = path.read_text(encoding="utf-8").startswith(_FUNCTION_MARKER)
-        except (OSError, UnicodeDecodeError):
-            ours = False
-        if not ours:
-            raise InvalidInputError(f"{path} exists and was not written by celline-jobs: move it or pass --force")
-    atomic_write_text(path, _FUNCTION_SOURCE)
-    return path
 
 
 def _no_repr_this_cell(obj: Any) -> None:

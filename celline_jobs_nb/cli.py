@@ -20,21 +20,20 @@ from .core.errors import CellineJobsError, InvalidInputError, ParseError, StoreE
 from .core.models import JobInfo, JobStatus, to_utc, utcnow
 from .core.resources import Resources
 from .core.timefmt import format_duration
-from .textable import Column, Styled, Table, colour_enabled, escape, output_width, paint
+from .jobtable import jobs_table as _jobs_table  # the jobs table and lines: shared with watch and the demo
+from .jobtable import local_time as _local
+from .jobtable import print_lines as _print_lines
+from .jobtable import print_table as _print_table
+from .jobtable import print_warnings as _print_warnings
+from .jobtable import progress_text as _progress_text
+from .jobtable import stale_lines as _stale_lines
+from .jobtable import status_cell as _status_cell
+from .textable import Column, Styled, Table, colour_enabled, escape
 
 if TYPE_CHECKING:
-    from rich.console import Console, ConsoleOptions, RenderResult
-
     from .monitor import JobMonitor
 
 EXIT_USAGE = 2
-# ANSI SGR parameters: pending grey, queued cyan, held magenta, running bold blue, completed green,
-# failed bold red, cancelled yellow, unknown bold magenta.
-STATUS_STYLE = {
-    "pending": "90", "queued": "36", "held": "35", "running": "1;34",
-    "completed": "32", "failed": "1;31", "cancelled": "33", "unknown": "1;35",
-}
-WARNING_STYLE = "33"  # yellow
 
 
 class UsageError(CellineJobsError):
@@ -193,94 +192,6 @@ def _add_resource_args(p: argparse.ArgumentParser | _Unused) -> None:
 def _resource_changes(args: argparse.Namespace) -> dict[str, Any]:
     changes = {k: getattr(args, k) for k in ("cpus", "mem", "time", "partition", "gpus", "account")}
     return {k: v for k, v in changes.items() if v is not None}
-
-
-# -- formatting ----------------------------------------------------------------------------------
-
-
-def _local(dt: datetime | None) -> str:
-    return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S") if dt else ""
-
-
-def _progress_text(job: JobInfo) -> str:
-    p = job.progress
-    if p.percent is None:
-        return p.stage or ""
-    return f"{p.percent:3.0f}%" + (f" {p.stage}" if p.stage else "")
-
-
-def _console() -> Console:
-    """The rich console of the live displays (watch, demo), colouring by the same rule as `list`."""
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=False, no_color=not colour_enabled())
-
-
-class _ConsoleTable(Table):
-    """A table rich draws too: watch's Live and the demo show the very lines `list` prints."""
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from rich.text import Text
-
-        # The live display is a screen: fit it. Colour codes become rich styles; the console
-        # drops them when colour is off.
-        yield Text.from_ansi("\n".join(self.render(width=options.max_width, colour=True)), no_wrap=True)
-
-
-_WIDE_TERMINAL = 150  # Scheduler, Submitted and Resources need this many columns on a terminal
-_JOB_COLUMNS = (
-    # On a narrow terminal Reason and Resources are cut first, then Progress and Type, the Name last.
-    Column("Job ID"), Column("Name", flexible=True, keep=2, floor=8), Column("Type", flexible=True, keep=1, floor=8),
-    Column("Scheduler", min_terminal_width=_WIDE_TERMINAL), Column("Status"),
-    Column("Progress", flexible=True, keep=1),
-    Column("Runtime"), Column("Submitted", min_terminal_width=_WIDE_TERMINAL), Column("Exit"),
-    Column("Resources", flexible=True, min_terminal_width=_WIDE_TERMINAL), Column("Reason", flexible=True),
-)
-
-
-def _status_cell(status: JobStatus) -> Styled:
-    return Styled(status.value, STATUS_STYLE[status.value])
-
-
-def _jobs_table(jobs: Sequence[JobInfo], title: str | None = None,
-               memo: dict[str, int] | None = None) -> _ConsoleTable:
-    """The one jobs table: list, queue, history, discover, watch and the demo all show this."""
-    table = _ConsoleTable(_JOB_COLUMNS, title=title, memo=memo)
-    for job in jobs:
-        exit_text = "" if job.exit_code is None else str(job.exit_code)
-        if job.signal:
-            exit_text = f"sig {job.signal}"
-        table.add_row(
-            job.job_id, job.name, job.job_type.value, job.scheduler, _status_cell(job.status), _progress_text(job),
-            format_duration(job.runtime_seconds), _local(job.submit_time or job.created_at), exit_text,
-            job.resources.summary(), job.reason or "",
-        )
-    return table
-
-
-def _print_lines(lines: Sequence[str]) -> None:
-    sys.stdout.write("".join(line + "\n" for line in lines))
-
-
-def _print_table(table: Table) -> None:
-    """Fitted to the terminal; full values, every column, when piped or redirected."""
-    _print_lines(table.render(width=output_width(), colour=colour_enabled()))
-
-
-def _print_warnings(lines: Sequence[str]) -> None:
-    colour = colour_enabled()
-    for line in lines:
-        print(paint(line, WARNING_STYLE, colour))
-
-
-def _stale_lines(monitor: JobMonitor) -> list[str]:
-    """One warning per scheduler whose data is stale; escaped, as the error text is the scheduler's."""
-    lines = []
-    for name, state in monitor.poll_states().items():
-        if state.stale:
-            when = _local(state.last_success) or "never"
-            lines.append(escape(f"warning: {name} data is stale (last good poll {when}): {state.error}"))
-    return lines
 
 
 def _print_json(data: Any) -> None:
@@ -717,8 +628,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 
 def cmd_install_celline_function(args: argparse.Namespace) -> int:
-    from .celline import install_celline_function
     from .core.paths import ProjectPaths
+    from .functionfile import install_celline_function
 
     if not ProjectPaths.of(args.project).celline_settings.is_file():
         raise InvalidInputError(f"no celline project {_where(args.project)} (no setting.toml): run it in the project "

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int | None:
         return None
     finally:
         conn.close()
-    from .cli import _jobs_table, _print_table
+    from .jobtable import jobs_table, print_table
     from .listing import hidden_note, json_rows
 
     if args.json:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int | None:
     if not jobs:
         print("no jobs yet: try `celline-jobs submit`")
         return 0
-    _print_table(_jobs_table(jobs))
+    print_table(jobs_table(jobs))
     if hidden:
         print(hidden_note(hidden))
     return 0

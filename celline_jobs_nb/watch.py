@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli import _console, _jobs_table, _local, _print_table, _print_warnings, _stale_lines
 from .core.errors import InvalidInputError
 from .core.models import JobInfo, JobStatus, utcnow
+from .jobtable import jobs_table, local_time, print_table, print_warnings, rich_console, stale_lines
 from .textable import escape, output_width
 
 if TYPE_CHECKING:
@@ -53,15 +53,15 @@ def watch(monitor: JobMonitor, *, interval: float = 1.0, job_ids: Sequence[str] 
         return monitor.store.get_many(list(job_ids)) if job_ids is not None else monitor.list_jobs()
 
     def finish(jobs: Sequence[JobInfo]) -> None:
-        _print_table(_jobs_table(jobs, title=title))
+        print_table(jobs_table(jobs, title=title))
         print(_status_summary(jobs))
-        _print_warnings(_stale_lines(monitor))
+        print_warnings(stale_lines(monitor))
 
     try:
         if output_width() is None:
             jobs = _watch_lines(monitor, interval, jobs_now)
         else:
-            jobs = _watch_live(monitor, interval, jobs_now, console or _console())
+            jobs = _watch_live(monitor, interval, jobs_now, console or rich_console())
     except KeyboardInterrupt:
         finish(jobs_now())
         print(f"stopped watching; the jobs keep running (`{watch_command(monitor)}` to watch again)")
@@ -79,8 +79,8 @@ def _watch_live(monitor: JobMonitor, interval: float, jobs_now: Callable[[], lis
     memo: dict[str, int] = {}  # one set of column widths for every frame
 
     def render(jobs: Sequence[JobInfo]) -> Group:
-        parts: list[Any] = [_jobs_table(jobs, memo=memo), Text(_status_summary(jobs))]
-        parts.extend(Text(line, style="yellow") for line in _stale_lines(monitor))  # escaped already
+        parts: list[Any] = [jobs_table(jobs, memo=memo), Text(_status_summary(jobs))]
+        parts.extend(Text(line, style="yellow") for line in stale_lines(monitor))  # escaped already
         return Group(*parts)
 
     jobs = jobs_now()
@@ -104,7 +104,7 @@ def _watch_lines(monitor: JobMonitor, interval: float, jobs_now: Callable[[], li
             if seen.get(job.job_id) is not job.status:
                 seen[job.job_id] = job.status
                 reason = f"  {job.reason}" if job.reason and job.status.final else ""
-                print(escape(f"{_local(utcnow())}  {job.job_id}  {job.name}  {job.status.value}{reason}"))
+                print(escape(f"{local_time(utcnow())}  {job.job_id}  {job.name}  {job.status.value}{reason}"))
         sys.stdout.flush()
         if all(j.status.final for j in jobs):
             return jobs

@@ -31,7 +31,7 @@ def monitor_for(project: Any) -> JobMonitor:
     """The shared JobMonitor of ``project`` (a JobMonitor, a path, a celline or light Project)."""
     if isinstance(project, JobMonitor):
         return project
-    from ..celline import project_path
+    from ..core.projects import project_path
 
     path = project_path(project)
     with _lock:

@@ -28,42 +28,46 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def top_level_imports(path: Path) -> set[str]:
-    """Modules of the package this one imports when it is imported (not inside functions, not
-    under TYPE_CHECKING)."""
-    name = module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+def package_imports(source: str, name: str, is_package: bool, modules: set[str]) -> set[str]:
+    """Modules of the package this one imports, wherever the import statement is (at the top, in a
+    function, in a try or an if; not under TYPE_CHECKING): an import inside a function is a
+    dependency all the same, run later. ``from P import name`` depends on P (its ``__init__``) unless
+    ``name`` is a module of its own (``from . import samples``): then on that module only."""
+    package = name if is_package else name.rpartition(".")[0]
     found: set[str] = set()
 
-    def visit(body: list[ast.stmt]) -> None:
-        for node in body:
-            if isinstance(node, ast.If) and not _is_type_checking(node):
-                visit(node.body)
-                visit(node.orelse)
-            elif isinstance(node, ast.Try):
-                visit(node.body)
-            elif isinstance(node, ast.Import):
-                found.update(a.name for a in node.names if a.name.startswith("celline_jobs_nb"))
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
-                    target = ".".join([*base, node.module] if node.module else base)
-                else:
-                    target = node.module or ""
-                if target.startswith("celline_jobs_nb"):
-                    found.add(target)
-                    found.update(f"{target}.{a.name}" for a in node.names)
+    class Visitor(ast.NodeVisitor):
+        def visit_If(self, node: ast.If) -> None:
+            for child in node.orelse if _is_type_checking(node) else [node.test, *node.body, *node.orelse]:
+                self.visit(child)
 
-    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+        def visit_Import(self, node: ast.Import) -> None:
+            found.update(a.name for a in node.names if a.name.startswith("celline_jobs_nb"))
+
+        def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            if not target.startswith("celline_jobs_nb"):
+                return
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                found.add(submodule if submodule in modules else target)
+
+    Visitor().visit(ast.parse(source))
     return found
 
 
 def import_graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    names = set(modules)
     graph = {}
     for name, path in modules.items():
-        graph[name] = {m for m in top_level_imports(path) if m in modules and m != name}
+        found = package_imports(path.read_text(encoding="utf-8"), name, path.name == "__init__.py", names)
+        graph[name] = {m for m in found if m in modules and m != name}
     return graph
 
 
@@ -106,6 +110,24 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_walker_sees_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_walker_counts_imports_inside_functions_but_not_type_checking_ones():
+    source = (
+        "from typing import TYPE_CHECKING\n"
+        "from . import sub\n"
+        "from .core import thing\n"
+        "if TYPE_CHECKING:\n"
+        "    from .typing_only import T\n"
+        "def later():\n"
+        "    from ..cli import main\n"
+        "    import celline_jobs_nb.late\n"
+    )
+    modules = {"celline_jobs_nb.pkg", "celline_jobs_nb.pkg.sub", "celline_jobs_nb.pkg.core", "celline_jobs_nb.cli"}
+    found = package_imports(source, "celline_jobs_nb.pkg.mod", False, modules)
+    # a submodule imported by name is a dependency on it alone; a name, on the module that defines it
+    assert found == {"celline_jobs_nb.pkg.sub", "celline_jobs_nb.pkg.core", "celline_jobs_nb.cli",
+                     "celline_jobs_nb.late"}
 
 
 def test_no_import_cycles_in_the_package():
