@@ -41,7 +41,9 @@ def watch_command(monitor: JobMonitor) -> str:
 
 def watch(monitor: JobMonitor, *, interval: float = 1.0, job_ids: Sequence[str] | None = None,
           console: Console | None = None, title: str | None = None) -> int:
-    """Follow jobs until every watched one is final, then print their table once.
+    """Follow jobs until every watched one is final, then print their table once. Without
+    ``job_ids``: the jobs active now or at any time while watching (none active: the recent ones
+    ``celline-jobs list`` shows).
 
     On a terminal: a live table in place (columns never jump narrower between frames). Piped or
     redirected: one line per status change, then the final table with every value in full.
@@ -49,8 +51,19 @@ def watch(monitor: JobMonitor, *, interval: float = 1.0, job_ids: Sequence[str] 
     if interval <= 0:
         raise InvalidInputError(f"invalid --interval {interval}: use a number of seconds > 0")
 
+    watched: dict[str, None] = {}  # without job_ids: the jobs active at any time while watching
+
     def jobs_now() -> list[JobInfo]:
-        return monitor.store.get_many(list(job_ids)) if job_ids is not None else monitor.list_jobs()
+        if job_ids is not None:
+            return monitor.store.get_many(list(job_ids))
+        # Never the whole history (a project of a million jobs): the active jobs through their
+        # index, or, when none is active, what `celline-jobs list` shows by default.
+        watched.update(dict.fromkeys(job.job_id for job in monitor.store.active()))
+        if not watched:
+            from .listing import bounded_jobs
+
+            return bounded_jobs(monitor.store)[0]
+        return sorted(monitor.store.get_many(list(watched)), key=lambda job: job.created_at)
 
     def finish(jobs: Sequence[JobInfo]) -> None:
         print_table(jobs_table(jobs, title=title))

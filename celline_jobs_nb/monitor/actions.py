@@ -94,7 +94,7 @@ class ActionsMixin(RefreshMixin, ReadsMixin):
         from ..schedulers.base import QueueEntry
 
         entries = self.adapter(scheduler).queue()
-        tracked = {j.native_id: j.job_id for j in self.store.list(scheduler=scheduler) if j.native_id}
+        tracked = self.store.native_ids(scheduler, (e.native_id for e in entries))
         return [QueueEntry(e.native_id, e.name, e.state, e.user, e.reason, tracked.get(e.native_id))
                 for e in entries]
 

@@ -1001,6 +1001,19 @@ class JobStore:
         return [(r[0], Event(r[1], to_utc(r[2]) or utcnow(), JobStatus(r[3]) if r[3] else None, JobStatus(r[4]),
                              r[5], r[6])) for r in rows]
 
+    def native_ids(self, scheduler: str, native_ids: Iterable[str]) -> dict[str, str]:
+        """Our job id of each of ``native_ids`` we track on ``scheduler`` (through the native-id
+        index: a scheduler's queue is matched without reading the project's history)."""
+        wanted = sorted({str(n) for n in native_ids})
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found.update((native, job_id) for native, job_id in self._read(
+                f"SELECT native_id, job_id FROM jobs WHERE scheduler = ? AND native_id IN ({marks}) ORDER BY seq",
+                [scheduler, *chunk]))
+        return found
+
     def find_native(self, scheduler: str, native_id: str) -> JobInfo | None:
         rows = self._read(f"{_SELECT} WHERE scheduler = ? AND native_id = ?", (scheduler, native_id))
         return row_to_job(rows[0]) if rows else None

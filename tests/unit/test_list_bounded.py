@@ -131,3 +131,12 @@ def test_list_all_json_streams_rows_and_filters_array_tasks(project: Path):
     assert _names(text.stdout) == {f"job{10 + i}" for i in range(6)}
     missing = _cli(project, "list", "--array-parent", "nosuchjob")
     assert missing.returncode == 2 and "no job" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_watch_follows_active_jobs_not_the_whole_history(project: Path):
+    store = JobStore(project)
+    store.insert_many([_job(i, JobStatus.COMPLETED, timedelta(days=3, minutes=-i)) for i in range(200)])
+    result = _cli(project, "watch", "--interval", "0.05")
+    assert result.returncode == 0, result.stderr
+    # nothing active: what `list` shows by default (the 50 newest), not the 200 of the history
+    assert _names(result.stdout) == {f"job{i}" for i in range(150, 200)}
