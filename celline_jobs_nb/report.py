@@ -91,6 +91,7 @@ def render_report(monitor: JobMonitor, *, since: datetime | None = None, log_lin
         *(f'<th data-key="{key}" aria-sort="none"><button type="button">{_esc(label)}</button></th>'
           for key, label in TABLE_COLUMNS),
         "</tr></thead><tbody></tbody></table></div>",
+        '<p><button id="job-more" type="button" hidden></button></p>',
         "<noscript><p>The job table needs JavaScript; the other sections do not.</p></noscript></section>",
         '<section id="failed"><h2>Failed jobs</h2>', _failed_jobs(monitor, digest, log_lines), "</section>",
         f'<script type="application/octet-stream" id="report-data">{digest.table.finish()}</script>',

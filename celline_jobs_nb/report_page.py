@@ -2,11 +2,12 @@
 
 The script renders the table from the packed columns (``report_table``) with ``textContent`` only.
 It never builds one object per job: sorting and filtering work on the columns, and only the first
-``SHOWN`` rows of the sorted, filtered table become DOM rows. A numeric column's sort key is the
-column itself, a text column's the rank of each distinct value under the page's collator (computed
-once per column); the first rows are picked by a threshold found with a native typed-array sort, so
-a sort or filter over 1,000,000 jobs never sorts 1,000,000 rows with a JavaScript comparator.
-Missing values stay last either way; equal values keep the table's order (oldest first).
+``PAGE`` rows of the sorted, filtered table become DOM rows ("Show more" adds the next ``PAGE``).
+A numeric column's sort key is the column itself, a text column's the rank of each distinct value
+under the page's collator (computed once per column); the first rows are picked by a threshold
+found with a native typed-array sort, so a sort or filter over 1,000,000 jobs never sorts
+1,000,000 rows with a JavaScript comparator. Missing values stay last either way; equal values
+keep the table's order (oldest first).
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ SCRIPT = """
   const searched = ["id", "name", "type", "status", "reason"];
   const format = {submit: time, start: time, end: time, wait: duration, run: duration};
   const collator = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
-  const SHOWN = 2000; // rows in the page at once: a 1,000,000-job table stays quick to sort and filter
+  // Rows in the page at first, and added by "Show more": the browser lays out 2,000 rows of this
+  // table in about 0.8 s, 500 in 0.2 s, whatever the table's length.
+  const PAGE = 500;
+  const more = document.getElementById("job-more");
+  let shown = PAGE;
   // The table's parts as packed (see report_table.py); a column is decoded whole only when a sort
   // or the filter needs it, and a cell of a shown row from its own part.
   const data = { n: 0, parts: [], starts: [], whole: new Map(), decoded: new Map() };
@@ -120,11 +125,12 @@ SCRIPT = """
     return picked.map((j) => (rows ? rows[j] : j));
   };
 
-  const render = () => {
+  const render = (keep = false) => {
+    if (!keep) shown = PAGE;
     const rows = matching(filter.value.trim().toLowerCase());
     const total = rows ? rows.length : data.n;
     const body = document.createDocumentFragment();
-    for (const i of firstRows(rows, SHOWN)) {
+    for (const i of firstRows(rows, shown)) {
       const tr = document.createElement("tr");
       const status = cell("status", i);
       tr.dataset.status = status;
@@ -141,7 +147,9 @@ SCRIPT = """
     }
     tbody.replaceChildren(body);
     counter.textContent = `${total} of ${data.n} jobs` +
-      (total > SHOWN ? ` (the first ${SHOWN} shown: filter or sort to see others)` : "");
+      (total > shown ? ` (the first ${shown} shown: filter, sort or show more to see others)` : "");
+    more.hidden = total <= shown;
+    more.textContent = `Show ${Math.min(PAGE, total - shown)} more`;
     for (const th of headers) {
       th.setAttribute("aria-sort", th.dataset.key !== sortKey ? "none" : (direction > 0 ? "ascending" : "descending"));
     }
@@ -154,7 +162,11 @@ SCRIPT = """
       render();
     });
   }
-  filter.addEventListener("input", render);
+  filter.addEventListener("input", () => render());
+  more.addEventListener("click", () => {
+    shown += PAGE;
+    render(true);
+  });
 
   // The table's data: base64 of gzip of JSON, column-major parts, each column coded (see
   // encode_column in report_table.py): small numbers as characters (code point - 48), shared
