@@ -388,12 +388,13 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from .discover import CELLINE_SCHEDULER, script_spec
+    from .discover import script_spec
+    from .schedulers import adapter_class
 
     if bool(args.script) == bool(args.shell_command):
         raise InvalidInputError("give either a SCRIPT or --command CMD (not both, not neither)")
-    if args.scheduler == CELLINE_SCHEDULER:
-        raise InvalidInputError("the celline scheduler only follows jobs celline starts itself: "
+    if args.scheduler and adapter_class(args.scheduler).foreign_runs:  # an unknown name: its own error
+        raise InvalidInputError(f"the {args.scheduler} scheduler only follows jobs celline starts itself: "
                                 "use --scheduler local, slurm or pbs")
     script = Path(args.script).expanduser().resolve() if args.script else None
     if script is not None and not script.is_file():

@@ -669,8 +669,39 @@ def test_pbs_exit_status_and_a_failing_qstat(project: Path, fake_pbs: Path) -> N
                                         .replace("exit_status = 0", "exit_status = 271"))
     monitor.refresh(force=True)
     job = monitor.get_job(job.job_id)
-    assert (job.status, job.exit_code, job.reason) == (JobStatus.FAILED, 271, "PBS exit status 271")
+    # Read by the PBS adapter's rules: 271 = 256 + SIGTERM, on a job that ran (exec_host, start_time)
+    assert (job.status, job.exit_code, job.signal, job.reason) == (JobStatus.FAILED, None, 15,
+                                                                   "killed by signal SIGTERM")
+    assert job.metadata["failure_kind"] == "signal"
     assert not monitor.poll_states()[CELLINE_SCHEDULER].stale
+
+
+@pytest.mark.parametrize(("started", "comment", "expected"), [
+    # Torque's 271 on a job that never started is a deletion while queued, not a SIGTERM failure.
+    (False, "Job deleted at request of alice@login1", (JobStatus.CANCELLED, None, None, "cancelled",
+                                                       "deleted before it started: Job deleted at request of "
+                                                       "alice@login1")),
+    # The MOM's comment names the limit that killed it.
+    (True, "job killed: walltime 3610 exceeded limit 3600", (JobStatus.FAILED, None, 15, "timeout",
+                                                             "PBS killed the job: walltime 3610 exceeded limit")),
+])
+def test_pbs_exit_status_271_by_the_pbs_rules(project: Path, fake_pbs: Path, started: bool, comment: str,
+                                              expected: tuple[object, ...]) -> None:
+    root = make_project(project, system="PBS", server="cluster01")
+    count_script(root, "GSM001", "20261128_10:00:00")
+    log = root / "resources/GSE100/GSM001/logs/count_20261128_10:00:00.log"
+    monitor = JobMonitor(root)
+    discover(monitor)
+    job = next(j for j in by_name(monitor)["Count GSM001"] if j.log_file == str(log))
+    record = (QSTAT_F_TORQUE.format(log_head=str(log)[:30], log_tail=str(log)[30:])
+              .replace("exit_status = 0", f"exit_status = 271\n    comment = {comment}"))
+    if not started:
+        for line in ("    exec_host = node07/0-7\n", "    start_time = Sat Nov 28 10:01:13 2026\n"):
+            record = record.replace(line, "")
+    (fake_pbs / "qstat.out").write_text(record)
+    monitor.refresh(force=True)
+    job = monitor.get_job(job.job_id)
+    assert (job.status, job.exit_code, job.signal, job.metadata.get("failure_kind"), job.reason) == expected
 
 
 def test_cancel_in_pbs_mode_runs_qdel(project: Path, fake_pbs: Path) -> None:

@@ -68,7 +68,8 @@ class CellineScheduler(SchedulerAdapter):
             record, how = matches.get(run.key, (None, None))
             assessment = assess(run, process=processes.get(os.path.realpath(run.script.path)), pbs=record,
                                 pbs_checked=self.execution.pbs,
-                                cancel_requested=bool(job.metadata.get("cancel_requested")))
+                                cancel_requested=bool(job.metadata.get("cancel_requested")),
+                                flavour=self.pbs.flavour if record is not None else None)
             fields = dict(assessment.fields)
             if how is not None and how != "id":  # keep how it was first matched
                 fields["metadata"] = {**fields.get("metadata", {}), "pbs_matched_by": how}

@@ -2,8 +2,9 @@
 
   1. PBS mode: its PBS job, while PBS shows it queued or running (or in a state we cannot read).
   2. a ``bash <script>`` process on this machine (multithreading mode).
-  3. once it has ended: the PBS exit status; error or success lines in its log; celline's own
-     "done" files (``counted/outs/...``, ``seurat.rds``...) written after the run started.
+  3. once it has ended: the PBS exit status (read by the PBS adapter's rules); error or success
+     lines in its log; celline's own "done" files (``counted/outs/...``, ``seurat.rds``...) written
+     after the run started.
   Without any of these the job is ``unknown``, with a reason: "missing" never means "completed".
 """
 
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ...core import reasons
+from ...core.exits import exit_reason
 from ...core.models import JobStatus, to_utc, utcnow
-from ..pbs import PbsRecord
+from ..pbs import PbsRecord, interpret_exit_status, is_deletion_status, limit_kill
 from ..pbs import map_state as pbs_map_state
 from .evidence import ScriptProcess, log_verdict
 from .runs import OUTPUTS, CellineRun, file_mtime
@@ -31,8 +33,9 @@ class Assessment:
 
 
 def assess(run: CellineRun, *, process: ScriptProcess | None, pbs: PbsRecord | None, pbs_checked: bool,
-           cancel_requested: bool = False) -> Assessment:
-    """The status of a run from what is known now (see the module docstring for the order)."""
+           cancel_requested: bool = False, flavour: str | None = None) -> Assessment:
+    """The status of a run from what is known now (see the module docstring for the order);
+    ``flavour`` is the installed PBS's (its negative exit statuses differ)."""
     pbs_status, known_state = pbs_map_state(pbs.state) if pbs is not None else (None, False)
     if pbs is not None and pbs_status is not None and (pbs_status.active or not known_state):
         fields: dict[str, Any] = {"native_id": pbs.job_id, "reason": None}
@@ -53,10 +56,7 @@ def assess(run: CellineRun, *, process: ScriptProcess | None, pbs: PbsRecord | N
     if cancel_requested:
         return Assessment(JobStatus.CANCELLED, {**fields, "reason": reasons.CANCELLED_BY_USER})
     if pbs is not None and pbs.exit_status is not None:
-        if pbs.exit_status == 0:
-            return Assessment(JobStatus.COMPLETED, {**fields, "exit_code": 0, "reason": None})
-        return Assessment(JobStatus.FAILED, {**fields, "exit_code": pbs.exit_status,
-                                             "reason": f"PBS exit status {pbs.exit_status}"})
+        return _pbs_end(pbs, pbs.exit_status, fields, flavour)
     verdict, evidence = log_verdict(run.log)
     if verdict is JobStatus.FAILED:
         return Assessment(verdict, {**fields, "reason": evidence})
@@ -73,6 +73,28 @@ def assess(run: CellineRun, *, process: ScriptProcess | None, pbs: PbsRecord | N
     if pbs is not None:
         unknown["native_id"] = pbs.job_id
     return Assessment(JobStatus.UNKNOWN, unknown)
+
+
+def _pbs_end(pbs: PbsRecord, exit_status: int, fields: dict[str, Any], flavour: str | None) -> Assessment:
+    """An ended PBS job's Exit_status read by the PBS adapter's rules (``schedulers/pbs/exits.py``):
+    a job that never started (no start time, no exec_host) and ended with a signal's status was
+    deleted while queued (Torque reports 271 = 256 + SIGTERM); otherwise PBS's own negative codes
+    per flavour, 256+N or 128+N for a signal, a limit named in PBS's comment, else the exit code."""
+    if not pbs.started and is_deletion_status(exit_status):
+        detail = f": {pbs.comment}" if pbs.comment else ""
+        return Assessment(JobStatus.CANCELLED, {**fields, "reason": f"deleted before it started{detail}",
+                                                "metadata": {reasons.KIND_META_KEY: reasons.CANCELLED}})
+    meaning = interpret_exit_status(exit_status, flavour)
+    if meaning.exit_code == 0:
+        return Assessment(JobStatus.COMPLETED, {**fields, "exit_code": 0, "reason": None})
+    kind, reason = meaning.kind, meaning.reason
+    if reason is None:
+        kind, reason = limit_kill(pbs.comment) or (None, None)
+    if reason is None:
+        reason, kind = exit_reason(meaning.exit_code, meaning.signal)
+    return Assessment(JobStatus.FAILED, {**fields, "exit_code": meaning.exit_code, "signal": meaning.signal,
+                                         "reason": reason or f"PBS Exit_status {exit_status}",
+                                         "metadata": {reasons.KIND_META_KEY: kind or reasons.EXIT}})
 
 
 def _newest_output(run: CellineRun) -> tuple[Path, float] | None:
