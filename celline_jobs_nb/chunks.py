@@ -4,9 +4,7 @@ creation times (cut by ``JobStore.created_bounds`` from the creation-time index)
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .core.errors import InvalidInputError
@@ -21,7 +19,7 @@ def iter_history(source: Any, *, chunk: int = 100_000, per: str = "attempt", sin
     jobs, oldest first; together they hold exactly the rows of one ``to_dataframe`` call. With
     ``per="job"`` a chunk holds the jobs whose first attempt was created in its run, each with its
     latest attempt however much later that came (read through the retries' own index)."""
-    from .export import _bound, _statuses, _store_of, _types, frame_of
+    from .export import _bound, _statuses, _store_of, _types, chunk_frames
 
     if per not in ("attempt", "job"):
         raise InvalidInputError(f"iter_history(per={per!r}): use per='attempt' or per='job' "
@@ -35,7 +33,4 @@ def iter_history(source: Any, *, chunk: int = 100_000, per: str = "attempt", sin
     store = _store_of(source)
     start, end = _bound(since, "since"), _bound(until, "until")
     statuses, types = _statuses(filters.get("status")), _types(filters.get("job_type"))
-    bounds = store.created_bounds(chunk, start, end)
-    edges = [start, *(datetime.fromtimestamp(b, timezone.utc) for b in bounds), end]
-    for low, high in itertools.pairwise(edges):
-        yield frame_of(store, per, statuses, types, filters.get("scheduler"), low, high)  # type: ignore[arg-type]
+    yield from chunk_frames(store, chunk, per, statuses, types, filters.get("scheduler"), start, end)  # type: ignore[arg-type]

@@ -20,10 +20,11 @@ NaN, which is not JSON) is decoded in Python, with the same rules.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -104,14 +105,11 @@ def to_dataframe(
     if per == "event":
         return _event_frame(store, statuses, types, scheduler, start, end)
     if store.count_matching(None, scheduler=scheduler, job_types=types, since=start, until=end) > CHUNKED_ABOVE:
-        # A long history is read a chunk at a time (``chunks.iter_history``): only one chunk's
-        # rows are ever Python objects, and the frames are joined at the end.
+        # A long history is read a chunk at a time (as ``chunks.iter_history`` does): only one
+        # chunk's rows are ever Python objects, and the frames are joined at the end.
         import pandas as pd
 
-        from .chunks import iter_history
-
-        frames = list(iter_history(store, chunk=CHUNK, per=per, since=start, until=end, status=statuses,
-                                   job_type=types, scheduler=scheduler))
+        frames = list(chunk_frames(store, CHUNK, per, statuses, types, scheduler, start, end))
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return frame_of(store, per, statuses, types, scheduler, start, end)
 
@@ -119,6 +117,17 @@ def to_dataframe(
 #: ``to_dataframe`` of more matching jobs than this reads them in chunks of ``CHUNK``.
 CHUNKED_ABOVE = 250_000
 CHUNK = 100_000
+
+
+def chunk_frames(store: JobStore, chunk: int, per: Per, statuses: list[JobStatus] | None,
+                 types: list[JobType] | None, scheduler: str | None, start: datetime | None,
+                 end: datetime | None) -> Iterator[pd.DataFrame]:
+    """``frame_of`` for consecutive runs of about ``chunk`` jobs, oldest first, cut at creation
+    times read from their index (``JobStore.created_bounds``)."""
+    bounds = store.created_bounds(chunk, start, end)
+    edges = [start, *(datetime.fromtimestamp(b, timezone.utc) for b in bounds), end]
+    for low, high in itertools.pairwise(edges):
+        yield frame_of(store, per, statuses, types, scheduler, low, high)
 
 
 def frame_of(store: JobStore, per: Per, statuses: list[JobStatus] | None, types: list[JobType] | None,
