@@ -43,7 +43,7 @@ from .fsmode import journal_mode, read_only_reason
 from .outbox import record_ending
 from .rows import COLUMNS, PROBLEMS_META_KEY, encode, row_to_job
 from .schema import MIGRATIONS, SCHEMA_VERSION
-from .stored_job import rows_to_jobs
+from .stored_job import EAGER_SELECT, rows_to_jobs, rows_to_jobs_deferred
 
 T = TypeVar("T")
 log = logging.getLogger("celline.job")
@@ -776,13 +776,14 @@ class JobStore:
                 # of status S (0.7 s at 1,000,000 jobs); the newest rows, read backwards by rowid,
                 # usually hold the N. Only when they do not is the index asked.
                 window = max(_NEWEST_WINDOW, 100 * int(limit))
-                recent = self._read(f"{_LIST_SELECT} NOT INDEXED{where} AND seq > "
+                recent = self._read(f"{EAGER_SELECT} NOT INDEXED{where} AND seq > "
                                     f"(SELECT COALESCE(MAX(seq), 0) FROM jobs) - ?{order} LIMIT ?",
                                     [*params[:-1], window, params[-1]])
                 if len(recent) == int(limit):
-                    return rows_to_jobs(recent)
-            return rows_to_jobs(self._read(f"{_LIST_SELECT}{hint}{where}{order} LIMIT ?", params))
-        return rows_to_jobs(self._read(_LIST_SELECT + hint + where + order, params))
+                    return rows_to_jobs_deferred(recent, self._read)
+            return rows_to_jobs_deferred(self._read(f"{EAGER_SELECT}{hint}{where}{order} LIMIT ?", params), self._read)
+        # The columns a listing seldom shows are read when first asked for, for the whole batch.
+        return rows_to_jobs_deferred(self._read(EAGER_SELECT + hint + where + order, params), self._read)
 
     def iter_list(self, statuses: Iterable[JobStatus] | None = None, *, scheduler: str | None = None,
                   job_types: Iterable[JobType] | None = None, since: datetime | None = None,

@@ -112,3 +112,27 @@ def test_the_status_and_type_filter_is_answered_from_their_index(project: Path):
     plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + query))
     assert "USING INDEX jobs_status_type (status=? AND job_type=?)" in plan, plan
     assert "TEMP B-TREE" not in plan  # already in creation order: no sort
+
+
+def test_columns_a_listing_seldom_shows_are_read_for_the_whole_batch_when_first_asked(project: Path):
+    store = JobStore(project)
+    jobs = [_job(i, JobStatus.COMPLETED) for i in range(5)]
+    jobs[2].depends_on = [jobs[0].job_id]
+    store.insert_many(jobs)
+    with sqlite3.connect(store.path) as db:  # a value no version writes, in a deferred column
+        db.execute("UPDATE jobs SET depends_on = ? WHERE job_id = ?", ('{"not": "a list"}', jobs[4].job_id))
+    statements: list[str] = []
+    listed = store.list()
+    store._connect().set_trace_callback(statements.append)
+    try:
+        fresh = pickle.loads(pickle.dumps(listed[3]))  # before any deferred column was read
+        assert [j.command for j in listed] == [f"run {i}" for i in range(5)]
+        assert listed[2].depends_on == [jobs[0].job_id] and listed[1].metadata["script"] == "/s/1.sh"
+    finally:
+        store._connect().set_trace_callback(None)
+    assert len([s for s in statements if "FROM jobs WHERE seq IN" in s]) == 1  # one read for the five jobs
+    assert fresh == store.get(jobs[3].job_id) and fresh.command == "run 3"
+    bad = listed[4]
+    assert bad.depends_on == [] and "stored depends_on unreadable" in " ".join(bad.metadata["problems"])
+    for job in listed[:4]:
+        assert job == store.get(job.job_id)
