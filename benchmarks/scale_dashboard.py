@@ -110,44 +110,6 @@ def list_rows(project: Path, total: int, timed: object) -> list[Row]:
                      + "; with interpreter start-up")]
 
 
-def report_rows(project: Path, total: int) -> list[Row]:
-    """The offline report of the big store: its size and the time Chromium takes to open it (the
-    table decoded and shown). Baseline: the size of the same table as plain JSON (the old format)."""
-    import shutil
-    import tempfile
-    import time
-
-    from celline_jobs_nb.monitor import JobMonitor
-    from celline_jobs_nb.report import render_report, unpacked_rows
-
-    started = time.perf_counter()
-    text = render_report(JobMonitor(project))
-    render_s = time.perf_counter() - started
-    block = text.split('id="report-data">', 1)[1].split("</script>", 1)[0]
-    plain = len(json.dumps(unpacked_rows(block), separators=(",", ":")))
-    size = len(text.encode("utf-8"))
-    opened: dict[str, object] = {}
-    node = shutil.which("node")
-    if node:
-        with tempfile.TemporaryDirectory() as tmp:
-            page = Path(tmp) / "report.html"
-            page.write_text(text, encoding="utf-8")
-            result = subprocess.run([node, str(Path(__file__).with_name("report_open.mjs")), str(page)],
-                                    capture_output=True, text=True, timeout=300)
-            if result.returncode == 0:
-                opened = json.loads(result.stdout.strip().splitlines()[-1])
-    rows = [Row("8. scale", f"offline report size, {total:,} jobs", size / 1e6, "MB", (size - len(block) + plain) / 1e6,
-                "the same table as plain JSON (before)", target="<= 10 MB", met=size <= 10e6,
-                note=f"rendered in {render_s:.1f} s; summary, charts and failed jobs complete; the table as "
-                     "base64 of gzip of column-major JSON, decoded in the page")]
-    if opened:
-        ms = float(opened["ms"])  # type: ignore[arg-type]
-        rows.append(Row("8. scale", f"offline report opened in Chromium, {total:,} jobs", ms, "ms", target="< 2 s",
-                        met=ms < 2000 and not opened.get("errors"),
-                        note=f"until the table is decoded and its first rows shown: {opened.get('count')}"))
-    return rows
-
-
 _HISTORY_PROBE = r"""
 import json, resource, sys, time
 from celline_jobs_nb.monitor import JobMonitor
