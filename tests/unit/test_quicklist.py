@@ -154,7 +154,8 @@ def test_listing_an_ended_project_loads_neither_the_monitor_nor_logging(project:
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "celline_jobs_nb", "--project", str(project),
                              "list", "--json"], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0 and len(json.loads(result.stdout)) == 61
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")}
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time")}
     unwanted = {"celline_jobs_nb.monitor", "celline_jobs_nb.store.sqlite", "celline_jobs_nb.core.settings",
                 "celline_jobs_nb.schedulers", "logging", "subprocess", "tomllib"}
     assert "celline_jobs_nb.quicklist" in imported and not unwanted & imported
