@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from .core.errors import CellineJobsError, InvalidInputError
 from .core.models import JobInfo, JobStatus, JobType, to_utc
 from .core.paths import write_output
-from .core.resources import Resources
 from .history_columns import USAGE_KEYS, Columns, paused_gc, read_columns
 from .store.rows import stored_resources, stored_status
 from .store.sqlite import Event, JobStore
@@ -329,14 +328,13 @@ def _job_frame(columns: Columns, roots: Sequence[str], picked: Any | None, attem
     import numpy as np
     import pandas as pd
 
-    # Resources: few distinct request texts per project, so each is parsed once.
-    parsed: dict[str, Resources] = {}
-    requests = []
-    for text in columns["resources"]:
-        request = parsed.get(text)
-        if request is None:
-            request = parsed[text] = stored_resources(text)
-        requests.append(request)
+    # Resources: few distinct request texts per project, so each is parsed once, and each figure
+    # is an array of the distinct requests' values taken by code.
+    codes, texts = pd.factorize(np.asarray(columns["resources"], dtype=object), use_na_sentinel=False)
+    distinct = [stored_resources(text) for text in texts]
+
+    def each(values: list[Any], dtype: str = "float64") -> Any:
+        return np.array(values, dtype=dtype)[codes] if len(codes) else np.array([], dtype=dtype)
     created = _floats(np, columns["created_at"])
     submit = _floats(np, columns["submit_time"])
     submit = np.where(np.isnan(submit), created, submit)  # recorded before submit_time existed (legacy)
@@ -347,8 +345,10 @@ def _job_frame(columns: Columns, roots: Sequence[str], picked: Any | None, attem
     elapsed = np.where(np.isnan(usage["elapsed_seconds"]), (np.round(end * 1e6) - np.round(start * 1e6)) / 1e6,
                        usage["elapsed_seconds"])
     alloc, requested = usage["alloc_cpus"], usage["req_mem_bytes"]
-    cpus = np.where(np.isnan(alloc) | (alloc == 0), _floats(np, [r.cpus for r in requests]), alloc)
-    requested = np.where(np.isnan(requested) | (requested == 0), _floats(np, [r.memory for r in requests]), requested)
+    request_cpus = each([np.nan if r.cpus is None else r.cpus for r in distinct])
+    request_mem = each([np.nan if r.memory is None else r.memory for r in distinct])
+    cpus = np.where(np.isnan(alloc) | (alloc == 0), request_cpus, alloc)
+    requested = np.where(np.isnan(requested) | (requested == 0), request_mem, requested)
     cpu_seconds, max_rss = usage["cpu_seconds"], usage["max_rss_bytes"]
     with np.errstate(invalid="ignore", divide="ignore"):
         denominator = elapsed * cpus
@@ -361,13 +361,14 @@ def _job_frame(columns: Columns, roots: Sequence[str], picked: Any | None, attem
     data["job_type"] = _categorical(pd, np, columns["job_type"], TYPE_VALUES, JobType.parse)
     data["status"] = _categorical(pd, np, columns["status"], STATUS_VALUES, stored_status)
     data["root_id"] = _text(pd, roots)
-    data["depends_on"] = _text(pd, [None if text is None else ",".join(json.loads(text)) or None
-                                    for text in columns["depends_on"]])
-    data["cpus"] = _ints(pd, np, [r.cpus for r in requests])
-    data["mem_bytes"] = _ints(pd, np, [r.memory for r in requests])
-    data["gpus"] = _ints(pd, np, [r.gpus for r in requests])
-    data["partition"] = _text(pd, [r.partition for r in requests])
-    data["walltime"] = _seconds(pd, _floats(np, [r.walltime for r in requests]))
+    depends_on = columns["depends_on"]
+    data["depends_on"] = _text(pd, depends_on if _all_none(depends_on) else
+                               [None if text is None else ",".join(json.loads(text)) or None for text in depends_on])
+    data["cpus"] = _ints(pd, np, request_cpus)
+    data["mem_bytes"] = _ints(pd, np, request_mem)
+    data["gpus"] = _ints(pd, np, each([np.nan if r.gpus is None else r.gpus for r in distinct]))
+    data["partition"] = _text(pd, list(each([r.partition for r in distinct], "object")))
+    data["walltime"] = _seconds(pd, each([np.nan if r.walltime is None else r.walltime for r in distinct]))
     data["progress_pct"] = pd.array(columns["progress_pct"], dtype="Float64")
     data["progress_stage"] = _text(pd, columns["progress_stage"])
     data["max_rss_bytes"] = pd.array(np.trunc(max_rss), dtype="Int64")
