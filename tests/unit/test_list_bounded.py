@@ -90,6 +90,11 @@ def test_every_filter_combination_of_the_listing_reads_through_an_index(project:
             list(store.iter_list(statuses, **common, since=utcnow() - timedelta(days=2)))
             if statuses or types or scheduler or array_parent:
                 list(store.iter_list(statuses, **common))
+            if array_parent is None:  # the history's bulk reads: a window, and a window with later retries
+                since, until = utcnow() - timedelta(days=3), utcnow() - timedelta(days=1)
+                store.select("job_id", statuses, job_types=types, scheduler=scheduler, since=since, until=until)
+                store.select("job_id", statuses, job_types=types, scheduler=scheduler, since=since, until=until,
+                             retries_after=until)
     finally:
         conn.set_trace_callback(None)
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM jobs" in s]
