@@ -16,7 +16,7 @@ import pytest
 
 from celline_jobs_nb.core.models import JobInfo, JobStatus, JobType, Progress, new_job_id, utcnow
 from celline_jobs_nb.store import JobStore
-from celline_jobs_nb.store import sqlite as store_sqlite
+from celline_jobs_nb.store import queries as store_queries
 
 
 def _job(i: int, status: JobStatus, job_type: JobType = JobType.CUSTOM) -> JobInfo:
@@ -71,7 +71,7 @@ def test_newest_n_with_filters_come_from_the_query(project: Path, monkeypatch: p
     # first look (among the newest rows) finds too few and the index is asked.
     jobs = [_job(i, JobStatus.FAILED) for i in range(3)] + [_job(i, JobStatus.COMPLETED) for i in range(3, 400)]
     store.insert_many(jobs)
-    monkeypatch.setattr(store_sqlite, "_NEWEST_WINDOW", 50)
+    monkeypatch.setattr(store_queries, "_NEWEST_WINDOW", 50)
     assert [j.name for j in store.list([JobStatus.FAILED], limit=2, newest_first=True)] == ["job2", "job1"]
     assert [j.name for j in store.list([JobStatus.COMPLETED], limit=3, newest_first=True)] == [
         "job399", "job398", "job397"]
