@@ -79,7 +79,8 @@ SCRIPT = """
     const keys = new Float64Array(data.n);
     if (numeric.has(key)) {
       for (let i = 0; i < data.n; i++) keys[i] = missing(values[i]) ? NaN : Number(values[i]);
-    } else {  // the rank of each distinct text under the collator; equal texts share a rank
+    } else if (data.parts.every((p) => !Array.isArray(p[key]) && !("front" in p[key]))) {
+      // a few distinct texts (type, status, resources): rank each under the collator; equal texts share a rank
       const distinct = Array.from(new Set(values.filter((v) => !missing(v)).map(String))).sort(collator.compare);
       const rank = new Map();
       let r = 0;
@@ -88,6 +89,17 @@ SCRIPT = """
         rank.set(v, r);
       });
       for (let i = 0; i < data.n; i++) keys[i] = missing(values[i]) ? NaN : rank.get(String(values[i]));
+    } else {  // mostly distinct texts (ids, names): the rows in collator order once, then their ranks
+      keys.fill(NaN);
+      const order = [];
+      for (let i = 0; i < data.n; i++) if (!missing(values[i])) order.push(i);
+      const text = (i) => String(values[i]);
+      order.sort((a, b) => collator.compare(text(a), text(b)));
+      let r = 0;
+      for (let j = 0; j < order.length; j++) {
+        if (j && collator.compare(text(order[j - 1]), text(order[j])) !== 0) r++;
+        keys[order[j]] = r;
+      }
     }
     keysOf.set(key, keys);
     return keys;
