@@ -100,7 +100,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--name", help="job name (default: the script's or command's first word)")
     p.add_argument("--type", dest="job_type", default=None,
                    help="Count, Preprocess, Prediction, Integration, Batch Correction or Custom")
-    p.add_argument("--scheduler", default=None, help="local, slurm or pbs (default: the project's)")
+    p.add_argument("--scheduler", default=None, help="local, slurm, pbs or sge (default: the project's)")
     p.add_argument("--after", action="append", default=[], metavar="JOB_ID", help="start after this job succeeds")
     p.add_argument("--after-any", action="store_true", help="with --after: start after it ends, however it ends")
     p.add_argument("--array", metavar="SPEC",
@@ -184,7 +184,7 @@ def _add_resource_args(p: argparse.ArgumentParser | _Unused) -> None:
     p.add_argument("--mem", metavar="SIZE", help="memory, e.g. 32G")
     p.add_argument("--time", metavar="LIMIT", help="time limit, e.g. 1:30:00, 2h")
     p.add_argument("--partition", "--queue", dest="partition", metavar="NAME",
-                   help="SLURM partition or PBS queue (cluster schedulers)")
+                   help="SLURM partition, PBS or Grid Engine queue (cluster schedulers)")
     p.add_argument("--gpus", metavar="N", help="GPUs for the job (cluster schedulers)")
     p.add_argument("--account", metavar="NAME", help="account to charge, e.g. your lab's (cluster schedulers)")
 

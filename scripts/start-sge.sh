@@ -18,8 +18,8 @@
 # What it sets: act_qmaster = this host, host alias "<host> localhost" (the hostname resolves to
 # 127.0.0.1, which SGE otherwise reads back as "localhost"), admin/submit/exec host, queue all.q on
 # this host with one slot per CPU, a parallel environment "smp" ($pe_slots) attached to all.q,
-# min_uid/min_gid 0 (jobs as root), scheduling every second. The accounting flush time is left at
-# its default, so the tests meet the same delay before `qacct` knows a job as on real cells.
+# min_uid/min_gid 0 (jobs as root), no login shells for jobs, scheduling every second. The accounting
+# flush time is left at its default, so the tests meet the same delay before `qacct` knows a job as on real cells.
 #
 # The mark: once a test job has run, the script writes $CELLINE_JOBS_TEST_CLUSTER_DIR/sge.state
 # (default /tmp/celline-jobs-test-cluster, beside start-slurm.sh's slurm.state) with the cell, the
@@ -130,11 +130,14 @@ timeout 10 qstat >/dev/null || { log "qmaster not answering (see /var/spool/grid
 qconf -sh 2>/dev/null | grep -qx "$HOST" || qconf -ah "$HOST" >/dev/null 2>&1
 qconf -ss 2>/dev/null | grep -qx "$HOST" || qconf -as "$HOST" >/dev/null 2>&1
 
-# global: jobs as root (Debian's min_uid/min_gid 100 refuse uid 0); the file must be named "global"
+# global: jobs as root (Debian's min_uid/min_gid 100 refuse uid 0); job shells not started as login
+# shells (a login bash runs root's profile first: pyenv's rehash there can wait a minute for its lock).
+# The file must be named "global".
 qconf -sconf global > "$TMP/global"
-if ! grep -Eq '^min_uid +0$' "$TMP/global" || ! grep -Eq '^min_gid +0$' "$TMP/global"; then
-  sed -i -E 's/^(min_uid +).*/\10/; s/^(min_gid +).*/\10/; /^#global:/d' "$TMP/global"
-  (cd "$TMP" && qconf -Mconf global >/dev/null 2>&1); log "global config: min_uid/min_gid 0"
+if ! grep -Eq '^min_uid +0$' "$TMP/global" || ! grep -Eq '^min_gid +0$' "$TMP/global" \
+   || ! grep -Eq '^login_shells +NONE$' "$TMP/global"; then
+  sed -i -E 's/^(min_uid +).*/\10/; s/^(min_gid +).*/\10/; s/^(login_shells +).*/\1NONE/; /^#global:/d' "$TMP/global"
+  (cd "$TMP" && qconf -Mconf global >/dev/null 2>&1); log "global config: min_uid/min_gid 0, login_shells NONE"
 fi
 
 # scheduler: every second, and at once on submit and finish

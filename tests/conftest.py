@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import pbs_path, require_test_cluster, require_test_pbs
+from support import pbs_path, require_test_cell, require_test_cluster, require_test_pbs
 
 from celline_jobs_nb.monitor import JobMonitor
 
@@ -30,7 +30,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slurm)
         # The quick part (`-m "not slow"`) leaves out the cluster and browser tests: they wait for
         # real daemons and a real Chromium.
-        if (item.get_closest_marker("slurm") or item.get_closest_marker("e2e")) and not item.get_closest_marker("slow"):
+        if (item.get_closest_marker("slurm") or item.get_closest_marker("sge") or item.get_closest_marker("e2e")) \
+                and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
 
 
@@ -38,6 +39,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("slurm"):
         require_test_cluster()
+    if item.get_closest_marker("sge"):
+        require_test_cell()
     if _uses_pbs(item):
         require_test_pbs()
 

@@ -35,12 +35,14 @@ _STATE_RE = re.compile(r"^[dEhrRsStTqw]{1,8}$")
 KNOWN_STATES: dict[str, JobStatus] = {
     "qw": JobStatus.QUEUED, "hqw": JobStatus.HELD, "hRwq": JobStatus.HELD, "hRqw": JobStatus.HELD,
     "Rq": JobStatus.QUEUED, "Rqw": JobStatus.QUEUED,
-    "r": JobStatus.RUNNING, "t": JobStatus.RUNNING, "Rr": JobStatus.RUNNING, "Rt": JobStatus.RUNNING,
+    "r": JobStatus.RUNNING, "Rr": JobStatus.RUNNING,
+    # dispatched, not started: the start can still fail (then Eqw, held), so not running yet
+    "t": JobStatus.QUEUED, "Rt": JobStatus.QUEUED, "dt": JobStatus.QUEUED, "dRt": JobStatus.QUEUED,
     "s": JobStatus.RUNNING, "ts": JobStatus.RUNNING, "S": JobStatus.RUNNING, "tS": JobStatus.RUNNING,
     "T": JobStatus.RUNNING, "tT": JobStatus.RUNNING, "Rs": JobStatus.RUNNING, "Rts": JobStatus.RUNNING,
     "RS": JobStatus.RUNNING, "RtS": JobStatus.RUNNING, "RT": JobStatus.RUNNING, "RtT": JobStatus.RUNNING,
     "hr": JobStatus.RUNNING,  # a hold placed on a running job only matters if it is rescheduled
-    "dr": JobStatus.RUNNING, "dt": JobStatus.RUNNING, "dRr": JobStatus.RUNNING, "dRt": JobStatus.RUNNING,
+    "dr": JobStatus.RUNNING, "dRr": JobStatus.RUNNING,
     "ds": JobStatus.RUNNING, "dS": JobStatus.RUNNING, "dT": JobStatus.RUNNING, "dRs": JobStatus.RUNNING,
     "dRS": JobStatus.RUNNING, "dRT": JobStatus.RUNNING,
     "dqw": JobStatus.QUEUED, "dhqw": JobStatus.HELD,
@@ -51,19 +53,21 @@ KNOWN_STATES: dict[str, JobStatus] = {
 def map_state(state: str) -> tuple[JobStatus, bool]:
     """Our status for a Grid Engine state string, and whether it is known.
 
-    Running flags (r, t, s, S, T) win: the job holds its slots (``d`` only says a qdel is under
+    Running flags (r, s, S, T) win: the job holds its slots (``d`` only says a qdel is under
     way; the end is seen when it leaves qstat). Then ``E`` (the job cannot start until someone
-    clears the error: HELD, the reason comes from ``qstat -j``), ``h`` (HELD), ``q``/``w``
-    (QUEUED). Unknown letters, empty or oversized text: UNKNOWN."""
+    clears the error: HELD, the reason comes from ``qstat -j``), ``h`` (HELD), ``q``/``w``/``t``
+    (QUEUED: ``t`` is a job dispatched to its host but not started; its start may still fail and
+    put it in error state, and a job shown running could not go back to held). Unknown letters,
+    empty or oversized text: UNKNOWN."""
     text = str(state).strip()
     if not _STATE_RE.match(text):
         return JobStatus.UNKNOWN, False
     letters = set(text)
-    if letters & set("rtsST"):
+    if letters & set("rsST"):
         return JobStatus.RUNNING, True
     if letters & set("Eh"):
         return JobStatus.HELD, True
-    if letters & set("qw"):
+    if letters & set("qwt"):
         return JobStatus.QUEUED, True
     return JobStatus.UNKNOWN, False  # only d / R: no status we can name
 
@@ -81,8 +85,10 @@ def state_reason(state: str) -> str | None:
     for flag in "sST":
         if flag in text:
             return FLAGS[flag]
-    if "h" in text and not set(text) & set("rt"):
+    if "h" in text and "r" not in text:
         return "on hold"
+    if "t" in text and "r" not in text:
+        return FLAGS["t"]
     if "R" in text and set(text) & set("qw"):
         return "restarted: queued again"
     return None
