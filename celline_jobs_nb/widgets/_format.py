@@ -428,14 +428,25 @@ def _disk_html(disk: Mapping[str, Any] | None) -> str:
     return f"<p>Disk: {html.escape(text)}</p>"
 
 
+def _summary(rows: Sequence[dict[str, Any]], counts: Mapping[str, int] | None) -> tuple[str, int]:
+    """"3 running, 5 completed" and the number of jobs: from ``counts`` (every job of the project,
+    by status) when given, else from ``rows``."""
+    given = {s: int(counts[s]) for s in STATUS_ORDER if counts and counts.get(s)} if counts else None
+    by_status = given if given is not None else status_counts(rows)
+    summary = ", ".join(f"{n:,} {s}" for s, n in by_status.items()) or "no jobs yet"
+    return summary, (sum(by_status.values()) if given is not None else len(rows))
+
+
 def html_snapshot(rows: Sequence[dict[str, Any]], *, title: str = "Celline jobs", limit: int = HTML_SNAPSHOT_LIMIT,
-                  now_ms: int | None = None, disk: Mapping[str, Any] | None = None, older: int = 0) -> str:
+                  now_ms: int | None = None, disk: Mapping[str, Any] | None = None,
+                  counts: Mapping[str, int] | None = None) -> str:
     """A static HTML table of the jobs (newest first, at most ``limit``), every string escaped;
-    ``disk`` (``disk_wire`` form) adds the project's disk usage line; ``older``: ended jobs of the
-    project not among ``rows`` (counted in the summary and under the table)."""
+    ``disk`` (``disk_wire`` form) adds the project's disk usage line; ``counts``: every job of the
+    project by status, when ``rows`` are only the newest (the summary and the line under the table
+    count them all)."""
     now = now_ms if now_ms is not None else int(datetime.now(timezone.utc).timestamp() * 1000)
-    counts = status_counts(rows)
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no jobs yet"
+    summary, total = _summary(rows, counts)
+    older = max(0, total - len(rows))
     out = [
         '<div class="celline-jobs-snapshot">',
         f"<p><strong>{html.escape(title)}</strong> — {_jobs_count(len(rows), older)}"
@@ -468,11 +479,12 @@ def html_snapshot(rows: Sequence[dict[str, Any]], *, title: str = "Celline jobs"
 
 
 def text_summary(rows: Sequence[dict[str, Any]], *, title: str = "Celline jobs", limit: int = 20,
-                 now_ms: int | None = None, disk: Mapping[str, Any] | None = None, older: int = 0) -> str:
+                 now_ms: int | None = None, disk: Mapping[str, Any] | None = None,
+                 counts: Mapping[str, int] | None = None) -> str:
     """A few lines of plain text: counts, the disk usage line, then the newest jobs."""
     now = now_ms if now_ms is not None else int(datetime.now(timezone.utc).timestamp() * 1000)
-    counts = status_counts(rows)
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no jobs yet"
+    summary, total = _summary(rows, counts)
+    older = max(0, total - len(rows))
     lines = [f"{title}: {_jobs_count(len(rows), older)} ({summary})"]
     if disk_text(disk):
         lines.append(f"  disk: {disk_text(disk)}{' (LOW: less than 10% free)' if disk_low(disk) else ''}")
@@ -486,7 +498,7 @@ def text_summary(rows: Sequence[dict[str, Any]], *, title: str = "Celline jobs",
 
 
 def _jobs_count(loaded: int, older: int) -> str:
-    """"3 jobs", or with ``older`` ended jobs not loaded: "500 recent jobs of 1,000,000"."""
+    """"3 jobs", or with ``older`` jobs not among the rows: "200 newest jobs of 1,000,000"."""
     if not older:
         return f"{loaded} job{'s' if loaded != 1 else ''}"
-    return f"{loaded:,} recent jobs of {loaded + older:,}"
+    return f"{loaded:,} newest jobs of {loaded + older:,}"

@@ -1,35 +1,26 @@
-"""JobTable: the live table of a project's jobs.
+"""JobTable: the live table of a project's jobs, windowed: the kernel sends each view only the rows
+it shows.
 
-Wire protocol (synced dict traits, see js/src/rows.js):
+Protocol (js/src/table.js, js/src/window.js):
 
-- ``snapshot`` = ``{"gen", "seq", "rows", "meta"}``: every row. Sent when the widget is created and
-  again only at a compaction (below).
-- ``delta`` = ``{"gen", "seq", "base", "rows", "meta"}``: every row changed after tick ``base`` (up
-  to tick ``seq``), plus ``meta`` (poll time, staleness, the project's disk usage). Set once per
-  poller tick: one comm message per tick, whatever the number of jobs. While ``base`` is the
-  snapshot's ``seq`` the delta is cumulative, so any view rebuilds the table from the two traits.
-- ``pending`` = ``{"gen", "seq", "rows"}``: every row changed since the snapshot, as of tick
-  ``seq``. Only needed once ``base`` has moved past the snapshot (below); it is not sent per tick
-  but put in the full state a view gets on (re)load, and sent once at the end of each cell run
-  (so a notebook saved by nbclient holds the whole table).
-- ``detail`` = the selected job's usage figures and its last samples (sparklines): sent for that
-  one job only, in the same message as the tick's delta.
+- ``window`` (synced dict trait): the first window of the default view — newest first, no filter,
+  the first ``initial_rows`` rows — with the chip counts and ``meta``. It travels with the comm's
+  open message, so a view draws at once, and is brought up to date at the end of each cell run, so
+  a saved notebook holds the current top of the table. Never re-sent per tick.
+- A view asks for the rows it shows with a custom message ``{"type": "window", "view", "req",
+  "query": {"sort", "dir", "statuses", "text"}, "offset", "limit", "expanded": [ids]}`` (on first
+  render, on scroll, sort, filter, chip, expand) and gets ``{"type": "win", "view", "req", ...}``:
+  the window's ``ids`` in order, their ``rows``, the rows under expanded ones (``children``), how
+  many rows each lists under it (``kids``), the query's ``total`` and the chip ``counts``. Sorting,
+  filtering, status chips and grouping are store queries (``store.window``).
+- Each poller tick sends one custom message ``{"type": "tick", "seq", "meta", "counts", "ended",
+  "views": {view: diff}}``: for each view whose window the tick's changes touch, only the rows that
+  changed in it (and its new order, if it moved); ``ended`` lists the jobs that ended in the tick
+  (for the notices); ``sel`` the selected job's row when it changed.
+- ``detail`` = the selected job's usage figures and its last samples (sparklines), for that one job.
 
-Each tick the diff's "stale" rows (in the diff but not changed in this tick) are counted:
-
-- more than ``max(compact_min, compact_fraction * rows)``, or more than ``fold_fraction`` of the
-  table changed since the snapshot: a new snapshot, sent with an empty delta in one message
-  (``hold_sync``);
-- else more than ``compact_min`` (large tables only): ``base`` moves to the previous tick and the
-  delta carries this tick's rows only. A live view applies deltas in order; a view that lacks
-  ticks up to ``base`` (a new display of a live widget) asks for them with a custom
-  ``{"type": "resync"}`` message and gets ``{"type": "rows", "gen", "seq", "rows"}``.
-
-Rows that change on every tick — the running jobs, whose CPU and memory are sampled each poll —
-never force a compaction, since a new snapshot would not make the next diff any smaller.
-
-Toasts for jobs that end while the table is shown are the view's job (js/src/notify.js): it sees
-every status change in the diffs it applies.
+The kernel keeps, per view, its window's rows (at most ``MAX_LIMIT``), the statuses of the active
+jobs, and cached counts; a million-job history stays in the store.
 """
 
 from __future__ import annotations
@@ -37,31 +28,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import traitlets
 
 from ..core.errors import CellineJobsError
-from ..core.models import JobStatus
-from ._format import disk_wire, html_snapshot, job_detail, job_row, text_summary
+from ..core.models import JobInfo, JobStatus
+from ..store.window import Query, Windows
+from ._format import html_snapshot, job_detail, job_row, text_summary
 from ._shared import monitor_for
 from .base import CellineWidget
+from .disk import DISK_REFRESH_SECONDS, DiskUsage
 from .fallback import HtmlFallback, widget_bundle_without_html
-from .history import HistoryPages
+from .viewport import Viewports, ViewWindow
 
 log = logging.getLogger("celline.job")
 
-DISK_REFRESH_SECONDS = 60.0
-#: Ended jobs loaded when the table opens, and per "load older" request: with every active job,
-#: the table holds these, never a long history (a million ended jobs stay in the store).
-HISTORY_PAGE = 500
+#: Rows of the first window (the synced state a view draws before it asks for its own).
+INITIAL_ROWS = 60
+#: Rows of the plain-HTML copy a saved notebook shows (the newest; the counts cover every job).
+FALLBACK_ROWS = 200
+MAX_ENDED_PER_TICK = 50
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class JobTable(HistoryPages, CellineWidget):
+class JobTable(DiskUsage, CellineWidget):
     """The jobs of ``project`` (a path, a celline Project, a light Project or a JobMonitor).
 
     Click a row to select it (``selected``); Cancel and Retry buttons act on the selected job
@@ -72,86 +67,107 @@ class JobTable(HistoryPages, CellineWidget):
 
     _kind = traitlets.Unicode("table").tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
-    snapshot = traitlets.Dict().tag(sync=True)
-    delta = traitlets.Dict().tag(sync=True)
-    pending = traitlets.Dict().tag(sync=True)
+    window = traitlets.Dict().tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     detail = traitlets.Dict().tag(sync=True)
 
     def __init__(self, project: Any, *, poll: bool = True, interval: float | None = None,
-                 title: str | None = None, compact_min: int = 100, compact_fraction: float = 0.1,
-                 fold_fraction: float = 0.5, history_page: int = HISTORY_PAGE,
+                 title: str | None = None, initial_rows: int = INITIAL_ROWS,
                  disk_interval: float | None = DISK_REFRESH_SECONDS, **kwargs: Any) -> None:
         self.monitor = monitor_for(project)
-        self.history_page = max(1, int(history_page))
-        self._older: dict[str, int] = {}  # ended jobs not loaded, by status
-        self._cursor: int | None = None  # row number the next page of history starts below
-        self.compact_min = compact_min
-        self.compact_fraction = compact_fraction
-        self.fold_fraction = fold_fraction
         self.disk_interval = disk_interval
-        self._rows: dict[str, dict[str, Any]] = {}
-        self._delta_ids: set[str] = set()  # changed after tick ``_base_seq``
-        self._since_snapshot: set[str] = set()  # changed after tick ``_snap_seq``
-        self._gen = 0
+        self.initial_rows = max(1, int(initial_rows))
         self._seq = 0
-        self._snap_seq = 0
-        self._base_seq = 0
         self._rev = 0
         self._error: str | None = None
         self._last_ok = _now_ms()
+        self._opened_ms = _now_ms()
         self._lock = threading.RLock()
         self._disk: dict[str, Any] | None = None
         self._disk_started = float("-inf")  # time.monotonic() of the last measurement started
         self._disk_thread: threading.Thread | None = None
         self._pending_detail: dict[str, Any] | None = None
+        self._active: dict[str, tuple[str, str]] = {}  # active jobs: id -> (status, scheduler)
+        self._reported: deque[str] = deque(maxlen=500)  # jobs whose end was announced
         self.messages_sent = 0  # updates sent after the widget opened (for tests and benchmarks)
+        self.last_tick: dict[str, Any] = {}  # the last tick's message (for tests and benchmarks)
+        self._requests: dict[str, dict[str, Any]] = {}  # window requests not answered yet, by view
+        self._worker: threading.Thread | None = None
+        self.windows = Windows(self.monitor.store)
+        self.index_thread = self.windows.index.ensure()  # the window indexes: built once per database
+        self.views = Viewports(self.windows)
+        self._default = ViewWindow(Query(), 0, self.initial_rows)
         #: The plain-HTML copy a saved notebook shows (see fallback.py), kept current as jobs end.
         self.fallback = HtmlFallback(lambda: (self.html_snapshot(), self.text_summary()))
-        snapshot, delta = self._load()
+        window = self._load()
         # The first state travels with the comm_open message: no separate update for the table.
-        super().__init__(snapshot=snapshot, delta=delta,
+        super().__init__(window=window,
                          title=title if title is not None else f"Jobs of {self.monitor.paths.root}", **kwargs)
         self.on_msg(self._handle_custom)
         self._hook_cell_runs()
         if poll:
             self._start_ticks(self.monitor, interval)
-            self._publish(full=False)  # meta now says "live"
+            self._send_tick([], {}, [])  # meta now says "live"
 
     # -- data ---------------------------------------------------------------------------------
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        """The current rows, as the views have them."""
+        """The rows the views have (each view's window; the first window before any view asked)."""
         with self._lock:
-            return list(self._rows.values())
+            rows = {r["id"]: r for r in self._default.rows.values()}
+            rows.update((r["id"], r) for r in self.views.rows())
+            return list(rows.values())
 
-    def _load(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Every active job and the newest ended ones (a page); ticks then read what changed."""
+    @property
+    def counts(self) -> dict[str, int]:
+        """Jobs by status, as the chips count them (earlier attempts of a retried job left out)."""
+        return self.windows.counts()
+
+    def _load(self) -> dict[str, Any]:
+        """The active jobs' statuses (to see them change) and the default first window."""
         store = self.monitor.store
         try:
-            rev = store.revision()  # first: a job written while we read comes again in the next tick
-            jobs = store.active()
-            page, self._cursor = store.ended_page(None, self.history_page)
-            jobs.extend(reversed(page))
-            ended = {s: n for s, n in store.status_counts().items() if s.final}
-            for job in page:
-                ended[job.status] = ended.get(job.status, 0) - 1
-            self._older = {s.value: n for s, n in ended.items() if n > 0}
+            self._rev = store.revision()  # first: a job written while we read comes again in the next tick
+            self._active = {j.job_id: (j.status.value, j.scheduler) for j in store.active()}
             self._error = None
         except CellineJobsError as exc:
-            jobs, rev, self._error = [], 0, str(exc)
-        self._rows = {job.job_id: job_row(job) for job in jobs}
+            self._error = str(exc)
         self._slots = self._local_slots()
-        self._rev = rev
-        self._gen, self._seq = 1, 1
-        self._snap_seq = self._base_seq = self._seq
-        meta = self._meta()
-        return ({"gen": self._gen, "seq": self._seq, "rows": list(self._rows.values()), "meta": meta},
-                {"gen": self._gen, "seq": self._seq, "base": self._base_seq, "rows": [], "meta": meta})
+        return self._default_state()
+
+    def _default_state(self) -> dict[str, Any]:
+        window = self._default
+        try:
+            window.ids, window.rows, window.seqs, window.loaded = [], {}, [], False
+            self.views._read(window, {})
+            state = self.views.full(window)
+            state["counts"] = self.windows.counts()
+        except CellineJobsError as exc:
+            self._error = str(exc)
+            state = {"query": window.query.wire(), "offset": 0, "ids": [], "rows": [], "kids": {}, "children": {},
+                     "total": 0, "counts": {}, "full": True}
+        self._seq += 1
+        state["seq"] = self._seq
+        state["meta"] = self._meta()
+        return state
+
+    def open_window(self, view: str, content: dict[str, Any]) -> dict[str, Any]:
+        """Answer a view's request for its window (also used by tests)."""
+        window = ViewWindow.from_wire(content)
+        with self._lock:
+            try:
+                reply = self.views.open(str(view)[:64], window)
+                reply["counts"] = self.windows.counts()
+            except CellineJobsError as exc:
+                self._error = str(exc)
+                reply = {"ids": [], "rows": [], "kids": {}, "children": {}, "total": 0, "counts": {}, "full": True,
+                         "error": str(exc)}
+        reply.update(type="win", view=str(view)[:64], req=content.get("req"), seq=self._seq)
+        return reply
 
     def refresh_view(self) -> bool:
-        """Read the jobs written since the last call and send them (one update)."""
+        """Read the jobs written since the last call and send what changed in each view (one message)."""
         with self._lock:
             if self._closed:
                 return False
@@ -161,38 +177,86 @@ class JobTable(HistoryPages, CellineWidget):
                 self._last_ok = _now_ms()
             except CellineJobsError as exc:
                 jobs, rev, self._error = [], self._rev, str(exc)
-            changed_now: set[str] = set()
-            status_changed = False
+            self._rev = rev
+            moved, ended = self._statuses(jobs)
+            if moved:
+                self.windows.invalidate()
             selected = self.selected
             for job in jobs:
-                row = job_row(job)
-                old = self._rows.get(job.job_id)
-                if old is None or old.get("status") != row.get("status"):
-                    status_changed = True
-                if old != row:
-                    self._rows[job.job_id] = row
-                    self._delta_ids.add(job.job_id)
-                    self._since_snapshot.add(job.job_id)
-                    changed_now.add(job.job_id)
                 if selected and job.job_id == selected:
                     self._stage_detail(job_detail(job))
-            self._rev = rev
-            stale = len(self._delta_ids - changed_now)
-            threshold = max(self.compact_min, int(len(self._rows) * self.compact_fraction))
-            # Once the delta no longer repeats them, rows changed since the snapshot cost nothing per
-            # tick; a new snapshot when they are a big part of the table keeps resyncs and saved state small.
-            folded = self._base_seq != self._snap_seq
-            full = stale > threshold or (folded and len(self._since_snapshot) > self.fold_fraction * len(self._rows))
-            if not full and stale > self.compact_min:
-                # Large table, many rows changed once: stop re-sending them (the views have them).
-                self._base_seq = self._seq
-                self._delta_ids = changed_now
-            self._publish(full=full)
-        if status_changed:
+            try:
+                diffs = self.views.tick(jobs, moved) if jobs else {}
+                if jobs:
+                    self._default_diff(jobs, moved)
+            except CellineJobsError as exc:
+                self._error, diffs = str(exc), {}
+            self._send_tick(jobs, diffs, ended)
+        if moved:
             self.fallback.changed()
         else:
             self.fallback.due()
         return True
+
+    def _default_diff(self, jobs: list[JobInfo], moved: bool) -> None:
+        """Keep the first window current in the kernel (sent at the end of a cell run, not per tick)."""
+        shown = {j.job_id for j in jobs} & set(self._default.rows)
+        if moved or shown:
+            self.views._read(self._default, {j.job_id: j for j in jobs})
+
+    def _statuses(self, jobs: list[JobInfo]) -> tuple[bool, list[dict[str, Any]]]:
+        """Whether the tick moved a job between statuses or added one (counts and orders change),
+        and the rows of the jobs that ended in it."""
+        moved = False
+        ended: list[dict[str, Any]] = []
+        for job in jobs:
+            before = self._active.get(job.job_id)
+            status = job.status.value
+            if before is not None and before[0] != status:
+                moved = True
+            elif before is None and (not job.status.final or self._created_since_open(job)):
+                moved = True  # a new job (an ended one written again changes no count)
+            if job.status.final:
+                self._active.pop(job.job_id, None)
+                recent = job.end_time is not None and job.end_time.timestamp() * 1000 >= self._opened_ms - 1000
+                if (before is not None or recent) and job.job_id not in self._reported \
+                        and len(ended) < MAX_ENDED_PER_TICK:
+                    self._reported.append(job.job_id)
+                    ended.append(job_row(job))
+            else:
+                self._active[job.job_id] = (status, job.scheduler)
+            if job.metadata.get("retried_by"):
+                moved = True  # an earlier attempt now: it leaves the counts
+        return moved, ended
+
+    def _created_since_open(self, job: JobInfo) -> bool:
+        created = job.created_at or job.submit_time
+        return created is None or created.timestamp() * 1000 > self._opened_ms
+
+    def _send_tick(self, jobs: list[JobInfo], diffs: dict[str, Any], ended: list[dict[str, Any]]) -> None:
+        self._seq += 1
+        message: dict[str, Any] = {"type": "tick", "seq": self._seq, "meta": self._meta(), "views": diffs}
+        if jobs or diffs:
+            message["counts"] = self.windows.counts()
+        if ended:
+            message["ended"] = ended
+        selected = self.selected
+        for job in jobs:
+            if selected and job.job_id == selected:
+                message["sel"] = job_row(job)
+        detail, self._pending_detail = self._pending_detail, None
+        with self.hold_sync():
+            if detail is not None and detail.get("id") == self.selected:
+                self.detail = detail
+            self._post(message)
+        self.last_tick = message
+        self.messages_sent += 1
+
+    def _post(self, message: dict[str, Any]) -> None:
+        try:
+            self.send(message)
+        except Exception:  # the comm may be gone (widget closed meanwhile)
+            log.debug("could not send a message to the views", exc_info=True)
 
     # -- the selected job's detail (usage samples for the sparklines) ---------------------------
 
@@ -216,39 +280,6 @@ class JobTable(HistoryPages, CellineWidget):
             self._pending_detail = None
             if detail != self.detail:
                 self.detail = detail
-
-    # -- disk usage --------------------------------------------------------------------------
-
-    @property
-    def disk(self) -> dict[str, Any] | None:
-        """The last disk usage measured (the form the view gets), or None."""
-        return self._disk
-
-    def refresh_disk(self, wait: bool = False) -> None:
-        """Measure the project's disk usage now (in a thread unless ``wait``); the next update
-        carries it."""
-        if wait:
-            self._measure_disk()
-            return
-        thread = self._disk_thread
-        if thread is not None and thread.is_alive():
-            return
-        self._disk_started = time.monotonic()
-        self._disk_thread = threading.Thread(target=self._measure_disk, daemon=True, name="celline-jobs-disk")
-        self._disk_thread.start()
-
-    def _measure_disk(self) -> None:
-        self._disk_started = time.monotonic()
-        try:
-            self._disk = disk_wire(self.monitor.disk_usage())
-        except Exception as exc:  # disk figures are a nicety: never break the table for them
-            log.debug("disk usage of %s failed: %s", self.monitor.paths.root, exc)
-
-    def _maybe_refresh_disk(self) -> None:
-        if self.disk_interval is None or self._closed:
-            return
-        if time.monotonic() - self._disk_started >= self.disk_interval:
-            self.refresh_disk()
 
     def _local_slots(self) -> int | None:
         """How many local jobs may run at once (the view says "no free slot (n/m)")."""
@@ -274,48 +305,19 @@ class JobTable(HistoryPages, CellineWidget):
         self._maybe_refresh_disk()
         meta: dict[str, Any] = {
             "now": _now_ms(), "updated": self._last_ok, "interval": self.poll_interval, "live": self.polling,
-            "stale": stale, "error": error,
+            "stale": stale, "error": error, "fts": self.windows.index.fts,
+            "running_local": sum(1 for status, scheduler in self._active.values()
+                                 if status in ("running", "queued") and scheduler == "local"),
         }
+        if self.windows.index.building:
+            meta["indexing"] = True
         if self._disk is not None:
             meta["disk"] = self._disk
         if getattr(self, "_slots", None):
             meta["slots"] = self._slots
-        if self._older:
-            meta["older"] = {"total": self.older, "counts": dict(self._older), "page": self.history_page}
         return meta
 
-    def _publish(self, full: bool) -> None:
-        meta = self._meta()
-        self._seq += 1
-        with self.hold_sync():
-            if full:
-                self._gen += 1
-                self._delta_ids.clear()
-                self._since_snapshot.clear()
-                self._snap_seq = self._base_seq = self._seq
-                self.snapshot = {"gen": self._gen, "seq": self._seq, "rows": list(self._rows.values()), "meta": meta}
-            self.delta = {"gen": self._gen, "seq": self._seq, "base": self._base_seq,
-                          "rows": [self._rows[i] for i in self._delta_ids], "meta": meta}
-            detail, self._pending_detail = self._pending_detail, None
-            if detail is not None and detail.get("id") == self.selected:
-                self.detail = detail
-        self.messages_sent += 1
-
     # -- views that join late, reloads and saved notebooks ----------------------------------------
-
-    def _pending_state(self) -> dict[str, Any]:
-        """Every row changed since the snapshot (empty while the delta itself carries them)."""
-        with self._lock:
-            if self._base_seq == self._snap_seq:
-                return {}
-            return {"gen": self._gen, "seq": self._seq, "rows": [self._rows[i] for i in self._since_snapshot]}
-
-    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
-        with self._lock:
-            state = super().get_state(key, drop_defaults)
-            if key is None and "_rows" in self.__dict__:  # the whole state (a view (re)loads): complete it
-                state["pending"] = self._pending_state()
-            return state
 
     def _hook_cell_runs(self) -> None:
         try:
@@ -329,17 +331,25 @@ class JobTable(HistoryPages, CellineWidget):
             shell.events.register("post_run_cell", self._after_cell)
 
     def _after_cell(self, *_args: Any) -> None:
-        """At the end of each cell run (before the kernel goes idle, so nbclient records it): make
-        the synced state complete, in one message, if the delta no longer is."""
+        """At the end of each cell run (before the kernel goes idle, so nbclient records it): bring
+        the synced first window up to date, in one message, if it changed."""
         with self._lock:
             if self._closed:
                 return
             if self.fallback.shown:
                 self.refresh_view()  # what the cell changed, so the saved copy below is current
-            pending = self._pending_state()
-            if pending and pending != self.pending:
-                self.pending = pending
+            self.sync_window()
         self.fallback.flush()
+
+    def sync_window(self) -> bool:
+        """Set ``window`` to the current first window of the default view, if it changed."""
+        with self._lock:
+            state = self._default_state()
+            old = {k: v for k, v in self.window.items() if k not in ("seq", "meta")}
+            if {k: v for k, v in state.items() if k not in ("seq", "meta")} == old:
+                return False
+            self.window = state
+            return True
 
     def close(self) -> None:
         shell = getattr(self, "_shell", None)
@@ -351,41 +361,33 @@ class JobTable(HistoryPages, CellineWidget):
             self._shell = None
         super().close()
 
-    def _send_rows(self) -> None:
-        """Answer a view's resync: every row changed since the snapshot, as of the current tick."""
-        with self._lock:
-            reply = {"type": "rows", "gen": self._gen, "seq": self._seq,
-                     "rows": [self._rows[i] for i in self._since_snapshot]}
-            try:
-                self.send(reply)
-            except Exception:  # the comm may be gone
-                log.debug("could not send the rows for a resync", exc_info=True)
-
     # -- actions from the view ------------------------------------------------------------------
 
     def _handle_custom(self, _widget: Any, content: Any, _buffers: Any = None) -> None:
-        if isinstance(content, dict) and content.get("type") == "resync":
-            self._send_rows()
-            return
-        if isinstance(content, dict) and content.get("type") == "more":
-            threading.Thread(target=self.load_older, daemon=True, name="celline-jobs-history").start()
-            return
-        if isinstance(content, dict) and content.get("type") == "sort":
-            threading.Thread(target=self.top_older, args=(str(content.get("key") or "")[:40],
-                                                          content.get("dir") == "desc"),
-                             daemon=True, name="celline-jobs-history").start()
-            return
-        if isinstance(content, dict) and content.get("type") == "query":
-            statuses = content.get("statuses")
-            statuses = [str(s) for s in statuses[:20]] if isinstance(statuses, list) else []
-            threading.Thread(target=self.search_older, args=(str(content.get("text") or ""), statuses),
-                             daemon=True, name="celline-jobs-history").start()
+        if isinstance(content, dict) and content.get("type") == "window":
+            # Store reads off the kernel's thread; a view scrolling fast gets only its latest window.
+            with self._lock:
+                self._requests[str(content.get("view") or "")[:64]] = dict(content)
+                if self._worker is None or not self._worker.is_alive():
+                    self._worker = threading.Thread(target=self._answer_windows, daemon=True,
+                                                    name="celline-jobs-window")
+                    self._worker.start()
             return
         if not isinstance(content, dict) or content.get("action") not in ("cancel", "retry", "refresh"):
             return
         # Cancelling waits for the job to end and a refresh may query a cluster: never block the kernel.
         threading.Thread(target=self._run_action, args=(dict(content),), daemon=True,
                          name=f"celline-jobs-{content.get('action')}").start()
+
+    def _answer_windows(self) -> None:
+        while True:
+            with self._lock:
+                if not self._requests or self._closed:
+                    self._worker = None
+                    return
+                view, content = self._requests.popitem()
+                # Sent under the lock: a tick's diff of this window always comes after it.
+                self._post(self.open_window(view, content))
 
     def _run_action(self, content: dict[str, Any]) -> None:
         reply = self.handle_action(content)
@@ -445,11 +447,26 @@ class JobTable(HistoryPages, CellineWidget):
 
     # -- static representations ---------------------------------------------------------------
 
+    def _newest_rows(self) -> list[dict[str, Any]]:
+        try:
+            return [job_row(j) for j in self.windows.window(Query(), 0, FALLBACK_ROWS)]
+        except CellineJobsError:
+            return list(self._default.rows.values())
+
     def html_snapshot(self) -> str:
-        return html_snapshot(self.rows, title=self.title or "Celline jobs", disk=self._disk, older=self.older)
+        """The saved notebook's copy: the newest FALLBACK_ROWS top-level jobs, counts over all."""
+        return html_snapshot(self._newest_rows(), title=self.title or "Celline jobs", disk=self._disk,
+                             counts=self._safe_counts())
 
     def text_summary(self) -> str:
-        return text_summary(self.rows, title=self.title or "Celline jobs", disk=self._disk, older=self.older)
+        return text_summary(list(self._default.rows.values()), title=self.title or "Celline jobs", disk=self._disk,
+                            counts=self._safe_counts())
+
+    def _safe_counts(self) -> dict[str, int] | None:
+        try:
+            return self.windows.counts()
+        except CellineJobsError:
+            return None
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         bundle = super()._repr_mimebundle_(**kwargs)

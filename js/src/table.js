@@ -1,27 +1,28 @@
 // The JobTable view: a default view that fits a notebook (each status with its reason inline; a
 // column chooser for the rest, remembered in the browser), status chips counting jobs (not
 // attempts), free-text filter, sortable columns, array tasks and earlier attempts under their job,
-// a virtualised body (only the visible rows exist in the DOM), a ticking runtime and retry
-// countdowns, the selected job's resource use (detail.js), one status strip for jobs that end
-// (notices.js; optional browser notification behind the bell), the project's disk usage,
-// staleness and a lost connection (connection.js), and Cancel/Retry confirmed in the widget.
+// a windowed body — the kernel sends only the rows in view (window.js): sorting, filtering, chips
+// and grouping run as queries in the kernel's store, scrolling asks for the rows that come into
+// view — a ticking runtime and retry countdowns, the selected job's resource use (detail.js), one
+// status strip for jobs that end (notices.js; optional browser notification behind the bell), the
+// project's disk usage, staleness and a lost connection (connection.js), and Cancel/Retry
+// confirmed in the widget.
 
 import { h, clear } from "./dom.js";
+import { COLUMNS, STATUSES, FINAL, visibleRange } from "./rows.js";
 import {
-  COLUMNS, STATUSES, FINAL, RowStore, buildView, statusCounts, visibleRange, logicalRows, supersededBy, olderJobs,
-} from "./rows.js";
-import {
-  statusWhy, localSlotsUsed, loadColumnChoices, saveColumnChoices, constantColumns, visibleColumns, gridTemplate,
+  statusWhy, loadColumnChoices, saveColumnChoices, constantColumns, visibleColumns, gridTemplate,
 } from "./why.js";
 import { createStrip } from "./notices.js";
 import { renderUsage } from "./detail.js";
 import { watchConnection } from "./connection.js";
-import { makeCells, badge, icon, safeStatus } from "./cells.js";
+import { makeCells, badge, icon } from "./cells.js";
 import { formatAgo, formatCount, formatDuration, formatTimeFull, runtimeText } from "./format.js";
 import { diskSummary, retryCountdown } from "./usage.js";
 import { summarizeEnded } from "./notify.js";
 import { createBell } from "./toasts.js";
 import { createTicker } from "./ticker.js";
+import { WindowStore } from "./window.js";
 
 export const ROW_HEIGHT = 28;
 const DEFAULT_VIEWPORT = 440;
@@ -30,15 +31,14 @@ const DESC_FIRST = new Set(["submit", "start", "end", "runtime", "progress"]);
 export { badge, shortId } from "./cells.js";
 
 export function renderTable({ model, el }) {
-  const store = new RowStore();
+  const win = new WindowStore();
   const token = Math.random().toString(36).slice(2, 10);
   const st = {
     sortKey: "submit", sortDir: "desc", statuses: new Set(), text: "", expanded: new Set(),
-    selected: model.get("selected") || "", view: { items: [], matched: 0, total: 0 },
-    lastUpdate: null, skew: 0, meta: {}, reqSeq: 0, panel: null, result: null, busy: false,
-    retryText: "", actionsKey: null, runtimeCells: [], countdownCells: [], detailKey: null, resyncAsked: false,
-    choices: loadColumnChoices(), constant: new Set(), cols: [], colsKey: "", logical: [], logicalVersion: -1,
-    slotsUsed: 0, disconnected: "", superseded: null,
+    selected: model.get("selected") || "", selectedRow: null, items: [], itemsVersion: -1,
+    lastUpdate: null, skew: 0, meta: {}, reqSeq: 0, winReq: 0, asked: null, panel: null, result: null, busy: false,
+    retryText: "", actionsKey: null, runtimeCells: [], countdownCells: [], detailKey: null,
+    choices: loadColumnChoices(), constant: new Set(), cols: [], colsKey: "", disconnected: "",
   };
   const now = () => Date.now() - st.skew;
 
@@ -72,16 +72,62 @@ export function renderTable({ model, el }) {
   const footCount = h("span", { class: "cj-footcount" });
   const diskEl = h("span", { class: "cj-disk" });
   diskEl.hidden = true;
-  // A long history stays in the kernel's store: the table holds active jobs and recent pages.
-  const moreBtn = h("button", { class: "cj-more", type: "button" });
-  moreBtn.hidden = true;
-  const footer = h("div", { class: "cj-footer" }, footCount, moreBtn, diskEl);
+  const footer = h("div", { class: "cj-footer" }, footCount, diskEl);
   const actions = h("div", { class: "cj-actions" });
   const detailEl = h("div", { class: "cj-detail", "aria-label": "Resource use of the selected job" });
   detailEl.hidden = true;
   // Notices take their own line above the table: they never cover a row, the toolbar or the filter.
   root.append(title, toolbar, colsPanel, stale, strip, viewport, empty, footer, actions, detailEl);
   el.append(root);
+
+  // -- the window: asked of the kernel, which answers from its store --------------------------------
+  function query() {
+    return { sort: st.sortKey, dir: st.sortDir, statuses: [...st.statuses], text: st.text.trim() };
+  }
+  /** Ask for top-level rows [offset, offset + limit) of the current query (the newest request wins). */
+  function ask(offset, limit) {
+    const key = JSON.stringify([query(), offset, limit, [...st.expanded]]);
+    if (st.asked === key) return;
+    st.asked = key;
+    st.winReq += 1;
+    try {
+      model.send({ type: "window", view: token, req: st.winReq, query: query(), offset, limit, expanded: [...st.expanded] });
+    } catch (_err) {
+      // no kernel (a saved notebook): the first window is all there is
+    }
+  }
+  function visibleCount() {
+    const headerHeight = header.offsetHeight || ROW_HEIGHT;
+    return Math.ceil(((viewport.clientHeight || DEFAULT_VIEWPORT) - headerHeight) / ROW_HEIGHT) + 1;
+  }
+  /** The query changed (sort, chips, filter): back to the top, a new window. */
+  function requery() {
+    st.expanded.clear();
+    viewport.scrollTop = 0;
+    ask(0, visibleCount() + 2 * 40);
+  }
+  /** Ask again for the same rows (expanded rows changed). */
+  function reask() {
+    ask(win.offset, Math.max(win.limit, visibleCount() + 2 * 40));
+  }
+  function knownRows() {
+    // The window's rows, and what its rows say of the jobs they depend on (dependency text).
+    const map = new Map(win.rows);
+    for (const row of win.rows.values()) {
+      for (const ref of Array.isArray(row.dref) ? row.dref : []) {
+        if (Array.isArray(ref) && !map.has(String(ref[0]))) map.set(String(ref[0]), { id: String(ref[0]), name: ref[1], status: ref[2] });
+      }
+    }
+    if (st.selectedRow && !map.has(st.selectedRow.id)) map.set(st.selectedRow.id, st.selectedRow);
+    return map;
+  }
+  function selectedRow() {
+    if (!st.selected) return null;
+    return win.rows.get(st.selected) || (st.selectedRow && st.selectedRow.id === st.selected ? st.selectedRow : null);
+  }
+  function why(row) {
+    return statusWhy(row, { rows: knownRows(), slotsUsed: Number(st.meta.running_local) || 0, slotsMax: st.meta.slots });
+  }
 
   // -- header -------------------------------------------------------------------------------
   function renderHeader() {
@@ -106,24 +152,8 @@ export function renderTable({ model, el }) {
       st.sortDir = DESC_FIRST.has(key) ? "desc" : "asc";
     }
     renderHeader();
-    recompute();
-    if (olderJobs(st.meta).total) {
-      // The top of the sorted table over the whole history: the kernel loads that page from the store.
-      try {
-        model.send({ type: "sort", key: st.sortKey, dir: st.sortDir });
-      } catch (_err) {
-        // no kernel (a saved notebook)
-      }
-    }
-  });
-
-  moreBtn.addEventListener("click", () => {
-    moreBtn.disabled = true; // until the rows arrive (the next change re-enables it)
-    try {
-      model.send({ type: "more" });
-    } catch (_err) {
-      // no kernel (a saved notebook)
-    }
+    renderFooter();
+    requery();
   });
 
   // -- chips and filter ----------------------------------------------------------------------
@@ -133,26 +163,13 @@ export function renderTable({ model, el }) {
       "aria-pressed": String(active),
     }, label, " ", h("span", { class: "cj-count" }, formatCount(count)));
   }
-  /** Jobs as the user counts them: earlier attempts of a retried job are not jobs of their own. */
-  function updateLogical() {
-    if (st.logicalVersion === store.version) return false;
-    st.logicalVersion = store.version;
-    st.superseded = supersededBy(store.rows);
-    st.logical = logicalRows(store.rows, st.superseded);
-    st.slotsUsed = localSlotsUsed(store.rows.values());
-    const constant = constantColumns(st.logical);
-    const changed = [...constant].join() !== [...st.constant].join();
-    st.constant = constant;
-    return changed && applyColumns();
+  function countsTotal() {
+    return Object.values(win.counts).reduce((a, b) => a + b, 0);
   }
   function renderChips() {
-    updateLogical();
-    const { counts, total: loaded } = statusCounts(st.logical);
-    const older = olderJobs(st.meta);
-    for (const [s, n] of Object.entries(older.counts)) counts[s] = (counts[s] || 0) + n;
-    const total = loaded + older.total;
+    const counts = win.counts;
     clear(chips);
-    chips.append(chip("all", "All", total, st.statuses.size === 0));
+    chips.append(chip("all", "All", countsTotal(), st.statuses.size === 0));
     for (const s of STATUSES) {
       if (counts[s] || st.statuses.has(s)) chips.append(chip(s, s, counts[s] || 0, st.statuses.has(s)));
     }
@@ -165,31 +182,16 @@ export function renderTable({ model, el }) {
     else if (st.statuses.has(s)) st.statuses.delete(s);
     else st.statuses.add(s);
     renderChips();
-    recompute();
-    askHistory();
+    renderFooter();
+    requery();
   });
-  // The filter covers the history the kernel has not loaded: it is asked of the store, and the
-  // matching rows arrive as a diff (at most a page per change of the filter).
-  let historyTimer = null;
-  function askHistory() {
-    clearTimeout(historyTimer);
-    if (!olderJobs(st.meta).total || (!st.text.trim() && !st.statuses.size)) return;
-    historyTimer = setTimeout(() => {
-      try {
-        model.send({ type: "query", text: st.text.trim(), statuses: [...st.statuses] });
-      } catch (_err) {
-        // no kernel (a saved notebook)
-      }
-    }, 300);
-  }
   let searchTimer = null;
   search.addEventListener("input", () => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => {
       st.text = search.value;
-      recompute();
-      askHistory();
-    }, 120);
+      requery();
+    }, 150);
   });
   refreshBtn.addEventListener("click", () => {
     model.send({ action: "refresh", req: `${token}-${++st.reqSeq}` });
@@ -200,8 +202,8 @@ export function renderTable({ model, el }) {
     const { row, depth, childCount, expanded } = item;
     const selected = row.id === st.selected;
     const el = h("div", {
-      class: `cj-row${selected ? " cj-selected" : ""}${row.synthetic ? " cj-group" : ""}${depth ? " cj-child" : ""}${item.attempt ? " cj-old-attempt" : ""}`,
-      role: "row", "aria-selected": String(selected), "data-job-id": row.id, "data-status": safeStatus(row.status),
+      class: `cj-row${selected ? " cj-selected" : ""}${depth ? " cj-child" : ""}${item.attempt ? " cj-old-attempt" : ""}`,
+      role: "row", "aria-selected": String(selected), "data-job-id": row.id, "data-status": STATUSES.includes(row.status) ? row.status : "unknown",
       "data-depth": String(depth),
     });
     const t = now();
@@ -212,10 +214,14 @@ export function renderTable({ model, el }) {
     }
     return el;
   }
+  function placeholder(index) {
+    return h("div", { class: "cj-row cj-loading", role: "row", "aria-busy": "true", "data-index": String(index) },
+      h("div", { class: "cj-cell" }, "…"));
+  }
 
   const CELLS = makeCells({
-    rows: () => store.rows,
-    why: (row) => statusWhy(row, { rows: store.rows, slotsUsed: st.slotsUsed, slotsMax: st.meta.slots }),
+    rows: knownRows,
+    why,
     onCountdown: (span, row) => st.countdownCells.push([span, row]),
     onRuntime: (c, row) => st.runtimeCells.push([c, row]),
   });
@@ -269,21 +275,37 @@ export function renderTable({ model, el }) {
     if (!colsPanel.hidden) renderColumnPanel();
   });
 
+  function currentItems() {
+    if (st.itemsVersion !== win.version || st.itemsExpanded !== st.expanded.size) {
+      st.items = win.items(st.expanded);
+      st.itemsVersion = win.version;
+      st.itemsExpanded = st.expanded.size;
+    }
+    return st.items;
+  }
+
   let scrollQueued = false;
   function renderRows() {
-    const items = st.view.items;
-    spacer.style.height = `${items.length * ROW_HEIGHT}px`;
+    const items = currentItems();
+    const length = win.length(items);
+    spacer.style.height = `${length * ROW_HEIGHT}px`;
     const headerHeight = header.offsetHeight || ROW_HEIGHT;
     const visible = (viewport.clientHeight || DEFAULT_VIEWPORT) - headerHeight;
-    const { start, end } = visibleRange(viewport.scrollTop, visible, ROW_HEIGHT, items.length);
+    const { start, end } = visibleRange(viewport.scrollTop, visible, ROW_HEIGHT, length);
     rowsEl.style.transform = `translateY(${start * ROW_HEIGHT}px)`;
     st.runtimeCells = [];
     st.countdownCells = st.countdownCells.filter(([span]) => detailEl.contains(span));
+    const { rows, missing } = win.slice(items, start, end);
     const fragment = document.createDocumentFragment();
-    for (let i = start; i < end; i++) fragment.append(rowElement(items[i]));
+    for (const { index, item } of rows) fragment.append(item ? rowElement(item) : placeholder(index));
     clear(rowsEl);
     rowsEl.append(fragment);
     root.setAttribute("data-rendered-rows", String(end - start));
+    root.setAttribute("data-window", `${win.offset}+${win.ids.length}/${win.total}`);
+    if (missing) {
+      const { offset, limit } = WindowStore.around(missing.first, missing.last, win.total);
+      ask(offset, limit);
+    }
   }
   viewport.addEventListener("scroll", () => {
     if (scrollQueued) return;
@@ -293,37 +315,31 @@ export function renderTable({ model, el }) {
       renderRows();
     });
   });
+  function toggle(id) {
+    if (st.expanded.has(id)) st.expanded.delete(id);
+    else st.expanded.add(id);
+    renderRows();
+    reask();
+  }
   rowsEl.addEventListener("click", (event) => {
     const expander = event.target.closest("[data-expand]");
     if (expander) {
-      const id = expander.getAttribute("data-expand");
-      if (st.expanded.has(id)) st.expanded.delete(id);
-      else st.expanded.add(id);
-      recompute();
+      toggle(expander.getAttribute("data-expand"));
       return;
     }
     const rowEl = event.target.closest(".cj-row");
-    if (!rowEl) return;
-    const id = rowEl.getAttribute("data-job-id");
-    if (rowEl.classList.contains("cj-group")) {
-      if (st.expanded.has(id)) st.expanded.delete(id);
-      else st.expanded.add(id);
-      recompute();
-      return;
-    }
-    select(id);
+    if (!rowEl || rowEl.classList.contains("cj-loading")) return;
+    select(rowEl.getAttribute("data-job-id"));
   });
   viewport.addEventListener("keydown", (event) => {
-    const items = st.view.items;
+    const items = currentItems();
     if (!items.length) return;
     const index = items.findIndex((it) => it.row.id === st.selected);
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       event.preventDefault();
       const next = Math.max(0, Math.min(items.length - 1, index + (event.key === "ArrowDown" ? 1 : -1)));
-      const item = items[next];
-      if (item.row.synthetic) st.selected = item.row.id;
-      else select(item.row.id);
-      const top = next * ROW_HEIGHT;
+      select(items[next].row.id);
+      const top = (win.offset + next) * ROW_HEIGHT;
       const headerHeight = header.offsetHeight || ROW_HEIGHT;
       if (top < viewport.scrollTop) viewport.scrollTop = top;
       else if (top + ROW_HEIGHT > viewport.scrollTop + viewport.clientHeight - headerHeight) {
@@ -332,26 +348,20 @@ export function renderTable({ model, el }) {
       renderRows();
     } else if ((event.key === "Enter" || event.key === " ") && index >= 0 && items[index].childCount) {
       event.preventDefault();
-      const id = items[index].row.id;
-      if (st.expanded.has(id)) st.expanded.delete(id);
-      else st.expanded.add(id);
-      recompute();
+      toggle(items[index].row.id);
     }
   });
 
   function renderFooter() {
-    const { matched, total } = st.view;
+    const matched = win.total;
+    const total = countsTotal();
     const filtered = st.statuses.size || st.text.trim();
     const sortLabel = (COLUMNS.find((c) => c.key === st.sortKey) || { label: st.sortKey }).label;
-    const older = olderJobs(st.meta);
-    footCount.textContent = `${filtered ? `${formatCount(matched)} of ` : ""}${formatCount(total)} job${total === 1 ? "" : "s"}` +
-      (older.total ? ` loaded · ${formatCount(older.total)} older ended not loaded` : "") +
-      ` · sorted by ${sortLabel} ${st.sortDir === "asc" ? "▲" : "▼"}`;
-    moreBtn.hidden = !older.total;
-    moreBtn.disabled = false;
-    moreBtn.textContent = older.total ? `Load ${formatCount(Math.min(older.total, older.page))} older` : "";
-    empty.hidden = st.view.items.length > 0;
-    empty.textContent = total === 0 ? "No jobs yet: submit one (monitor.submit_job) and it appears here." : "No job matches the filter.";
+    footCount.textContent = `${filtered ? `${formatCount(matched)} matching · ` : ""}${formatCount(total)} job${total === 1 ? "" : "s"}` +
+      ` · sorted by ${sortLabel} ${st.sortDir === "asc" ? "▲" : "▼"}` + (st.meta.indexing ? " · building the search index…" : "");
+    empty.hidden = win.total > 0 || win.ids.length > 0;
+    empty.textContent = total === 0 && !filtered ? "No jobs yet: submit one (monitor.submit_job) and it appears here." : "No job matches the filter.";
+    search.placeholder = st.meta.fts === false ? "Filter by name, id, type, reason…" : "Filter: words starting with… (name, id, type, reason)";
   }
 
   function renderDisk() {
@@ -370,7 +380,7 @@ export function renderTable({ model, el }) {
   // -- the selected job's resource use: numbers and sparklines (samples come for this job only) --
   function renderDetail(force = false) {
     const d = model.get("detail") || {};
-    const row = st.selected ? store.rows.get(st.selected) : null;
+    const row = selectedRow();
     const key = JSON.stringify([st.selected, d.id === st.selected ? d : null, row && row.nb, row && row.status]);
     if (!force && key === st.detailKey) return;
     st.detailKey = key;
@@ -383,14 +393,21 @@ export function renderTable({ model, el }) {
     detailEl.hidden = !renderUsage(detailEl, d, row, now(), st.countdownCells);
   }
 
-  function recompute() {
-    updateLogical();
-    st.view = buildView(store.rows, {
-      sortKey: st.sortKey, sortDir: st.sortDir, statuses: st.statuses, text: st.text, expanded: st.expanded, nowMs: now(),
-      superseded: st.superseded,
-    });
+  function refreshColumns() {
+    const constant = constantColumns([...win.rows.values()]);
+    const changed = [...constant].join() !== [...st.constant].join();
+    st.constant = constant;
+    if (changed) applyColumns();
+  }
+
+  /** Everything that shows the window: after a new window or a tick's diff. */
+  function renderWindow() {
+    refreshColumns();
+    renderChips();
     renderRows();
     renderFooter();
+    renderActions();
+    renderDetail();
   }
 
   // -- selection and actions -------------------------------------------------------------------
@@ -400,6 +417,7 @@ export function renderTable({ model, el }) {
       st.result = null;
     }
     st.selected = id || "";
+    st.selectedRow = st.selected ? win.rows.get(st.selected) || st.selectedRow : null;
     model.set("selected", st.selected);
     model.save_changes();
     renderRows();
@@ -407,12 +425,13 @@ export function renderTable({ model, el }) {
     renderDetail();
   }
 
-  /** Select a job and scroll its row into view (a toast's "Show"). */
-  function reveal(id) {
+  /** Select a job and scroll its row into view when the window has it (a notice's "Show"). */
+  function reveal(id, row = null) {
+    if (row && !win.rows.has(id)) st.selectedRow = row;
     select(id);
-    const index = st.view.items.findIndex((it) => it.row.id === id);
+    const index = currentItems().findIndex((it) => it.row.id === id);
     if (index >= 0) {
-      const top = index * ROW_HEIGHT;
+      const top = (win.offset + index) * ROW_HEIGHT;
       const visible = viewport.clientHeight - (header.offsetHeight || ROW_HEIGHT);
       if (top < viewport.scrollTop || top + ROW_HEIGHT > viewport.scrollTop + visible) viewport.scrollTop = Math.max(0, top - ROW_HEIGHT * 2);
       renderRows();
@@ -430,7 +449,7 @@ export function renderTable({ model, el }) {
   }
 
   function renderActions(force = false) {
-    const row = st.selected ? store.rows.get(st.selected) : null;
+    const row = selectedRow();
     const key = JSON.stringify([st.selected, row && row.status, row && row.name, row && row.res, row && row.err, row && row.reason, st.panel, st.busy, st.result]);
     if (!force && key === st.actionsKey) return;
     st.actionsKey = key;
@@ -441,11 +460,11 @@ export function renderTable({ model, el }) {
       return;
     }
     const active = !FINAL.has(row.status);
-    const why = statusWhy(row, { rows: store.rows, slotsUsed: st.slotsUsed, slotsMax: st.meta.slots });
+    const whyText = why(row);
     const info = h("div", { class: "cj-selinfo" },
       h("span", { class: "cj-selname", title: row.name || "" }, row.name || row.id), " ",
       h("code", { class: "cj-selid" }, row.id), " ", badge(row.status),
-      why.text ? h("span", { class: `cj-selwhy cj-why${why.level ? ` cj-why-${why.level}` : ""}`, title: why.text }, why.text) : null);
+      whyText.text ? h("span", { class: `cj-selwhy cj-why${whyText.level ? ` cj-why-${whyText.level}` : ""}`, title: whyText.text }, whyText.text) : null);
     const cancelBtn = h("button", {
       class: "cj-btn cj-cancel", type: "button", disabled: !active || st.busy,
       title: active ? "Stop this job (asks first)" : "The job has already ended",
@@ -492,14 +511,13 @@ export function renderTable({ model, el }) {
   }
 
   function onCustom(msg) {
-    if (msg && msg.type === "rows") {
-      st.resyncAsked = false;
-      if (store.applyRows(msg)) {
-        renderChips();
-        recompute();
-        renderActions();
-        renderDetail();
-      }
+    if (msg && msg.type === "win") {
+      if (msg.view !== token || msg.req !== st.winReq) return; // another view's, or an older request's
+      if (win.load(msg, msg.req)) renderWindow();
+      return;
+    }
+    if (msg && msg.type === "tick") {
+      onTick(msg);
       return;
     }
     if (!msg || msg.type !== "reply" || !String(msg.req || "").startsWith(`${token}-`)) return;
@@ -512,11 +530,48 @@ export function renderTable({ model, el }) {
     st.result = { ok: Boolean(msg.ok), message: String(msg.message || (msg.ok ? "done" : "failed")) };
     if (msg.ok && msg.new_job_id) {
       st.selected = String(msg.new_job_id);
+      st.selectedRow = null;
       model.set("selected", st.selected);
       model.save_changes();
       renderRows();
     }
     renderActions(true);
+  }
+
+  /** A poller tick: meta, counts, the jobs that ended, and this view's diff (only what changed in it). */
+  function onTick(msg) {
+    setMeta(msg.meta, true);
+    let changed = false;
+    if (msg.counts && typeof msg.counts === "object") {
+      win.counts = Object.fromEntries(Object.entries(msg.counts).filter(([, n]) => Number.isSafeInteger(n) && n > 0));
+      changed = true;
+    }
+    const diff = msg.views && typeof msg.views === "object" ? msg.views[token] : null;
+    if (diff && diff.req === win.req && win.apply(diff)) changed = true;
+    if (msg.sel && msg.sel.id === st.selected) {
+      st.selectedRow = msg.sel;
+      if (win.update(msg.sel)) changed = true;
+      renderActions();
+      renderDetail();
+    }
+    const ended = Array.isArray(msg.ended) ? msg.ended.filter((r) => r && FINAL.has(r.status)) : [];
+    if (ended.length) {
+      notices.add(ended);
+      bell.notify(summarizeEnded(ended));
+    }
+    if (changed) renderWindow();
+    renderDisk();
+    renderClock();
+  }
+
+  function setMeta(meta, live) {
+    st.meta = meta && typeof meta === "object" ? meta : {};
+    if (live) {
+      st.lastUpdate = Date.now();
+      if (st.meta.now) st.skew = Date.now() - st.meta.now;
+    } else if (st.meta.updated) {
+      st.lastUpdate = st.meta.updated;
+    }
   }
 
   // -- the connection to the kernel: a view whose kernel restarted or whose comm closed says so at once --
@@ -566,56 +621,24 @@ export function renderTable({ model, el }) {
   }
 
   // -- model -> view ---------------------------------------------------------------------------
-  function syncFromModel(live) {
-    const snapshot = model.get("snapshot");
-    const delta = model.get("delta");
-    const changed = store.sync(snapshot, delta, model.get("pending"));
-    if (store.gap && !st.resyncAsked) {
-      // This view lacks rows the kernel no longer re-sends in each delta: ask for them.
-      st.resyncAsked = true;
-      try {
-        model.send({ type: "resync" });
-      } catch (_err) {
-        // no kernel (a saved notebook): the saved traits are complete
-      }
-    }
-    st.meta = (delta && delta.meta) || (snapshot && snapshot.meta) || {};
-    if (store.ended.length) {
-      notices.add(store.ended);
-      bell.notify(summarizeEnded(store.ended));
-    }
-    if (live) {
-      st.lastUpdate = Date.now();
-      if (st.meta.now) st.skew = Date.now() - st.meta.now;
-    } else if (st.meta.updated) {
-      st.lastUpdate = st.meta.updated;
-    }
+  /** The widget's first window (synced state): shown until this view's own window arrives, and all
+   * there is in a saved notebook. */
+  function syncFromModel() {
+    const first = model.get("window") || {};
     title.textContent = model.get("title") || "";
-    const olderKey = JSON.stringify(olderJobs(st.meta));
-    const olderChanged = olderKey !== st.olderKey;
-    st.olderKey = olderKey;
-    if (changed || olderChanged || !live) {
-      renderChips();
-      recompute();
-    }
+    setMeta(first.meta, false);
+    if (win.req === null && st.winReq === 0) win.load(first, null);
+    else if (first.counts) win.counts = { ...first.counts };
+    renderWindow();
     renderDisk();
     renderClock();
-    renderActions();
-    renderDetail();
   }
-  let queued = false;
-  const onChange = () => {
-    if (queued) return;
-    queued = true;
-    queueMicrotask(() => {
-      queued = false;
-      syncFromModel(true);
-    });
-  };
+  const onWindow = () => syncFromModel();
   const onSelected = () => {
     const id = model.get("selected") || "";
     if (id !== st.selected) {
       st.selected = id;
+      st.selectedRow = win.rows.get(id) || null;
       renderRows();
       renderActions();
       renderDetail();
@@ -623,28 +646,28 @@ export function renderTable({ model, el }) {
   };
   const onDetail = () => renderDetail();
   const onTitle = () => { title.textContent = model.get("title") || ""; };
-  model.on("change:snapshot", onChange);
-  model.on("change:delta", onChange);
-  model.on("change:pending", onChange);
+  model.on("change:window", onWindow);
   model.on("change:selected", onSelected);
   model.on("change:detail", onDetail);
   model.on("change:title", onTitle);
   model.on("msg:custom", onCustom);
 
   applyColumns(true);
-  syncFromModel(false);
+  syncFromModel();
   const ticker = createTicker(renderClock).start();
-  // The first layout pass gives the viewport its real height: draw the visible rows again then.
-  requestAnimationFrame(() => renderRows());
+  // The first layout pass gives the viewport its real height: draw the rows again, and ask the
+  // kernel for this view's own window (it then sends this view the changes in it every tick).
+  requestAnimationFrame(() => {
+    renderRows();
+    ask(0, visibleCount() + 2 * 40);
+  });
 
   return () => {
     ticker.stop();
     notices.clear();
     disposeConnection();
     clearTimeout(searchTimer);
-    model.off("change:snapshot", onChange);
-    model.off("change:delta", onChange);
-    model.off("change:pending", onChange);
+    model.off("change:window", onWindow);
     model.off("change:selected", onSelected);
     model.off("change:detail", onDetail);
     model.off("change:title", onTitle);

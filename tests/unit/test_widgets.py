@@ -54,14 +54,6 @@ def record(widget: Any, monkeypatch: pytest.MonkeyPatch) -> Recorder:
     return recorder
 
 
-def replay(snapshot: dict[str, Any], delta: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """What js/src/rows.js RowStore does: the snapshot, then the cumulative diff of its generation."""
-    rows = {r["id"]: r for r in snapshot["rows"]}
-    if delta.get("gen") == snapshot["gen"]:
-        rows.update({r["id"]: r for r in delta["rows"]})
-    return rows
-
-
 # -- rows and static snapshots ----------------------------------------------------------------
 
 
@@ -109,142 +101,51 @@ def test_eta_and_duration_helpers() -> None:
 # -- JobTable: state and diffs --------------------------------------------------------------
 
 
-def test_table_sends_the_full_table_once_then_one_diff_per_tick(monitor: JobMonitor,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def window_of(table: JobTable, view: str = "v1", **content: Any) -> dict[str, Any]:
+    """A view's request for its window, answered (what js/src/window.js asks)."""
+    return table.open_window(view, {"type": "window", "view": view, "req": 1, "query": {}, "offset": 0,
+                                    "limit": 50, **content})
+
+
+def test_table_sends_the_first_window_once_then_one_message_per_tick(monitor: JobMonitor,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monitor.store.insert_many(make_jobs(1000, JobStatus.PENDING, scheduler="imported"))
-    table = JobTable(monitor, poll=False)
-    assert len(table.snapshot["rows"]) == 1000 and table.delta["rows"] == []
-    assert table.delta["gen"] == table.snapshot["gen"]
+    table = JobTable(monitor, poll=False, initial_rows=40)
+    assert len(table.window["rows"]) == 40 and table.window["total"] == 1000
+    window_of(table, limit=50)  # the view shows the newest 50: job00999 .. job00950
     sent = record(table, monkeypatch)
 
     # A tick with nothing new: one small message (meta only), no rows.
     table.refresh_view()
-    assert len(sent.messages) == 1
-    assert set(sent.updates()[0]) == {"delta"} and sent.updates()[0]["delta"]["rows"] == []
+    assert len(sent.messages) == 1 and not sent.updates()
+    assert sent.customs()[0]["type"] == "tick" and sent.customs()[0]["views"] == {}
 
-    # 50 jobs change: exactly one message, carrying only those 50 rows.
-    for i in range(50):
+    # 50 jobs change, 10 of them in view: exactly one message, carrying only those 10 rows.
+    for i in range(940, 990):
         monitor.store.update(f"job{i:05d}", JobStatus.QUEUED, source="test")
     table.refresh_view()
     assert len(sent.messages) == 2
-    update = sent.updates()[1]
-    assert set(update) == {"delta"}
-    assert {r["id"] for r in update["delta"]["rows"]} == {f"job{i:05d}" for i in range(50)}
-    assert all(r["status"] == "queued" for r in update["delta"]["rows"])
-
-    # The diff is cumulative: a view that joins now rebuilds the same table from the two traits.
-    assert replay(table.snapshot, table.delta) == {r["id"]: r for r in table.rows}
-
-    # 150 more change: the diff has 200 rows, but only 50 of them are re-sent without a change.
-    for i in range(50, 200):
-        monitor.store.update(f"job{i:05d}", JobStatus.QUEUED, source="test")
-    table.refresh_view()
-    assert len(sent.messages) == 3 and set(sent.updates()[2]) == {"delta"}
-    assert len(sent.updates()[2]["delta"]["rows"]) == 200
-
-    # Past the compaction threshold (more than max(100, 10 %) rows in the diff that did not change
-    # in this tick): snapshot and diff go together in ONE message.
-    for i in range(200, 220):
-        monitor.store.update(f"job{i:05d}", JobStatus.QUEUED, source="test")
-    gen_before = table.snapshot["gen"]
-    table.refresh_view()
-    assert len(sent.messages) == 4
-    update = sent.updates()[3]
-    assert set(update) == {"snapshot", "delta"}
-    assert update["snapshot"]["gen"] == gen_before + 1 == update["delta"]["gen"]
-    assert len(update["snapshot"]["rows"]) == 1000 and update["delta"]["rows"] == []
-    assert replay(table.snapshot, table.delta) == {r["id"]: r for r in table.rows}
+    tick = sent.customs()[1]
+    assert {r["id"] for r in tick["views"]["v1"]["rows"]} == {f"job{i:05d}" for i in range(950, 990)}
+    assert all(r["status"] == "queued" for r in tick["views"]["v1"]["rows"])
+    assert tick["counts"] == {"pending": 950, "queued": 50}
     table.close()
 
 
 def test_new_jobs_appear_and_rows_only_change_when_shown_fields_change(monitor: JobMonitor,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     table = JobTable(monitor, poll=False)
-    assert table.snapshot["rows"] == []
+    assert table.window["rows"] == []
+    window_of(table)
     sent = record(table, monkeypatch)
     monitor.store.insert_many(make_jobs(3))
     table.refresh_view()
-    assert len(sent.updates()[-1]["delta"]["rows"]) == 3
+    assert len(sent.customs()[-1]["views"]["v1"]["rows"]) == 3
     # A write that changes nothing the table shows (metadata) is not a row change.
     monitor.store.update("job00000", None, source="test", metadata={"pid": 1})
     table.refresh_view()
-    assert len(sent.updates()[-1]["delta"]["rows"]) == 3  # still the same 3, nothing added
-    assert replay(table.snapshot, table.delta)["job00000"]["status"] == "completed"
-    table.close()
-
-
-def rebuild(state: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], bool]:
-    """What js/src/rows.js RowStore does with snapshot, pending and delta: (rows, gap)."""
-    snapshot, pending, delta = state["snapshot"], state.get("pending") or {}, state["delta"]
-    rows = {r["id"]: r for r in snapshot["rows"]}
-    seq, gap = snapshot.get("seq", 0), False
-    if pending.get("gen") == snapshot["gen"] and pending["seq"] > seq:
-        rows.update({r["id"]: r for r in pending["rows"]})
-        seq = pending["seq"]
-    if delta.get("gen") == snapshot["gen"] and delta["seq"] >= seq:
-        gap = delta.get("base", 0) > seq
-        rows.update({r["id"]: r for r in delta["rows"]})
-    return rows, gap
-
-
-def test_rows_changed_once_are_not_resent_and_late_views_still_get_every_row(
-        monitor: JobMonitor, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A different 20 rows of 1,000 change each tick: the delta stops repeating earlier ticks' rows
-    (one small message per tick); a view that joins later gets them from the full state, a resync
-    or the ``pending`` trait sent at the end of a cell run; a new snapshot comes once half of the
-    table changed."""
-    monitor.store.insert_many(make_jobs(1000, JobStatus.PENDING, scheduler="imported"))
-    table = JobTable(monitor, poll=False, compact_min=10, compact_fraction=0.5)
-    sent = record(table, monkeypatch)
-    current = lambda: {r["id"]: r for r in table.rows}  # noqa: E731
-    tick = 0
-
-    def step() -> dict[str, Any]:
-        nonlocal tick
-        for i in range(tick * 20, tick * 20 + 20):
-            monitor.store.update(f"job{i:05d}", JobStatus.QUEUED, source="test")
-        tick += 1
-        before = len(sent.messages)
-        table.refresh_view()
-        assert len(sent.messages) == before + 1, "one message per tick"
-        return sent.updates()[-1]
-
-    for _ in range(10):
-        update = step()
-        assert set(update) == {"delta"} and len(update["delta"]["rows"]) <= 20 * 2
-    # The live view applied every delta: nothing missing. The traits alone now lack rows.
-    rows, gap = rebuild({"snapshot": table.snapshot, "delta": table.delta})
-    assert gap and rows != current()
-    # A (re)loaded view gets the full state: complete.
-    rows, gap = rebuild(table.get_state())
-    assert not gap and rows == current()
-    # A view that joins asks for the rows it lacks.
-    table._handle_custom(table, {"type": "resync"})
-    reply = sent.customs()[-1]
-    assert reply["type"] == "rows" and reply["gen"] == table.snapshot["gen"] and reply["seq"] == table.delta["seq"]
-    rows = {r["id"]: r for r in table.snapshot["rows"]} | {r["id"]: r for r in reply["rows"]}
-    assert rows == current()
-    # The end of a cell run completes the synced traits (what nbclient saves), once.
-    before = len(sent.messages)
-    table._after_cell()
-    assert len(sent.messages) == before + 1 and set(sent.updates()[-1]) == {"pending"}
-    table._after_cell()
-    assert len(sent.messages) == before + 1
-    rows, gap = rebuild({"snapshot": table.snapshot, "pending": table.pending, "delta": table.delta})
-    assert not gap and rows == current()
-    # Later ticks on top of that saved state stay complete.
-    step()
-    rows, gap = rebuild({"snapshot": table.snapshot, "pending": table.pending, "delta": table.delta})
-    assert not gap and rows == current()
-    # Once more than half of the table changed since the snapshot: a new one, in the tick's message.
-    while True:
-        update = step()
-        if "snapshot" in update:
-            break
-        assert set(update) == {"delta"}
-    assert tick == 26 and update["delta"]["rows"] == [] and len(update["snapshot"]["rows"]) == 1000
-    assert replay(table.snapshot, table.delta) == current()
-    assert rebuild(table.get_state()) == (current(), False) and table.get_state()["pending"] == {}
+    assert sent.customs()[-1]["views"] == {}
+    assert {r["id"]: r for r in table.rows}["job00000"]["status"] == "completed"
     table.close()
 
 
@@ -254,13 +155,13 @@ def test_stale_poll_is_reported_with_its_error(monitor: JobMonitor) -> None:
     monitor.store.record_poll("pbs", False, "qstat missing", 1)  # no active pbs job: not shown
     table = JobTable(monitor, poll=False)
     table.refresh_view()
-    stale = table.delta["meta"]["stale"]
+    stale = table.last_tick["meta"]["stale"]
     assert [s["scheduler"] for s in stale] == ["slurm"]
     assert "did not answer" in stale[0]["error"]
-    assert table.delta["meta"]["live"] is False and table.delta["meta"]["error"] is None
+    assert table.last_tick["meta"]["live"] is False and table.last_tick["meta"]["error"] is None
     monitor.store.record_poll("slurm", True, None, 1)
     table.refresh_view()
-    assert table.delta["meta"]["stale"] == []
+    assert table.last_tick["meta"]["stale"] == []
     table.close()
 
 
@@ -364,12 +265,12 @@ def test_custom_message_runs_in_a_thread_and_replies_over_the_comm(monitor: JobM
     sent = record(table, monkeypatch)
     table._handle_custom(table, {"action": "cancel", "job_id": job_id, "req": "view-1"}, [])
     deadline = time.monotonic() + 15
-    while not sent.customs() and time.monotonic() < deadline:
+    while not [m for m in sent.customs() if m.get("type") == "reply"] and time.monotonic() < deadline:
         time.sleep(0.05)
-    replies = sent.customs()
+    replies = [m for m in sent.customs() if m.get("type") == "reply"]
     assert replies and replies[0]["req"] == "view-1" and replies[0]["ok"] is True, replies
     assert monitor.get_job_status(job_id) is JobStatus.CANCELLED
-    assert replay(table.snapshot, table.delta)[job_id]["status"] == "cancelled"
+    assert {r["id"]: r for r in table.rows}[job_id]["status"] == "cancelled"
     # Messages that are not actions are ignored.
     table._handle_custom(table, "hello", [])
     table._handle_custom(table, {"action": "rm -rf"}, [])
@@ -393,7 +294,7 @@ def test_poller_starts_with_the_first_widget_and_stops_with_the_last(monitor: Jo
     while poller.ticks < ticks + 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert poller.ticks >= ticks + 3
-    assert second.delta["meta"]["live"] is True
+    assert second.last_tick["meta"]["live"] is True
     first.close()
     assert not first.polling and poller.is_alive()  # the second widget still needs it
     second.close()
@@ -512,18 +413,17 @@ def test_five_thousand_jobs_stay_cheap_on_the_wire(monitor: JobMonitor, monkeypa
     import json
 
     monitor.store.insert_many(make_jobs(5000, JobStatus.QUEUED, scheduler="imported"))
-    started = time.perf_counter()
     table = JobTable(monitor, poll=False)
-    build = time.perf_counter() - started
-    assert len(table.snapshot["rows"]) == 5000 and build < 5, f"{build:.2f} s"
-    full = len(json.dumps(table.snapshot))
-    assert full < 5000 * 300, f"{full} bytes for 5,000 rows"
+    first = len(json.dumps(table.window))
+    assert first < 60 * 400, f"{first} bytes for the first window"
+    window_of(table, limit=100)
     sent = record(table, monkeypatch)
-    for i in range(0, 50, 5):
+    for i in range(4950, 5000, 5):
         monitor.store.update(f"job{i:05d}", JobStatus.RUNNING, source="test", start_time=utcnow())
     table.refresh_view()
     assert len(sent.messages) == 1
-    tick = len(json.dumps(sent.updates()[0]))
+    tick = len(json.dumps(sent.customs()[0]))
+    assert len(sent.customs()[0]["views"]["v1"]["rows"]) == 10
     assert tick < 10_000, f"a 10-row tick took {tick} bytes"
     table.close()
 

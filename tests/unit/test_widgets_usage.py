@@ -64,6 +64,9 @@ class Recorder:
         with self.lock:
             self.messages.append(msg)
 
+    def customs(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.messages if m.get("method") == "custom"]
+
     def updates(self) -> list[dict[str, Any]]:
         return [m["state"] for m in self.messages if m.get("method") == "update"]
 
@@ -195,7 +198,8 @@ def test_the_selected_jobs_samples_travel_alone_with_the_tick(monitor: JobMonito
     monitor.store.insert_many([running_job("r1"), running_job("r2")])
     table = JobTable(monitor, poll=False, disk_interval=None)
     assert table.detail == {}
-    assert all("samples" not in r for r in table.snapshot["rows"])
+    assert all("samples" not in r for r in table.window["rows"])
+    table.open_window("v1", {"query": {}, "offset": 0, "limit": 50, "req": 1})
     sent = record(table, monkeypatch)
     table.set_state({"selected": "r1"})  # what a click in the view does
     assert table.detail["id"] == "r1" and len(table.detail["samples"]) == 60
@@ -204,16 +208,17 @@ def test_the_selected_jobs_samples_travel_alone_with_the_tick(monitor: JobMonito
     for job_id in ("r1", "r2"):
         monitor.store.update(job_id, None, source="test", metadata={"usage": usage(time.time(), cpu_percent=50.0)})
     table.refresh_view()
-    assert len(sent.updates()) == 2
-    update = sent.updates()[1]
-    assert set(update) == {"delta", "detail"} and update["detail"]["id"] == "r1"
-    assert {r["id"] for r in update["delta"]["rows"]} == {"r1", "r2"}
-    assert all(r["cpu"] == 50 for r in update["delta"]["rows"])
-    assert "samples" not in json.dumps(update["delta"])
+    assert len(sent.updates()) == 2 and len(sent.customs()) == 1
+    update, tick = sent.updates()[1], sent.customs()[0]
+    assert set(update) == {"detail"} and update["detail"]["id"] == "r1"
+    assert {r["id"] for r in tick["views"]["v1"]["rows"]} == {"r1", "r2"}
+    assert all(r["cpu"] == 50 for r in tick["views"]["v1"]["rows"])
+    assert tick["sel"]["id"] == "r1"
+    assert "samples" not in json.dumps(tick)
     # Only r2 changes: its samples are not sent, r1's detail is not re-sent.
     monitor.store.update("r2", None, source="test", metadata={"usage": usage(time.time(), cpu_percent=20.0)})
     table.refresh_view()
-    assert set(sent.updates()[2]) == {"delta"}
+    assert len(sent.updates()) == 2 and len(sent.customs()) == 2
     table.selected = ""
     assert table.detail == {}
     table.selected = "nope"
@@ -231,7 +236,7 @@ def test_disk_usage_is_measured_off_the_tick_and_shown_in_meta_and_html(monitor:
         time.sleep(0.02)
     assert table.disk is not None
     table.refresh_view()
-    disk = table.delta["meta"]["disk"]
+    disk = table.last_tick["meta"]["disk"]
     assert disk["folders"][0] == ["data", 5000] and ["results", 0] in disk["folders"]
     assert disk["free"] > 0 and disk["total"] >= disk["free"]
     assert "Disk: data 4.9K · results 0B" in table.html_snapshot()
@@ -251,7 +256,7 @@ def test_a_failing_disk_measurement_never_breaks_the_table(monitor: JobMonitor,
     monkeypatch.setattr(monitor, "disk_usage", boom)
     table = JobTable(monitor, poll=False, disk_interval=None)
     table.refresh_disk(wait=True)
-    assert table.disk is None and table.refresh_view() and "disk" not in table.delta["meta"]
+    assert table.disk is None and table.refresh_view() and "disk" not in table.last_tick["meta"]
     table.close()
 
 
@@ -274,67 +279,30 @@ def _many_jobs(n: int, running: int) -> list[JobInfo]:
 def test_ten_thousand_rows_one_percent_changing_per_tick_stay_small_on_the_wire(
         monitor: JobMonitor, monkeypatch: pytest.MonkeyPatch) -> None:
     """100 running jobs of 10,000 get a new usage sample on every tick (what the poller does): each
-    tick's message stays under 5% of the full snapshot, and never turns into a snapshot."""
+    tick's message carries the changed rows a view shows, far under 5% of the whole table."""
     monitor.store.insert_many(_many_jobs(10_000, running=100))
-    table = JobTable(monitor, poll=False, disk_interval=None, history_page=10_000)  # all 10,000 loaded
-    full = len(json.dumps(table.snapshot))
+    table = JobTable(monitor, poll=False, disk_interval=None)
+    whole = len(json.dumps([job_row(job) for job in monitor.store.list()]))
+    # Two views: one on the running jobs (the oldest rows), one on the newest (none running).
+    table.open_window("old", {"query": {"dir": "asc"}, "offset": 0, "limit": 60, "req": 1})
+    table.open_window("new", {"query": {}, "offset": 0, "limit": 60, "req": 1})
     sent = record(table, monkeypatch)
     table.selected = "job00007"  # the detail of one running job rides along
     sizes = []
-    started = time.perf_counter()
     for tick in range(15):
         for i in range(100):
             monitor.store.update(f"job{i:05d}", None, source="test", metadata={
                 "usage": usage(time.time(), cpu_percent=600.0 + tick * 7 + i, rss=(2 + tick) * G + i * 10_000_000,
                                cpus=8, req_mem=32 * G, cpu_seconds=120.0 + tick)})
-        before = len(sent.messages)
+        before = len(sent.customs())
         table.refresh_view()
-        assert len(sent.messages) == before + 1, "one message per tick"
-        update = sent.updates()[-1]
-        assert "snapshot" not in update, f"tick {tick} compacted"
-        assert len(update["delta"]["rows"]) == 100
-        sizes.append(len(json.dumps(update)))
-    elapsed = time.perf_counter() - started
+        assert len(sent.customs()) == before + 1, "one message per tick"
+        message = sent.customs()[-1]
+        assert set(message["views"]) == {"old"} and len(message["views"]["old"]["rows"]) == 60
+        sizes.append(len(json.dumps(message)))
     worst = max(sizes)
-    print(f"full snapshot {full} bytes; ticks {min(sizes)}..{worst} bytes ({worst / full:.1%}); "
-          f"15 ticks in {elapsed:.2f} s")
-    assert worst <= 0.05 * full, f"{worst} bytes per tick vs {full} for the full snapshot"
-    assert replay(table.snapshot, table.delta) == {r["id"]: r for r in table.rows}
+    assert worst <= 0.05 * whole, f"{worst} bytes per tick vs {whole} for the whole table"
     table.close()
-
-
-def test_rows_that_change_every_tick_never_force_a_compaction(monitor: JobMonitor,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """300 running jobs of 1,000 (over the 10% threshold) change every tick: re-sending the whole
-    table would not make the next diff smaller, so it is not done. Rows that stopped changing do
-    count: past the threshold, one message carries a fresh snapshot."""
-    monitor.store.insert_many(_many_jobs(1000, running=300))
-    table = JobTable(monitor, poll=False, disk_interval=None, history_page=1000)  # all 1,000 loaded
-    sent = record(table, monkeypatch)
-    for tick in range(3):
-        for i in range(300):
-            monitor.store.update(f"job{i:05d}", None, source="test", metadata={
-                "usage": usage(time.time(), cpu_percent=100.0 + tick, cpus=8, req_mem=32 * G)})
-        table.refresh_view()
-        assert set(sent.updates()[-1]) == {"delta"} and len(table.delta["rows"]) == 300
-    # Now only 150 of them change: 150 stale rows > max(100, 10% of 1,000) -> compaction.
-    for i in range(150):
-        monitor.store.update(f"job{i:05d}", None, source="test", metadata={
-            "usage": usage(time.time(), cpu_percent=5.0, cpus=8, req_mem=32 * G)})
-    gen = table.snapshot["gen"]
-    table.refresh_view()
-    update = sent.updates()[-1]
-    assert set(update) == {"snapshot", "delta"} and update["snapshot"]["gen"] == gen + 1
-    assert update["delta"]["rows"] == [] and len(update["snapshot"]["rows"]) == 1000
-    assert replay(table.snapshot, table.delta) == {r["id"]: r for r in table.rows}
-    table.close()
-
-
-def replay(snapshot: dict[str, Any], delta: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    rows = {r["id"]: r for r in snapshot["rows"]}
-    if delta.get("gen") == snapshot["gen"]:
-        rows.update({r["id"]: r for r in delta["rows"]})
-    return rows
 
 
 def test_a_real_local_job_shows_cpu_and_memory_while_running(monitor: JobMonitor) -> None:

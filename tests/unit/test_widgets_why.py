@@ -49,7 +49,10 @@ def test_a_manual_retry_links_both_attempts(monitor: JobMonitor) -> None:
         reply = table.retry(first, "mem=4G")
         second = reply["new_job_id"]
         table.refresh_view()
-        rows = {r["id"]: r for r in table.rows}
+        # The retry is the job's row; the failed attempt is listed under it, linked both ways.
+        reply = table.open_window("v1", {"query": {}, "offset": 0, "limit": 10, "req": 1, "expanded": [second]})
+        rows = {r["id"]: r for r in reply["rows"]}
+        assert reply["ids"] == [second] and reply["children"] == {second: [first]}
         assert rows[first]["rby"] == second
         assert rows[second]["retry_of"] == first and rows[second]["attempt"] == 2
         # A retry of the retry: the chain continues from the latest attempt.
@@ -79,6 +82,6 @@ def test_the_view_learns_the_local_slot_limit(project) -> None:  # type: ignore[
     mon = JobMonitor(project, max_parallel=2)
     table = JobTable(mon, poll=False)
     try:
-        assert table.delta["meta"]["slots"] == 2
+        assert table.window["meta"]["slots"] == 2
     finally:
         table.close()

@@ -1,0 +1,415 @@
+"""The dashboard's window queries: the rows in view of a sorted, filtered job table, read from the
+store a window at a time (offset/limit), with the counts the status chips show.
+
+The table lists *top-level* jobs: not an array task (those are listed under their parent) and not
+an earlier attempt of a retried job (listed under the latest one). Every query runs on indexes this
+module creates itself, once per database (``WindowIndex.ensure``): partial indexes over the
+top-level rows for the indexed sort keys (``SORTS``), one over status for the chips, and an FTS5
+full-text index of id, name, type and reason (plus status and top-level tags, so a filtered count
+never reads a row), kept in sync by triggers. On a store that does not have them yet (a big one
+builds them in a background thread, a read-only one never can) the same queries run unindexed:
+the answers are the same, only slower.
+
+Free text: each word typed matches the start of a word of the id, name, type or reason ("SRR25"
+finds "Count SRR2584863"; every word must match). Without the FTS index: substrings, with LIKE.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import CellineJobsError
+from ..core.models import JobInfo, JobStatus
+from .rows import COLUMNS
+from .stored_job import rows_to_jobs
+
+log = logging.getLogger("celline.job")
+
+#: Not an earlier attempt of a retried job. (CASE: a row with malformed metadata is never an error.)
+LATEST = "(CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.retried_by') END) IS NULL"
+#: A row the table lists at the top level.
+TOP = f"array_parent IS NULL AND {LATEST}"
+STATUS_ORDER = [s.value for s in JobStatus]
+
+#: Sort keys of the view (js/src/rows.js COLUMNS) -> (SQL expression, partial index or None).
+#: Keys without an index sort correctly but read every row; "submit" is the row order itself.
+SORTS: dict[str, tuple[str, str | None]] = {
+    "submit": ("seq", "jw_top"),
+    "end": ("end_time", "jw_end"),
+    "start": ("start_time", "jw_start"),
+    "name": ("name", "jw_name"),
+    "runtime": ("(end_time - start_time)", "jw_runtime"),
+    "id": ("job_id", None),
+    "type": ("job_type", None),
+    "scheduler": ("scheduler", None),
+    "attempt": ("attempt", None),
+    "exit": ("exit_code", None),
+    "reason": ("reason", None),
+    "native": ("native_id", None),
+    "status": ("CASE status " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATUS_ORDER))
+               + f" ELSE {len(STATUS_ORDER)} END", None),
+    "progress": ("(CASE WHEN json_valid(progress) THEN json_extract(progress, '$.percent') END)", None),
+    "peak": ("(CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.usage.max_rss_bytes') END)", None),
+    "cpu": ("(CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.usage.cpu_percent') END)", None),
+    "rss": ("(CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.usage.rss_bytes') END)", None),
+}
+
+_INDEXES = {
+    "jw_top": f"CREATE INDEX IF NOT EXISTS jw_top ON jobs (seq) WHERE {TOP}",
+    "jw_status": f"CREATE INDEX IF NOT EXISTS jw_status ON jobs (status, array_parent) WHERE {LATEST}",
+    **{index: f"CREATE INDEX IF NOT EXISTS {index} ON jobs ({expr}) WHERE {TOP}"
+       for expr, index in SORTS.values() if index and index != "jw_top"},
+}
+
+
+def _tags(row: str) -> str:
+    """The FTS ``tags`` value of a row (``NEW``/``OLD``/``jobs``): "zfailed ztop"."""
+    return (f"'z' || {row}.status || CASE WHEN {row}.array_parent IS NULL AND (CASE WHEN json_valid({row}.metadata) "
+            f"THEN json_extract({row}.metadata, '$.retried_by') END) IS NULL THEN ' ztop' ELSE '' END")
+
+
+_FTS_COLUMNS = "job_id, name, job_type, reason, tags"
+_TEXT_COLUMNS = "{job_id name job_type reason}"
+_FTS = [
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS jw_fts USING fts5({_FTS_COLUMNS}, content='', tokenize='unicode61')",
+    f"CREATE TRIGGER IF NOT EXISTS jw_fts_ai AFTER INSERT ON jobs BEGIN INSERT INTO jw_fts(rowid, {_FTS_COLUMNS}) "
+    f"VALUES (NEW.seq, NEW.job_id, NEW.name, NEW.job_type, NEW.reason, {_tags('NEW')}); END",
+    f"CREATE TRIGGER IF NOT EXISTS jw_fts_ad AFTER DELETE ON jobs BEGIN INSERT INTO jw_fts(jw_fts, rowid, "
+    f"{_FTS_COLUMNS}) VALUES ('delete', OLD.seq, OLD.job_id, OLD.name, OLD.job_type, OLD.reason, {_tags('OLD')}); END",
+    f"CREATE TRIGGER IF NOT EXISTS jw_fts_au AFTER UPDATE OF job_id, name, job_type, reason, status, array_parent, "
+    f"metadata ON jobs WHEN OLD.job_id IS NOT NEW.job_id OR OLD.name IS NOT NEW.name OR OLD.job_type IS NOT "
+    f"NEW.job_type OR OLD.reason IS NOT NEW.reason OR ({_tags('OLD')}) IS NOT ({_tags('NEW')}) BEGIN "
+    f"INSERT INTO jw_fts(jw_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', OLD.seq, OLD.job_id, OLD.name, "
+    f"OLD.job_type, OLD.reason, {_tags('OLD')}); INSERT INTO jw_fts(rowid, {_FTS_COLUMNS}) VALUES (NEW.seq, "
+    f"NEW.job_id, NEW.name, NEW.job_type, NEW.reason, {_tags('NEW')}); END",
+]
+_FTS_FILL = (f"INSERT INTO jw_fts(rowid, {_FTS_COLUMNS}) SELECT seq, job_id, name, job_type, reason, {_tags('jobs')} "
+             "FROM jobs")
+#: Stores with more rows than this build the indexes in a background thread (the table opens at once).
+BUILD_INLINE_ROWS = 20_000
+_SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM jobs"
+MAX_LIMIT = 1000
+MAX_WORDS = 8
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the view shows: sort key and direction, status chips (empty: all), free text."""
+
+    sort: str = "submit"
+    descending: bool = True
+    statuses: tuple[str, ...] = ()
+    text: str = ""
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Query:
+        """A query from the view's message, every value checked (unknown ones fall back)."""
+        data = data if isinstance(data, Mapping) else {}
+        sort = str(data.get("sort") or "submit")[:40]
+        raw = data.get("statuses")
+        statuses = sorted({str(s) for s in raw[:20] if str(s) in STATUS_ORDER}) if isinstance(raw, list) else []
+        return cls(sort if sort in SORTS else "submit", data.get("dir", "desc") != "asc", tuple(statuses),
+                   " ".join(str(data.get("text") or "").split())[:200])
+
+    def wire(self) -> dict[str, Any]:
+        return {"sort": self.sort, "dir": "desc" if self.descending else "asc", "statuses": list(self.statuses),
+                "text": self.text}
+
+    def words(self) -> list[list[str]]:
+        """The text as words, each as its tokens (FTS's unicode61 splits "exit-3" into exit, 3)."""
+        out = []
+        for word in self.text.lower().split()[:MAX_WORDS]:
+            tokens = re.findall(r"[^\W_]+", word)
+            if tokens:
+                out.append(tokens)
+        return out
+
+
+class WindowIndex:
+    """Which of this module's indexes a store has; ``ensure`` creates the missing ones."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.present: set[str] = set()
+        self.building = False
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._look()
+
+    def _look(self) -> None:
+        try:
+            rows = self.store._read("SELECT name FROM sqlite_master WHERE name LIKE 'jw_%'")
+        except CellineJobsError:
+            rows = []
+        self.present = {r[0] for r in rows}
+
+    @property
+    def fts(self) -> bool:
+        return {"jw_fts", "jw_fts_ai", "jw_fts_ad", "jw_fts_au"} <= self.present
+
+    def has(self, index: str | None) -> bool:
+        return index is not None and index in self.present
+
+    @property
+    def complete(self) -> bool:
+        return self.fts and set(_INDEXES) <= self.present
+
+    def ensure(self, background: bool | None = None) -> threading.Thread | None:
+        """Create what is missing (never on a read-only store). ``background`` None: in a thread
+        when the store is big. Returns the thread, if one was started."""
+        if self.complete or self.store.read_only is not None:
+            return None
+        if background is None:
+            try:
+                background = int(self.store._read("SELECT COALESCE(MAX(seq), 0) FROM jobs")[0][0]) > BUILD_INLINE_ROWS
+            except CellineJobsError:
+                return None
+        if not background:
+            self.build()
+            return None
+        thread = threading.Thread(target=self.build, daemon=True, name="celline-jobs-window-index")
+        thread.start()
+        return thread
+
+    def build(self) -> None:
+        """One transaction per index, so writers (the poller, job wrappers) wait seconds, not the whole build."""
+        with self._lock:
+            self.building = True
+            try:
+                for name, sql in _INDEXES.items():
+                    if name not in self.present:
+                        self.store._retrying(lambda c, sql=sql: c.execute(sql))
+                        self.present.add(name)
+                if not self.fts:
+                    def fts(conn: Any) -> None:
+                        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'jw_fts'").fetchone()
+                        for sql in _FTS:
+                            conn.execute(sql)
+                        if not exists:  # the triggers and the fill in one transaction: no row missed
+                            conn.execute(_FTS_FILL)
+
+                    self.store._retrying(fts)
+                    self._look()
+            except CellineJobsError as exc:
+                self.error = str(exc)
+                log.warning("the dashboard's indexes of %s could not be built: %s", self.store.path, exc)
+            finally:
+                self.building = False
+
+
+class Windows:
+    """The window queries over one store."""
+
+    def __init__(self, store: Any, index: WindowIndex | None = None) -> None:
+        self.store = store
+        self.index = index if index is not None else WindowIndex(store)
+        self._cache: dict[Any, Any] = {}
+
+    # -- counts -------------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Jobs by status, as the chips count them: every job but earlier attempts (array tasks count)."""
+        return self.cached_counts()[0]
+
+    def _status_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Chips: every latest attempt by status (one pass over the status index); top-level rows:
+        those minus the array tasks (read through the array-parent index: only task rows)."""
+        hint = " INDEXED BY jw_status" if self.index.has("jw_status") else ""
+        chips = {str(s): int(n) for s, n in self.store._read(f"SELECT status, COUNT(*) FROM jobs{hint} WHERE "
+                                                              f"{LATEST} GROUP BY status")}
+        top = dict(chips)
+        for status, n in self.store._read(f"SELECT status, COUNT(*) FROM jobs INDEXED BY jobs_array_parent WHERE "
+                                          f"array_parent IS NOT NULL AND {LATEST} GROUP BY status"):
+            top[str(status)] = top.get(str(status), 0) - int(n)
+        return ({s: chips[s] for s in STATUS_ORDER if chips.get(s)},
+                {s: top[s] for s in STATUS_ORDER if top.get(s, 0) > 0})
+
+    def total(self, query: Query) -> int:
+        """How many top-level rows match ``query``."""
+        if query.words() and self.index.fts:
+            return int(self.store._read("SELECT COUNT(*) FROM jw_fts WHERE jw_fts MATCH ?", [self._match(query)])[0][0])
+        if not query.words():
+            top = self.cached_counts()[1]
+            return sum(n for s, n in top.items() if not query.statuses or s in query.statuses)
+        where, params = self._where(query)
+        return int(self.store._read(f"SELECT COUNT(*) FROM jobs WHERE {where}", params)[0][0])
+
+    # -- the rows of a window -------------------------------------------------------------------
+
+    def seqs(self, query: Query, offset: int, limit: int) -> list[int]:
+        """Row numbers of the top-level rows [offset, offset + limit) of ``query``'s order. The
+        order is rows with a value for the sort key (in the chosen direction, then by row number),
+        then rows without one (newest first), as the view sorts; a position past the middle of
+        either part is read from that part's far end, so no window walks more than half of it."""
+        offset, limit = max(0, int(offset)), max(0, min(MAX_LIMIT, int(limit)))
+        total = self.cached_total(query)
+        end = min(total, offset + limit)
+        if offset >= end:
+            return []
+        expr, _index = SORTS[query.sort]
+        if expr == "seq":
+            return self._segment(query, "", query.descending, offset, end, total)
+        valued = self._cached(("valued", query), lambda: self._valued(query, expr, total))
+        out: list[int] = []
+        if offset < valued:
+            out += self._segment(query, f"{expr} IS NOT NULL", query.descending, offset, min(end, valued), valued)
+        if end > valued:
+            out += self._segment(query, f"{expr} IS NULL", True, max(0, offset - valued), end - valued, total - valued,
+                                 by_seq=True)
+        return out
+
+    def _segment(self, query: Query, condition: str, descending: bool, start: int, stop: int, size: int,
+                 by_seq: bool = False) -> list[int]:
+        """Rows [start, stop) of the rows matching ``condition``, ``size`` of them."""
+        expr, index = SORTS[query.sort]
+        keys = ["seq"] if by_seq or expr == "seq" else [expr, "seq"]
+        backwards = start > size - stop
+        desc = descending != backwards
+        order = ", ".join(f"{k} {'DESC' if desc else 'ASC'}" for k in keys)
+        skip, count = (size - stop if backwards else start), stop - start
+        if expr == "seq" and query.words() and self.index.fts:
+            rows = self.store._read(f"SELECT rowid FROM jw_fts WHERE jw_fts MATCH ? ORDER BY rowid "
+                                    f"{'DESC' if desc else 'ASC'} LIMIT ? OFFSET ?", [self._match(query), count, skip])
+        else:
+            where, params = self._where(query)
+            if condition:
+                where += f" AND {condition}"
+            rows = self.store._read(f"SELECT seq FROM jobs{self._hint(query, index, size)} WHERE {where} "
+                                    f"ORDER BY {order} LIMIT ? OFFSET ?", [*params, count, skip])
+        found = [r[0] for r in rows]
+        return found[::-1] if backwards else found
+
+    def _valued(self, query: Query, expr: str, total: int) -> int:
+        """How many of the ``total`` rows have a value for the sort key: the smaller part is counted
+        (rows without a value, capped at half, else those with one), so at most half are read."""
+        half = total // 2 + 1
+        missing = self._count(query, f"{expr} IS NULL", half)
+        return total - missing if missing < half else self._count(query, f"{expr} IS NOT NULL", total)
+
+    def _count(self, query: Query, condition: str, cap: int) -> int:
+        where, params = self._where(query)
+        _expr, index = SORTS[query.sort]
+        return int(self.store._read(f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs{self._hint(query, index, 0)} WHERE "
+                                    f"{where} AND {condition} LIMIT ?)", [*params, int(cap)])[0][0])
+
+    # -- cached figures: valid until ``invalidate`` (the table calls it when rows changed) ----------
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    def _cached(self, key: Any, compute: Any) -> Any:
+        if key not in self._cache:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def cached_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(chip counts, top-level rows by status), from one pass over the status index."""
+        return self._cached("counts", self._status_counts)
+
+    def cached_total(self, query: Query) -> int:
+        return self._cached(("total", query), lambda: self.total(query))
+
+    def jobs(self, seqs: Sequence[int]) -> list[JobInfo]:
+        """The jobs of these row numbers, in that order (rows gone meanwhile are left out)."""
+        if not seqs:
+            return []
+        by_seq = self.jobs_by_seq(seqs)
+        return [by_seq[s] for s in seqs if s in by_seq]
+
+    def jobs_by_seq(self, seqs: Sequence[int]) -> dict[int, JobInfo]:
+        """The jobs of these row numbers that still exist, by row number."""
+        if not seqs:
+            return {}
+        marks = ", ".join("?" for _ in seqs)
+        rows = self.store._read(f"SELECT seq, {', '.join(COLUMNS)} FROM jobs WHERE seq IN ({marks})", list(seqs))
+        return dict(zip((r[0] for r in rows), rows_to_jobs([r[1:] for r in rows]), strict=True))
+
+    def by_ids(self, ids: Sequence[str]) -> list[JobInfo]:
+        if not ids:
+            return []
+        marks = ", ".join("?" for _ in ids)
+        return rows_to_jobs(self.store._read(f"{_SELECT} WHERE job_id IN ({marks})", list(ids)))
+
+    def brief(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Name and status of these jobs, by id."""
+        marks = ", ".join("?" for _ in ids)
+        return {str(i): (str(n), str(s)) for i, n, s in
+                self.store._read(f"SELECT job_id, name, status FROM jobs WHERE job_id IN ({marks})", list(ids))}
+
+    def window(self, query: Query, offset: int, limit: int) -> list[JobInfo]:
+        return self.jobs(self.seqs(query, offset, limit))
+
+    # -- what is listed under a row ---------------------------------------------------------------
+
+    def child_counts(self, jobs: Sequence[JobInfo]) -> dict[str, int]:
+        """How many rows each of ``jobs`` lists under it: array tasks and earlier attempts."""
+        ids = [j.job_id for j in jobs]
+        out: dict[str, int] = {}
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            for parent, n in self.store._read(f"SELECT array_parent, COUNT(*) FROM jobs WHERE array_parent IN "
+                                              f"({marks}) GROUP BY array_parent", ids):
+                out[str(parent)] = int(n)
+        for job in jobs:
+            if job.retry_of:
+                out[job.job_id] = out.get(job.job_id, 0) + max(1, job.attempt - 1)
+        return out
+
+    def children(self, job: JobInfo, limit: int = 2000) -> list[JobInfo]:
+        """Array tasks of ``job`` (by index), then its earlier attempts (newest first)."""
+        rows = self.store._read(f"{_SELECT} WHERE array_parent = ? ORDER BY array_index, seq LIMIT ?",
+                                [job.job_id, int(limit)])
+        out = rows_to_jobs(rows)
+        previous, seen = job.retry_of, {job.job_id}
+        while previous and previous not in seen and len(seen) < 100:
+            seen.add(previous)
+            found = rows_to_jobs(self.store._read(f"{_SELECT} WHERE job_id = ?", [previous]))
+            if not found:
+                break
+            out.append(found[0])
+            previous = found[0].retry_of
+        return out
+
+    # -- SQL pieces -------------------------------------------------------------------------------
+
+    def _hint(self, query: Query, index: str | None, size: int) -> str:
+        if query.words() and size < 5000:
+            return ""  # few matches: read them and sort them
+        if query.sort == "submit" and len(query.statuses) == 1 and self.index.has("jw_status"):
+            return " INDEXED BY jw_status"
+        return f" INDEXED BY {index}" if self.index.has(index) else ""
+
+    def _where(self, query: Query) -> tuple[str, list[Any]]:
+        where, params = [TOP], []
+        if query.statuses:
+            where.append(f"status IN ({', '.join('?' for _ in query.statuses)})")
+            params.extend(query.statuses)
+        words = query.words()
+        if words and self.index.fts:
+            where.append("seq IN (SELECT rowid FROM jw_fts WHERE jw_fts MATCH ?)")
+            params.append(self._match(query))
+        elif words:
+            for tokens in words:
+                pattern = "%" + "%".join(t.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                                         for t in tokens) + "%"
+                where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("job_id", "name", "job_type",
+                                                                                     "reason")) + ")")
+                params.extend([pattern] * 4)
+        return " AND ".join(where), params
+
+    @staticmethod
+    def _match(query: Query) -> str:
+        """The FTS5 expression: every word as a prefix phrase in the text columns, top-level rows,
+        the chosen statuses."""
+        parts = [f'{_TEXT_COLUMNS} : "{" ".join(tokens)}"*' for tokens in query.words()]
+        parts.append("tags : ztop")
+        if query.statuses:
+            parts.append("(" + " OR ".join(f"tags : z{s}" for s in query.statuses) + ")")
+        return " AND ".join(parts)
