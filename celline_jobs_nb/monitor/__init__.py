@@ -8,8 +8,7 @@ the exit-code files of running cluster jobs (no scheduler call), so an end is se
 job's script has written its file; the next polls add what the scheduler knows of it.
 
 The package: ``base`` (project, store, adapters), ``reads``, ``submit``, ``refresh`` (the poll,
-``wait``), ``actions`` (cancel, retry, queue, attach) and ``poller``; ``JobMonitor`` is all of them.
-"""
+``wait``), ``actions`` (cancel, retry, queue, attach) and ``poller``; ``JobMonitor`` is all of them."""
 
 from __future__ import annotations
 
@@ -18,11 +17,10 @@ from .base import FAST_POLL_WINDOW_SECONDS
 from .poller import SETTLE_INTERVAL_SECONDS, Poller
 from .reads import DISK_USAGE_META_KEY
 from .refresh import RECONCILE_WINDOW_SECONDS, WAIT_LOOK_SECONDS, WAIT_REFRESH_SECONDS
-from .submit import MAX_NAME_LENGTH, _check_array_spec
+from .submit import MAX_NAME_LENGTH
 
 __all__ = ["DISK_USAGE_META_KEY", "FAST_POLL_WINDOW_SECONDS", "MAX_NAME_LENGTH", "RECONCILE_WINDOW_SECONDS",
-           "SETTLE_INTERVAL_SECONDS", "WAIT_LOOK_SECONDS", "WAIT_REFRESH_SECONDS", "JobMonitor", "Poller",
-           "_check_array_spec"]
+           "SETTLE_INTERVAL_SECONDS", "WAIT_LOOK_SECONDS", "WAIT_REFRESH_SECONDS", "JobMonitor", "Poller"]
 
 
 class JobMonitor(ActionsMixin):

@@ -1,5 +1,4 @@
-"""Acting on jobs: cancel, retry, the scheduler's queue and attaching a job submitted elsewhere.
-"""
+"""Acting on jobs: cancel, retry, the scheduler's queue and attaching a job submitted elsewhere."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from .refresh import RefreshMixin
 
 if TYPE_CHECKING:
     from ..schedulers.base import QueueEntry
+
 
 class ActionsMixin(RefreshMixin, ReadsMixin):
     """Cancel, retry, queue and attach."""

@@ -1,6 +1,5 @@
 """The state every part of ``JobMonitor`` shares: the project, its store and settings, and the scheduler
-adapters (created on first use; capability flags, poll intervals).
-"""
+adapters (created on first use; capability flags, poll intervals)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The background thread that calls ``JobMonitor.refresh`` and tells listeners what changed.
-"""
+"""The background thread that calls ``JobMonitor.refresh`` and tells listeners what changed."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Reading the project: jobs, history (DataFrames), poll states, disk usage and logs. Never calls a
-scheduler.
-"""
+scheduler."""
 
 from __future__ import annotations
 

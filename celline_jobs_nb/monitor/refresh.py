@@ -1,6 +1,5 @@
 """Keeping the store current: ``refresh`` (settle from files, poll each scheduler in its turn, record
-ends' final progress, automatic retries, notifications), ``wait`` and the background poller.
-"""
+ends' final progress, automatic retries, notifications), ``wait`` and the background poller."""
 
 from __future__ import annotations
 

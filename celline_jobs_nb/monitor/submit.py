@@ -1,6 +1,5 @@
 """Submitting: checking a new job, recording it, and handing it to its scheduler when its
-dependencies allow.
-"""
+dependencies allow."""
 
 from __future__ import annotations
 
