@@ -10,17 +10,20 @@ under CELLINE_JOBS_REQUIRE_SERVICES=1), like every cluster test.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from support import Replay, final, poll_until, require_test_cluster, require_test_pbs
+from support import Replay, final, pbs_path, poll_until, require_test_cluster, require_test_pbs
 
-from celline_jobs_nb.core.models import JobInfo, JobStatus
+from celline_jobs_nb.core.models import JobInfo, JobStatus, utcnow
 from celline_jobs_nb.core.paths import ProjectPaths
 from celline_jobs_nb.monitor import JobMonitor
-from celline_jobs_nb.schedulers.base import SchedulerContext
+from celline_jobs_nb.schedulers.base import CommandRunner, SchedulerContext
 from celline_jobs_nb.schedulers.pbs import OPENPBS, TORQUE, PbsScheduler
 from celline_jobs_nb.store.sqlite import JobStore
 
@@ -29,12 +32,13 @@ BACKENDS = ["local", pytest.param("slurm", marks=pytest.mark.slurm), pytest.para
 CANCEL = {"slurm": "scancel", "pbs": "qdel"}
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
-        tuple[str, JobMonitor]]:
-    name = request.param
+CLUSTERS = BACKENDS[1:]
+
+
+def _monitor(name: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, JobMonitor]]:
     if name == "pbs":
         require_test_pbs()
+        monkeypatch.setenv("PATH", pbs_path())  # the wrappers' own prefix first (/usr/bin/qsub may be SGE's)
     elif name == "slurm":
         require_test_cluster()
     monkeypatch.setenv("CELLINE_JOBS_SLURM_MIN_POLL_INTERVAL", "1")  # the floors are for real clusters
@@ -49,6 +53,26 @@ def backend(request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.M
     elif [j.native_id for j in active if j.native_id]:  # leave nothing on the 2-CPU node
         ids = dict.fromkeys(str(j.native_id).split("_")[0] for j in active if j.native_id)
         subprocess.run([CANCEL[name], *ids], capture_output=True, timeout=60)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
+        tuple[str, JobMonitor]]:
+    yield from _monitor(request.param, project, monkeypatch)
+
+
+@pytest.fixture(params=CLUSTERS)
+def cluster(request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
+        tuple[str, JobMonitor]]:
+    """The backends that ask a scheduler (the local executor has none to lose or to forget a job)."""
+    yield from _monitor(request.param, project, monkeypatch)
+
+
+@pytest.fixture(params=CLUSTERS[1:])
+def wrappers(request: pytest.FixtureRequest, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
+        tuple[str, JobMonitor]]:
+    """The PBS wrappers: their qstat and the Slurm underneath show when a finished job was submitted."""
+    yield from _monitor(request.param, project, monkeypatch)
 
 
 def wait_for(name: str, mon: JobMonitor, done: object, timeout: float = 120) -> None:
@@ -110,20 +134,20 @@ def test_a_dependency_that_fails_cancels_its_dependant(backend: tuple[str, JobMo
 
 # -- recorded / documented outputs: the same behaviours where the scheduler cannot run here ----------
 
-def _poll(tmp_path: Path, flavour: str, native_id: str, output: str, **extra: object) -> JobInfo:
+def _poll(tmp_path: Path, flavour: str, native_id: str, output: str, submitted: object = None,
+          **extra: object) -> JobInfo:
     paths = ProjectPaths.of(tmp_path)
     store = JobStore(paths)
     adapter = PbsScheduler(SchedulerContext(paths, store, {"pbs_flavour": flavour}))
     adapter.runner = Replay([(["qstat"], output, "", 0)])
     job = JobInfo(job_id="j1", name="j", status=JobStatus.RUNNING, command="true", scheduler="pbs",
-                  native_id=native_id, metadata=dict(extra))
+                  native_id=native_id, submit_time=submitted, metadata=dict(extra))  # type: ignore[arg-type]
     store.insert(job)
     store.apply(adapter.poll([job]).updates)
     return store.get("j1")
 
 
 def _openpbs(job_id: str, **attrs: object) -> str:
-    import json
     return json.dumps({"Jobs": {job_id: attrs}})
 
 
@@ -167,3 +191,165 @@ def test_an_array_of_3_runs_each_task_with_its_index_and_sums_them_up(backend: t
     job = mon.get_job(parent)
     assert (job.status, job.reason) == (JobStatus.FAILED, "1 of 3 array tasks failed")
     assert job.metadata["array_tasks"] == {"total": 3, "completed": 2, "failed": 1}
+
+
+# -- a scheduler that stops answering, forgets a job, or shows another job's record ---------------
+
+#: Stand-ins for the scheduler's commands when it cannot be reached (a fault, not a scheduler: they
+#: take the real commands' place on PATH for a few polls).
+FAULTS = {
+    "refused": ("echo \"$(basename \"$0\"): cannot connect to server (Connection refused)\" >&2; exit 1",
+                "cannot connect to server"),
+    "timeout": ("exec sleep 30", "did not answer within 1 s"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_lost_contact_makes_the_data_stale_and_never_fails_a_job(cluster: tuple[str, JobMonitor], tmp_path: Path,
+                                                                fault: str) -> None:
+    name, mon = cluster
+    job_id = mon.submit_job("long", "sleep 300", {"cpus": 1, "time": "10m"}, scheduler=name)
+    wait_for(name, mon, lambda: mon.get_job(job_id).status is JobStatus.RUNNING)
+    broken = tmp_path / "broken-bin"
+    broken.mkdir()
+    script, says = FAULTS[fault]
+    for command in ("squeue", "sacct", "scontrol", "qstat"):
+        (broken / command).write_text(f"#!/bin/sh\n{script}\n")
+        (broken / command).chmod(0o755)
+    adapter = mon.adapter(name)
+    real = adapter.runner
+    adapter.runner = CommandRunner(timeout=1, env={**os.environ, "PATH": f"{broken}:{os.environ['PATH']}"})
+    try:
+        for _ in range(3):
+            mon.refresh(force=True)
+            job, state = mon.get_job(job_id), mon.poll_states()[name]
+            assert (job.status, job.reason, job.exit_code) == (JobStatus.RUNNING, None, None)
+            assert state.stale and says in (state.error or "")
+    finally:
+        adapter.runner = real
+    mon.refresh(force=True)  # contact is back: the data is fresh again and the job still runs
+    assert not mon.poll_states()[name].stale and mon.get_job(job_id).status is JobStatus.RUNNING
+
+
+def test_a_job_the_scheduler_does_not_know_is_kept_then_lost_never_final(cluster: tuple[str, JobMonitor]) -> None:
+    name, mon = cluster
+    mon.store.insert(JobInfo(job_id="ghost", name="ghost", status=JobStatus.RUNNING, command="true",
+                             scheduler=name, native_id="987654", submit_time=utcnow()))
+    mon.adapter(name).missing_grace = 0.0  # type: ignore[misc]  # the grace is minutes on real clusters
+    mon.refresh(force=True)
+    job = mon.get_job("ghost")
+    assert job.status is JobStatus.RUNNING and job.metadata.get("missing_since")  # one miss proves nothing
+    mon.refresh(force=True)
+    job = mon.get_job("ghost")
+    assert job.status is JobStatus.UNKNOWN and not job.status.final
+    assert "no longer lists job 987654" in (job.reason or "") and job.exit_code is None
+
+
+def test_a_finished_record_older_than_the_job_is_another_jobs(wrappers: tuple[str, JobMonitor]) -> None:
+    """Ids restart when a server's state is wiped, and records of finished jobs outlive that: a
+    record submitted before our job was is not our job's end (on the PBS wrappers both qstat's
+    record and Slurm's underneath; squeue shows no submit time: SLURM's accounting case is a
+    recorded one below, OpenPBS's and Torque's too)."""
+    name, mon = wrappers
+    done = mon.submit_job("done", "true", {"cpus": 1, "time": "5m"}, scheduler=name)
+    wait_for(name, mon, final(mon, done))
+    old = mon.get_job(done)
+    assert old.status is JobStatus.COMPLETED and old.submit_time is not None
+    mon.store.insert(JobInfo(job_id="reused", name="reused", status=JobStatus.RUNNING, command="true",
+                             scheduler=name, native_id=old.native_id, submit_time=old.submit_time + timedelta(hours=1)))
+    mon.refresh(force=True)
+    job = mon.get_job("reused")
+    assert job.status is JobStatus.RUNNING and job.metadata.get("missing_since") and job.exit_code is None
+
+
+HOLD = {"slurm": "--hold", "pbs": "-h"}
+
+
+def test_cancel_a_pending_job(backend: tuple[str, JobMonitor]) -> None:
+    """Pending: held on a cluster, waiting for a free slot on the local executor (2 slots)."""
+    name, mon = backend
+    resources: dict[str, object] = {"cpus": 1, "time": "5m"}
+    if name == "local":
+        for index in range(2):
+            mon.submit_job(f"busy{index}", "sleep 300", resources, scheduler=name)
+    else:
+        resources["extra"] = [HOLD[name]]
+    job_id = mon.submit_job("pending", "echo never", resources, scheduler=name)
+    mon.refresh(force=True)
+    assert mon.get_job(job_id).status in (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.HELD)
+    mon.cancel_job(job_id, wait=0)
+    wait_for(name, mon, final(mon, job_id))
+    job = mon.get_job(job_id)
+    assert (job.status, job.reason, job.exit_code, job.start_time) == (
+        JobStatus.CANCELLED, "cancelled by user", None, None)
+    assert "never" not in mon.logs(job_id)
+
+
+def datetime_of(text: str) -> datetime:
+    """A naive timestamp as SLURM and qstat's ctime strings mean it: this machine's local time."""
+    return datetime.fromisoformat(text).astimezone().astimezone(timezone.utc)
+
+
+def _recorded_monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheduler: str, flavour: str | None,
+                      answers: list[tuple[list[str], str, str, int]], job: JobInfo) -> JobMonitor:
+    if flavour is not None:
+        monkeypatch.setenv("CELLINE_JOBS_PBS_FLAVOUR", flavour)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    mon = JobMonitor(tmp_path)
+    mon.store.insert(job)
+    mon.adapter(scheduler).runner = Replay(answers)
+    return mon
+
+
+#: What OpenPBS and Torque print when the server is down (pbs_connect's errno 111, and Torque's
+#: "cannot connect to server"), with their exit status.
+DOWN = {
+    OPENPBS: (["qstat"], "", "Connection refused\nqstat: cannot connect to server pbs (errno=111)\n", 2),
+    TORQUE: (["qstat"], "", "Communication failure.\nqstat: cannot connect to server torque (errno=111) "
+                            "Connection refused\n", 1),
+}
+
+
+@pytest.mark.parametrize("flavour", [OPENPBS, TORQUE])
+def test_lost_contact_on_openpbs_and_torque_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    flavour: str) -> None:
+    job = JobInfo(job_id="j1", name="j", status=JobStatus.RUNNING, command="true", scheduler="pbs",
+                  native_id="1.pbs", submit_time=utcnow())
+    mon = _recorded_monitor(tmp_path, monkeypatch, "pbs", flavour, [DOWN[flavour]], job)
+    mon.refresh(force=True)
+    state = mon.poll_states()["pbs"]
+    assert mon.get_job("j1").status is JobStatus.RUNNING and mon.get_job("j1").reason is None
+    assert state.stale and "cannot connect to server" in (state.error or "")
+
+
+@pytest.mark.parametrize("flavour", [OPENPBS, TORQUE])
+def test_a_finished_record_older_than_the_job_on_openpbs_and_torque_outputs(tmp_path: Path,
+                                                                           flavour: str) -> None:
+    if flavour == OPENPBS:
+        output = _openpbs("1.pbs", job_state="F", Exit_status=0, qtime="Mon Mar 13 07:59:00 2023",
+                          stime="Mon Mar 13 08:00:00 2023", exec_host="n/0")
+        queued = datetime_of("2023-03-13T07:59:00")
+    else:
+        output = ("<Data><Job><Job_Id>1.pbs</Job_Id><job_state>C</job_state><exit_status>0</exit_status>"
+                  "<qtime>1678694340</qtime><start_time>1678694400</start_time><exec_host>n/0</exec_host></Job></Data>")
+        queued = datetime.fromtimestamp(1678694340, timezone.utc)
+    job = _poll(tmp_path, flavour, "1.pbs", output, submitted=utcnow())  # ours: submitted now, not in 2023
+    assert job.status is JobStatus.RUNNING and job.metadata.get("missing_since") and job.exit_code is None
+    then = _poll(tmp_path / "then", flavour, "1.pbs", output, submitted=queued)
+    assert (then.status, then.exit_code) == (JobStatus.COMPLETED, 0)  # the same record, when it is ours
+
+
+def test_an_accounting_record_older_than_the_job_on_recorded_slurm_outputs(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test cluster's own jobcomp record of job 25 (completed 2026-11-28): a job 25 submitted a
+    day later is not that one."""
+    recorded = (Path(__file__).resolve().parents[1] / "data" / "slurm" / "recorded" / "sacct-c-final.txt").read_text()
+    answers = [(["squeue"], "", "", 0), (["sacct", "-P"], "", "sacct: error: accounting storage is disabled\n", 1),
+               (["sacct", "-c"], recorded, "", 0)]
+    for when, expected in ((datetime_of("2026-11-29T21:45:48"), JobStatus.RUNNING),
+                           (datetime_of("2026-11-28T21:45:48"), JobStatus.COMPLETED)):
+        job = JobInfo(job_id="j25", name="j", status=JobStatus.RUNNING, command="true", scheduler="slurm",
+                      native_id="25", submit_time=when)
+        mon = _recorded_monitor(tmp_path / expected.value, monkeypatch, "slurm", None, answers, job)
+        mon.refresh(force=True)
+        assert mon.get_job("j25").status is expected

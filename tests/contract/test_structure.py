@@ -149,3 +149,17 @@ def test_cluster_adapters_import_neither_the_store_the_local_executor_nor_each_o
                 continue
             bad = {m for m in imports if m.startswith(("celline_jobs_nb.store", "celline_jobs_nb.schedulers.local"))}
             assert not bad, f"{name} imports {bad}"
+
+
+def test_batch_schedulers_do_not_import_each_other():
+    """slurm/, pbs/ and sge/ meet only in batch/ (the shared flow) and the registry: one asks
+    another through the registry (the PBS wrappers' flavour asks the Slurm underneath), never by
+    importing it; batch/ imports none of them."""
+    families = ("slurm", "pbs", "sge")
+    graph = import_graph()
+    for family in (*families, "batch"):
+        others = tuple(f"celline_jobs_nb.schedulers.{f}" for f in families if f != family)
+        for name, imports in graph.items():
+            if name.startswith(f"celline_jobs_nb.schedulers.{family}"):
+                bad = {m for m in imports if m.startswith(others)}
+                assert not bad, f"{name} imports {bad}"

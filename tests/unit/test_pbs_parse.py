@@ -350,10 +350,12 @@ def adapter_with(ctx, answers, flavour=TORQUE_SLURM) -> tuple[PbsScheduler, Repl
     return adapter, adapter.runner
 
 
-def tracked(ctx, native_id: str, *, status=JobStatus.QUEUED, **extra) -> JobInfo:
+def tracked(ctx, native_id: str, *, status=JobStatus.QUEUED, submitted="2026-11-28 22:25:40", **extra) -> JobInfo:
+    """A tracked job; ``submitted`` None for documented outputs (their jobs ran years ago: a row
+    submitted now would take their finished records for another job's under a reused id)."""
     key = native_id.replace("[", "_").replace("]", "").replace(".", "_")
     job = JobInfo(job_id=f"job{key}", name=f"job {native_id}", status=status, command="true", scheduler="pbs",
-                  native_id=native_id, submit_time=local("2026-11-28 22:25:40"), **extra)
+                  native_id=native_id, submit_time=local(submitted) if submitted else None, **extra)
     ctx.store.insert(job)
     return job
 
@@ -480,7 +482,7 @@ def test_wrapper_array_tasks_from_exit_files_and_logs(ctx):
 def test_documented_openpbs_poll_decisions(ctx):
     ids = ["157.pbs", "158.pbs", "159.pbs", "160.pbs", "161.pbs", "162.pbs", "163.pbs", "164.pbs", "166.pbs",
            "167.pbs", "168.pbs", "169.pbs", "170.pbs", "171.pbs"]
-    jobs = {n: tracked(ctx, n) for n in ids}
+    jobs = {n: tracked(ctx, n, submitted=None) for n in ids}
     ctx.store.update(jobs["170.pbs"].job_id, None, source="cancel", metadata={"cancel_requested": True})
     text = doc("openpbs-qstat-f-F-json-x-t-mixed.json")
     adapter, runner = adapter_with(ctx, [(["qstat"], text, "", 0)], OPENPBS)
@@ -526,8 +528,8 @@ def test_documented_openpbs_array_with_subjobs(ctx):
 
 
 def test_documented_torque_poll_decisions(ctx):
-    ok = tracked(ctx, "182.host")
-    parent = tracked(ctx, "183[].host", metadata={"array": "1-2"})
+    ok = tracked(ctx, "182.host", submitted=None)
+    parent = tracked(ctx, "183[].host", metadata={"array": "1-2"}, submitted=None)
     text = doc("torque-qstat-x-t-two-ids.xml")
     adapter, runner = adapter_with(ctx, [(["qstat"], text, "", 0)], TORQUE)
     result = adapter.poll([ok, parent])

@@ -6,6 +6,6 @@ reconciliation in ``rules``."""
 from __future__ import annotations
 
 from .adapter import BatchScheduler
-from .poll import PollFlow, PollUnit, Verdict
+from .poll import PollFlow, PollUnit, RecordSource, SchedulerRecord, Verdict
 
-__all__ = ["BatchScheduler", "PollFlow", "PollUnit", "Verdict"]
+__all__ = ["BatchScheduler", "PollFlow", "PollUnit", "RecordSource", "SchedulerRecord", "Verdict"]

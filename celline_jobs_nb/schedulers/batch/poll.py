@@ -8,7 +8,9 @@ One poll, for all the active jobs of a scheduler:
 2. **status query**: ONE command for many ids (``status_argv``, in chunks of ``status_chunk``
    ids). A command that fails or times out raises ``SchedulerError``: the poll is stale, no job
    changes. ``unknown_ids_only`` says when a non-zero exit only means "some ids are unknown";
-3. **observe**: each unit gets its record (``record_key``/``find_record``) and its exit-code file;
+3. **observe**: each unit gets its record (``record_key``/``find_record``; a finished record
+   submitted clearly before our job, ``record_submitted``, is another job's under a reused id and
+   is dropped, here and from the resolution) and its exit-code file;
    an unknown state is logged once per job; ``needs_resolution`` says whether the unit needs the
    resolution chain;
 4. **resolution chain**: ``resolvers()`` is an ordered list tried in turn for the units that
@@ -36,7 +38,7 @@ Hooks (a scheduler's whole poll is these, plus its state map; the abstract ones 
   ``ParseError``), ``unknown_ids_only(result)``;
 - ``record_key(record)``, ``find_record(unit, by_key)``, ``record_state(record)``,
   ``map_state(state)`` -> (JobStatus, known), ``record_finished(record)``, ``record_start`` /
-  ``record_end(record)``, ``record_facts(record)``;
+  ``record_end(record)``, ``record_submitted(record)``, ``record_facts(record)``;
 - ``array_indices(spec)``, ``listed_tasks(parent, records)``, ``task_native_id(parent_native, index)``;
 - ``needs_resolution(unit)``, ``resolution_wanted(need)``, ``resolvers()``;
 - ``listed_verdict(unit)``, ``explain_exit(unit, verdict)``, ``ended_verdict(unit)``,
@@ -50,8 +52,8 @@ import logging
 from abc import abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from ...core import reasons
 from ...core.errors import ParseError, SchedulerError
@@ -81,6 +83,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("celline.job")
 
+#: A scheduler's record submitted this long before our job is another job's (a reused id).
+STALE_RECORD_SLACK = timedelta(minutes=10)
 #: A resolver: asks about the units that need it; True when it answered (the chain stops), False
 #: when it is not available here (the next one is tried). It sets ``unit.resolved``.
 Resolver = Callable[[Sequence["PollUnit"]], bool]
@@ -114,6 +118,32 @@ class Verdict:
     end: datetime | None = None
     ran: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SchedulerRecord:
+    """A scheduler's record of a job in our terms: what one adapter may ask another through the
+    registry (the PBS wrappers' flavour asks the Slurm underneath how a job ended)."""
+
+    job_id: str
+    status: JobStatus
+    state: str
+    exit_code: int | None = None
+    signal: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    nodes: str | None = None  # None: never got a node
+    reason: str | None = None
+    submit: datetime | None = None
+
+
+@runtime_checkable
+class RecordSource(Protocol):
+    """An adapter that can say what its scheduler holds of some jobs, in one command."""
+
+    runner: CommandRunner
+
+    def job_records(self, native_ids: Sequence[str]) -> dict[str, SchedulerRecord]: ...
 
 
 class PollFlow:
@@ -166,6 +196,10 @@ class PollFlow:
 
     def record_end(self, record: Any) -> datetime | None:
         return getattr(record, "end", None)
+
+    def record_submitted(self, record: Any) -> datetime | None:
+        """When the job of a record (the listing's or the resolution's) was submitted, if it says."""
+        return getattr(record, "submit", None)
 
     def record_facts(self, record: Any) -> dict[str, Any]:
         """What a listing adds to a job settled by its exit-code file (state name, nodes)."""
@@ -295,8 +329,22 @@ class PollFlow:
                 raise SchedulerError(f"unexpected {argv[0]} output: {exc}") from None
         return records
 
+    def _older_than_job(self, unit: PollUnit, record: Any) -> bool:
+        """Whether ``record`` is of another job that had this id before (ids restart when a
+        server's state is wiped; records of finished jobs outlive that): submitted clearly before
+        our job was (``STALE_RECORD_SLACK`` of clock skew allowed)."""
+        submitted = self.record_submitted(record)
+        ours = unit.job.submit_time if unit.job is not None else None
+        if submitted is None or ours is None or submitted >= ours - STALE_RECORD_SLACK:
+            return False
+        log.info("job %s: a record of %s for id %s submitted at %s is another job's (ours: %s)",
+                 unit.job_id, self.label, unit.native_id, submitted, ours)
+        return True
+
     def _observe(self, unit: PollUnit, by_key: Mapping[Hashable, Any]) -> None:
         unit.record = self.find_record(unit, by_key)
+        if unit.record is not None and self.record_finished(unit.record) and self._older_than_job(unit, unit.record):
+            unit.record = None  # a finished job of a server's earlier life (a listed live one is ours)
         read_unit_exit(unit, self.context.paths)
         if unit.record is not None:
             state = self.record_state(unit.record)
@@ -311,10 +359,13 @@ class PollFlow:
         for resolver in self.resolvers():
             try:
                 if resolver(need):
-                    return
+                    break
             except (SchedulerError, ParseError) as exc:
                 log.warning("%s lookup failed (no evidence this poll): %s", self.label, exc)
-                return
+                break
+        for unit in need:
+            if unit.resolved is not None and self._older_than_job(unit, unit.resolved):
+                unit.resolved = None
 
     def _decide(self, unit: PollUnit) -> JobUpdate | None:
         listed_unfinished = unit.record is not None and not self.record_finished(unit.record)

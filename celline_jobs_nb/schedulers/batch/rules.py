@@ -128,6 +128,32 @@ def optional(parser: Callable[[str], Any], text: str | None) -> Any:
         return None
 
 
+#: The most tasks an array spec may expand to (a bound on what a typo like "1-1000000000" costs).
+MAX_ARRAY_TASKS = 100_000
+_RANGE_RE = re.compile(r"^(\d{1,9})(?:-(\d{1,9})(?::(\d{1,9}))?)?$")
+
+
+def parse_index_ranges(spec: str, limit: int = MAX_ARRAY_TASKS, label: str = "SLURM") -> list[int]:
+    """The task indexes of a range-list array spec (Slurm's syntax, which the PBS flavours' and
+    Grid Engine's are subsets of): "1-4%2" -> [1, 2, 3, 4]; "1,3,5"; "0-15:4" -> [0, 4, 8, 12].
+    ``label`` names the syntax in the error."""
+    text = str(spec).strip().split("%", 1)[0]
+    indices: set[int] = set()
+    for part in text.split(","):
+        match = _RANGE_RE.match(part.strip())
+        if not match:
+            raise ParseError(f"not a {label} array spec: {str(spec)[:80]!r}")
+        start = int(match.group(1))
+        end = int(match.group(2)) if match.group(2) else start
+        step = int(match.group(3)) if match.group(3) else 1
+        if end < start or step < 1:
+            raise ParseError(f"empty range in array spec {str(spec)[:80]!r}")
+        if len(indices) + (end - start) // step + 1 > limit:
+            raise ParseError(f"array spec {str(spec)[:80]!r} has more than {limit} tasks")
+        indices.update(range(start, end + 1, step))
+    return sorted(indices)
+
+
 def error_line(text: str | None, default: str) -> str:
     """The most useful line of a command's error output (the last "error:" line, else the last)."""
     lines = [line.strip() for line in (text or "").strip().split("\n") if line.strip()]
@@ -254,7 +280,8 @@ def exit_settlement(unit: BatchUnit) -> JobUpdate:
     record = unit.exit
     assert record is not None
     update = _final_update(unit, record)
-    update.fields["metadata"] = {RECONCILE_META_KEY: unit.metadata.get(RECONCILE_META_KEY) or time.time()}
+    update.fields["metadata"] = {**(update.fields.get("metadata") or {}),  # the failure kind stays
+                                 RECONCILE_META_KEY: unit.metadata.get(RECONCILE_META_KEY) or time.time()}
     if record.start_time is not None and (unit.job is None or unit.job.start_time is None):
         update.fields["start_time"] = record.start_time
     return update

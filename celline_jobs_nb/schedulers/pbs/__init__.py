@@ -1,7 +1,8 @@
 """The PBS adapter: Torque, OpenPBS / PBS Professional, and Slurm's Torque wrappers.
 
 Three flavours share ``qsub``/``qstat``/``qdel`` but not their output; the adapter detects which
-one is installed once (cached in the store for a day) and keeps to what that flavour can say:
+one is installed once (cached in the store for a day) and keeps to what that flavour can say
+(``flavours.py``: one small strategy object per flavour, asked instead of comparing names):
 
 - ``torque-slurm``: Debian's ``slurm-wlm-torque`` Perl wrappers on top of Slurm (tested here
   against a real Slurm). ``qsub`` prints only the id and builds an ``sbatch`` command line that it
@@ -9,7 +10,8 @@ one is installed once (cached in the store for a day) and keeps to what that fla
   has no exit status, shows every finished job as ``C`` and shows no array tasks; ``qdel`` sends
   SIGKILL through the Slurm API. The exit-code file the job script writes is therefore the
   evidence; a job that is ``C`` without one (never started, killed, its dependency failed) is
-  resolved with ONE ``scontrol -o show job`` call -- only this flavour may use Slurm's tools, since
+  resolved with ONE ``scontrol -o show job`` call, asked of the SLURM adapter through the registry
+  (``SlurmScheduler.job_records``; pbs/ imports nothing of slurm/) -- only this flavour does, since
   only here is Slurm known to be underneath.
 - ``torque``: real Torque (``qstat -x -t``, XML with ``exit_status``; ``C`` = completed, kept for
   ``keep_completed`` seconds). Parsers tested on shapes from the Torque documentation and source.
@@ -55,6 +57,7 @@ from .exits import (
     is_deletion_status,
     limit_kill,
 )
+from .flavours import STRATEGIES, OpenPbs, PbsFlavour, TorqueSlurm, flavour_of
 from .inspect import FLAVOUR_ENV, FLAVOUR_META_KEY, FLAVOUR_RECHECK_SECONDS, _sniff_wrapper
 from .parse import (
     _ATTRIBUTE_RE,
@@ -124,6 +127,7 @@ __all__ = [
     "OPENPBS_EXEC_CODES",
     "PBS_STATES",
     "QSTAT_CHUNK",
+    "STRATEGIES",
     "TORQUE",
     "TORQUE_EXEC_CODES",
     "TORQUE_SLURM",
@@ -146,9 +150,12 @@ __all__ = [
     "_WRAPPER_TASK_RE",
     "_XML_DOC_RE",
     "ExitStatus",
+    "OpenPbs",
+    "PbsFlavour",
     "PbsJobId",
     "PbsRecord",
     "PbsScheduler",
+    "TorqueSlurm",
     "_Unit",
     "_extra_directive",
     "_flatten",
@@ -158,6 +165,7 @@ __all__ = [
     "_task_index_expr",
     "_task_native_id",
     "array_indices",
+    "flavour_of",
     "interpret_exit_status",
     "is_deletion_status",
     "limit_kill",

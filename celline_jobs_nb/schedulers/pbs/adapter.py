@@ -15,29 +15,22 @@ from ...core import reasons
 from ...core.errors import InvalidInputError, SchedulerError
 from ...core.exits import signal_name
 from ...core.models import JobInfo, JobStatus
+from .. import create
 from ..base import SchedulerContext
 from ..batch.adapter import BatchScheduler
-from ..batch.poll import PollUnit, Resolver, Verdict
+from ..batch.poll import PollUnit, RecordSource, Resolver, SchedulerRecord, Verdict
 from ..batch.rules import (
     BatchUnit,
     current_user,
-    error_line,
     optional,
     poll_floor_override,
 )
-from ..slurm import AccountingRecord, parse_scontrol_jobs, scontrol_accounting
-from ..slurm import map_state as slurm_map_state
-from .exits import interpret_exit_status, is_deletion_status, limit_kill
+from .exits import is_deletion_status, limit_kill
+from .flavours import flavour_of
 from .inspect import FLAVOUR_ENV, PbsInspection
-from .parse import (
-    _WRAPPER_TASK_RE,
-    PbsRecord,
-    array_indices,
-    parse_job_id,
-    parse_qsub_output,
-)
-from .script import parse_qstat, pbs_job_name, qstat_command, qsub_command, render_pbs_script
-from .states import _STATE_REASONS, FINISHED_STATES, FLAVOURS, TORQUE_SLURM, map_state
+from .parse import PbsRecord, parse_job_id, parse_qsub_output
+from .script import pbs_job_name, render_pbs_script
+from .states import _STATE_REASONS, FINISHED_STATES, FLAVOURS
 
 log = logging.getLogger("celline.job")
 
@@ -63,7 +56,7 @@ class _Unit(PollUnit):
 
     record: PbsRecord | None = None
     parent_record: PbsRecord | None = None  # the Slurm wrapper shows only the array's own record
-    resolved: AccountingRecord | None = None
+    resolved: SchedulerRecord | None = None
 
 
 class PbsScheduler(PbsInspection, BatchScheduler):
@@ -89,6 +82,7 @@ class PbsScheduler(PbsInspection, BatchScheduler):
             raise InvalidInputError(f"invalid PBS flavour {forced!r}: use one of {', '.join(FLAVOURS)}")
         self._flavour: str | None = forced
         self._version: str | None = None
+        self._underneath: RecordSource | None = None
 
     def available(self) -> bool:
         return shutil.which("qsub") is not None and shutil.which("qstat") is not None
@@ -102,35 +96,27 @@ class PbsScheduler(PbsInspection, BatchScheduler):
         return render_pbs_script(job, self.context.paths, self.flavour, self._pbs_server())
 
     def submit_argv(self, job: JobInfo, script: str) -> list[str]:
-        return qsub_command(script, str(self.context.paths.log_file(job.job_id)), self.flavour)
+        return self.strategy.qsub_argv(script, str(self.context.paths.log_file(job.job_id)))
 
     def parse_submit_output(self, stdout: str) -> tuple[str, dict[str, Any]]:
         return parse_qsub_output(stdout), {"pbs_flavour": self.flavour}
 
     def array_indices(self, spec: str) -> list[int]:
-        flavour = self.flavour
-        return optional(lambda s: array_indices(s, flavour), spec) or []
+        return optional(self.strategy.array_indices, spec) or []
 
     def submit_hint(self, job: JobInfo) -> str:
         return (f"the server may have accepted the job anyway: check `qstat -u {current_user()}` for "
                 f"{pbs_job_name(job.name, self.flavour)}")
 
     def send_cancel(self, native_ids: Sequence[str]) -> None:
-        """qdel in chunks; array tasks of the Slurm wrapper ("1501_3") through scancel, since the
-        wrapper's qdel reads "1501_3" as 1501 and would kill the whole array. qdel's complaints
-        about jobs that had already ended are not errors."""
-        wrapper_tasks = [n for n in native_ids if _WRAPPER_TASK_RE.match(n)]
-        ids = [n for n in native_ids if not _WRAPPER_TASK_RE.match(n)]
+        """The flavour's cancel commands (qdel in chunks; the wrappers' array tasks through
+        scancel). Complaints about jobs that had already ended are not errors."""
         problems: list[str] = []
-        for start in range(0, len(ids), QSTAT_CHUNK):
-            result = self.runner.run(["qdel", *ids[start:start + QSTAT_CHUNK]], check=False)
+        for argv in self.strategy.cancel_argvs(native_ids, QSTAT_CHUNK):
+            result = self.runner.run(argv, check=False)
             if result.returncode != 0:
                 lines = [line.strip() for line in (result.stdout + "\n" + result.stderr).split("\n") if line.strip()]
                 problems.extend(line for line in lines if not _BENIGN_QDEL_RE.search(line))
-        if wrapper_tasks:
-            result = self.runner.run(["scancel", *wrapper_tasks], check=False)
-            if result.returncode != 0 and result.stderr.strip():
-                problems.append(error_line(result.stderr, "scancel failed"))
         if problems:
             raise SchedulerError(f"qdel failed: {problems[-1][:300]}")
 
@@ -141,10 +127,10 @@ class PbsScheduler(PbsInspection, BatchScheduler):
     status_chunk = QSTAT_CHUNK
 
     def status_argv(self, native_ids: Sequence[str]) -> list[str]:
-        return qstat_command(native_ids, self.flavour)
+        return self.strategy.qstat_argv(native_ids)
 
     def parse_status(self, stdout: str) -> list[PbsRecord]:
-        return parse_qstat(stdout, self.flavour)
+        return self.strategy.parse_qstat(stdout)
 
     def unknown_ids_only(self, result: subprocess.CompletedProcess[str]) -> bool:
         # 153 (PBSE_UNKJOBID & 255) is "an id you asked for is unknown": the wrapper then prints
@@ -163,14 +149,14 @@ class PbsScheduler(PbsInspection, BatchScheduler):
             record = by_key.get(ident.key)
             if record is None and ident.index is None and not ident.array:
                 record = by_key.get((ident.seq, None, True))  # an attached array's own record
-        if unit.parent is not None and self.flavour == TORQUE_SLURM:
+        if unit.parent is not None and not self.strategy.shows_tasks:
             parent_ident = optional(parse_job_id, unit.parent.native_id or "")
             unit.parent_record = by_key.get(parent_ident.key) if parent_ident is not None else None
             record = None  # the wrapper never shows tasks: "1501_3" matched nothing real
         return record
 
     def map_state(self, state: str) -> tuple[JobStatus, bool]:
-        return map_state(state, self.flavour)
+        return self.strategy.map_state(state)
 
     def record_finished(self, record: PbsRecord) -> bool:
         return record.state in FINISHED_STATES
@@ -188,26 +174,27 @@ class PbsScheduler(PbsInspection, BatchScheduler):
         return [r.ident.index for r in records if r.ident.seq == ident.seq and r.ident.index is not None]
 
     def task_native_id(self, parent_native: str, index: int) -> str:
-        return _task_native_id(parent_native, index, self.flavour)
+        return self.strategy.task_native_id(parent_native, index)
 
     def needs_resolution(self, unit: _Unit) -> bool:
-        """Only under the Slurm wrapper: a job finished or gone with no evidence of how it ended."""
+        """Only with a scheduler underneath (the wrappers): a job finished or gone with no evidence
+        of how it ended."""
         record = unit.record
         finished = record is None or record.state in FINISHED_STATES
         if unit.parent_record is not None and unit.parent_record.state not in FINISHED_STATES:
             finished = False  # the rest of the array is still queued or running
-        return (self.flavour == TORQUE_SLURM and finished and unit.exit is None and not unit.cancel_requested
-                and (record is None or record.exit_status is None))
+        return (self.strategy.underneath is not None and finished and unit.exit is None
+                and not unit.cancel_requested and (record is None or record.exit_status is None))
 
     def resolvers(self) -> Sequence[Resolver]:
-        return (self._resolve_scontrol,) if self.flavour == TORQUE_SLURM else ()
+        return (self._resolve_underneath,) if self.strategy.underneath is not None else ()
 
     def listed_verdict(self, unit: _Unit) -> Verdict | None:
         record = unit.record
         if record is None or record.state in FINISHED_STATES:
             return None
-        status, _known = map_state(record.state, self.flavour)
-        if status is JobStatus.QUEUED and self.flavour == TORQUE_SLURM and unit.job is not None \
+        status, _known = self.strategy.map_state(record.state)
+        if status is JobStatus.QUEUED and not self.strategy.shows_held and unit.job is not None \
                 and unit.job.status is JobStatus.HELD:
             status = JobStatus.HELD  # the wrapper shows held jobs as Q: keep what we know
         if record.state == "M":  # moved away: it may still run on the other server
@@ -225,13 +212,13 @@ class PbsScheduler(PbsInspection, BatchScheduler):
         record = unit.record
         if record is not None and record.exit_status is not None and record.exit_status < 0 \
                 and verdict.status is JobStatus.FAILED:
-            meaning = interpret_exit_status(record.exit_status, self.flavour)
+            meaning = self.strategy.interpret(record.exit_status)
             verdict.reason, verdict.kind = meaning.reason, meaning.kind
         return verdict
 
     def ended_verdict(self, unit: _Unit) -> Verdict | None:
         record, acct = unit.record, unit.resolved
-        if record is not None and self.flavour != TORQUE_SLURM and not record.started \
+        if record is not None and self.strategy.keeps_exit_status and not record.started \
                 and is_deletion_status(record.exit_status):
             # Finished without ever starting (no start time, no exec_host), with no exit status or
             # a signal's: deleted while queued (qdel, an administrator, or PBS itself when the
@@ -244,7 +231,7 @@ class PbsScheduler(PbsInspection, BatchScheduler):
             detail = f": {record.comment}" if record.comment else ""
             return Verdict(JobStatus.CANCELLED, f"deleted before it started{detail}", reasons.CANCELLED)
         if record is not None and record.exit_status is not None:
-            meaning = interpret_exit_status(record.exit_status, self.flavour)
+            meaning = self.strategy.interpret(record.exit_status)
             verdict = Verdict(JobStatus.FAILED, meaning.reason, meaning.kind, meaning.exit_code, meaning.signal)
             if unit.cancel_requested:
                 verdict.status, verdict.reason, verdict.kind = \
@@ -255,7 +242,7 @@ class PbsScheduler(PbsInspection, BatchScheduler):
                 verdict.kind, verdict.reason = limit_kill(record.comment) or (None, None)
             return verdict
         if acct is not None:
-            return self._slurm_verdict(unit, acct)
+            return self._underneath_verdict(unit, acct)
         return None
 
     def cancel_mark_ends(self, unit: _Unit) -> bool:
@@ -287,34 +274,39 @@ class PbsScheduler(PbsInspection, BatchScheduler):
         return (f"{what}, and there is no exit-code file for it (for {minutes:.0f} min); it may have been "
                 "purged, lost, or killed before it could write one")
 
-    # -- the Slurm wrapper's resolution ------------------------------------------------------
+    # -- the scheduler underneath (the wrappers' Slurm) ----------------------------------------
 
-    def _resolve_scontrol(self, need: Sequence[_Unit]) -> bool:
-        """ONE ``scontrol -o show job`` (one id, or every job when several are needed) says how
-        jobs without an exit-code file ended (cancelled while pending, DependencyNeverSatisfied,
-        killed...) and the state of each array task."""
-        ids = list(dict.fromkeys(_slurm_job_of(u) for u in need))
-        result = self.runner.run(["scontrol", "-o", "show", "job", *(ids if len(ids) == 1 else [])], check=False)
-        records = [scontrol_accounting(r) for r in parse_scontrol_jobs(result.stdout)] \
-            if result.returncode == 0 else []
-        by_id = {r.job_id: r for r in records}
+    def _resolve_underneath(self, need: Sequence[_Unit]) -> bool:
+        """ONE question to the scheduler underneath, through its adapter from the registry (for
+        Slurm: ``scontrol -o show job``, of one id or of every job): how jobs without an exit-code
+        file ended (cancelled while pending, DependencyNeverSatisfied, killed...) and the state of
+        each array task."""
+        underneath = self._underneath
+        if underneath is None:
+            adapter = create(self.strategy.underneath or "", self.context)
+            if not isinstance(adapter, RecordSource):
+                log.warning("the %s adapter cannot describe jobs: no evidence under the PBS wrapper",
+                            self.strategy.underneath)
+                return True
+            underneath = self._underneath = adapter
+        underneath.runner = self.runner  # its command counts as this poll's
+        records = underneath.job_records([_slurm_job_of(u) for u in need])
         for unit in need:
-            unit.resolved = by_id.get(unit.native_id)
+            unit.resolved = records.get(unit.native_id)
         return True
 
-    def _slurm_verdict(self, unit: _Unit, acct: AccountingRecord) -> Verdict | None:
-        slurm_status = slurm_map_state(acct.state)[0]
-        start = acct.start if acct.nodes is not None else None
-        if slurm_status.final:
-            return Verdict(slurm_status, self._slurm_reason(unit, slurm_status, acct), exit_code=acct.exit_code,
-                           signal=acct.signal, start=start, end=acct.end)
-        if slurm_status is JobStatus.RUNNING and unit.parent is not None:
+    def _underneath_verdict(self, unit: _Unit, record: SchedulerRecord) -> Verdict | None:
+        start = record.start if record.nodes is not None else None
+        if record.status.final:
+            return Verdict(record.status, self._slurm_reason(unit, record.status, record), exit_code=record.exit_code,
+                           signal=record.signal, start=start, end=record.end)
+        if record.status is JobStatus.RUNNING and unit.parent is not None:
             return Verdict(JobStatus.RUNNING, start=start)
-        if slurm_status is not JobStatus.UNKNOWN and unit.parent is not None:
-            return Verdict(slurm_status, acct.reason, start=start)
+        if record.status is not JobStatus.UNKNOWN and unit.parent is not None:
+            return Verdict(record.status, record.reason, start=start)
         return None
 
-    def _slurm_reason(self, unit: _Unit, status: JobStatus, acct: AccountingRecord) -> str | None:
+    def _slurm_reason(self, unit: _Unit, status: JobStatus, acct: SchedulerRecord) -> str | None:
         if status is JobStatus.COMPLETED:
             return None
         if status is JobStatus.CANCELLED:
@@ -337,13 +329,8 @@ class PbsScheduler(PbsInspection, BatchScheduler):
 
 def _task_native_id(parent_native: str, index: int, flavour: str) -> str:
     """A task's id: PBS's "123[4].server" (from "123[].server"), or Slurm's "1501_4" under the
-    wrapper (which has no task ids of its own; scontrol and scancel understand Slurm's)."""
-    if flavour == TORQUE_SLURM:
-        return f"{parent_native}_{index}"
-    if "[]" in parent_native:
-        return parent_native.replace("[]", f"[{index}]", 1)
-    seq, dot, server = parent_native.partition(".")
-    return f"{seq}[{index}]{dot}{server}"
+    wrapper (``PbsFlavour.task_native_id``)."""
+    return flavour_of(flavour).task_native_id(parent_native, index)
 
 
 def _slurm_job_of(unit: _Unit) -> str:

@@ -80,12 +80,16 @@ class ExitStatus:
     kind: str | None = None  # a failure kind (core/reasons) for PBS's own values
 
 
+#: Each flavour's table of negative codes (OpenPBS's for the others).
+EXEC_CODES = {"torque": TORQUE_EXEC_CODES}
+
+
 def interpret_exit_status(value: int, flavour: str | None = None) -> ExitStatus:
     """0..128: the script's exit code; 129..255: the shell's 128+N for "killed by signal N";
     above 256: PBS's 256+N for "killed by signal N" (265 is SIGKILL, 271 SIGTERM: a qdel of a
     running job, or a limit); negative: PBS's own code for the flavour ("torque" or another)."""
     if value < 0:
-        table = TORQUE_EXEC_CODES if flavour == "torque" else OPENPBS_EXEC_CODES
+        table = EXEC_CODES.get(flavour or "", OPENPBS_EXEC_CODES)
         known = table.get(value)
         if known is None:
             return ExitStatus(None, None, f"PBS ended the job with its own code (Exit_status {value})",

@@ -18,14 +18,14 @@ from ..batch.rules import (
     error_line,
     optional,
 )
+from .flavours import PbsFlavour, flavour_of
 from .parse import (
     PbsRecord,
     parse_job_id,
     parse_pbs_duration,
     parse_qstat_version,
 )
-from .script import parse_qstat, qstat_command
-from .states import FINISHED_STATES, FLAVOURS, TORQUE, TORQUE_SLURM, map_state
+from .states import FINISHED_STATES, FLAVOURS, TORQUE, TORQUE_SLURM
 
 log = logging.getLogger("celline.job")
 
@@ -60,6 +60,11 @@ class PbsInspection:
         if self._flavour is None:
             self._flavour, self._version = self._detect_flavour()
         return self._flavour
+
+    @property
+    def strategy(self) -> PbsFlavour:
+        """What this flavour does differently (``flavours.py``)."""
+        return flavour_of(self.flavour)
 
     @property
     def version(self) -> str | None:
@@ -114,13 +119,12 @@ class PbsInspection:
     def every_job(self) -> list[PbsRecord]:
         """Every job PBS shows now, anyone's, from ONE qstat (no ids; 153 from the Slurm wrapper
         is "nothing found"). Also what the ``celline`` adapter matches celline's own runs against."""
-        flavour = self.flavour
-        result = self.runner.run(qstat_command([], flavour), check=False)
+        result = self.runner.run(self.strategy.qstat_argv([]), check=False)
         if result.returncode not in (0, 153):
             raise SchedulerError(f"qstat exited {result.returncode}: "
                                  f"{error_line(result.stderr or result.stdout, 'no output')}")
         try:
-            return parse_qstat(result.stdout, flavour)
+            return self.strategy.parse_qstat(result.stdout)
         except ParseError as exc:
             raise SchedulerError(f"unexpected qstat output: {exc}") from None
 
@@ -137,14 +141,14 @@ class PbsInspection:
             ident = parse_job_id(native)
         except ParseError:
             raise InvalidInputError(f"invalid PBS job id {native_id!r}: use an id like 123 or 123.server") from None
-        if ident.index is not None and self.flavour == TORQUE_SLURM:
+        if ident.index is not None and not self.strategy.shows_tasks:
             raise InvalidInputError("the Slurm PBS wrapper cannot show one array task: attach the array's id")
         records = [r for r in self.query_status([native]) if r.ident.key == ident.key
                    or (ident.index is None and r.ident.seq == ident.seq and r.ident.index is None)]
         if not records:
             raise InvalidInputError(f"PBS does not know job {native}: check the id with `qstat`")
         record = records[0]
-        status, _known = map_state(record.state, self.flavour)
+        status, _known = self.strategy.map_state(record.state)
         if record.state in FINISHED_STATES or status is JobStatus.UNKNOWN:
             # How it ended is decided by the next poll (exit status, or Slurm under the wrapper).
             status = JobStatus.RUNNING if record.started else JobStatus.QUEUED
@@ -164,7 +168,7 @@ class PbsInspection:
             parsed = Resources()
         return JobInfo(
             job_id=new_job_id(), name=record.name or f"pbs-{native}", status=status, scheduler=self.name,
-            native_id=record.job_id if self.flavour != TORQUE_SLURM else native, resources=parsed,
+            native_id=self.strategy.attached_id(record, native), resources=parsed,
             submit_time=record.submit, start_time=record.start if status is JobStatus.RUNNING else None,
             reason=record.comment, metadata=metadata,
         )

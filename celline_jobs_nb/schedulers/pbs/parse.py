@@ -11,8 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...core.errors import ParseError
-from ..batch.rules import one_line, optional
-from ..slurm import parse_array_spec
+from ..batch.rules import one_line, optional, parse_index_ranges
 from .states import FINISHED_STATES, OPENPBS, TORQUE, TORQUE_SLURM, normalise_state
 
 # ------------------------------------------------------------------------------------------------
@@ -174,14 +173,18 @@ class PbsRecord:
         return self.start is not None or self.exec_host is not None
 
 
-#: Which attribute holds which time. The Slurm wrapper abuses PBS's names: its mtime is the start
-#: and its ctime the end (for a running job: the expected end); Torque's start_time/comp_time and
-#: PBS Pro's stime/obittime are the real ones (ctime is the creation time there).
+#: Which attribute holds which time: (submit, start, end, the end of a finished job without one).
+#: The Slurm wrapper abuses PBS's names: its mtime is the start and its ctime the end (for a
+#: running job: the expected end); Torque's start_time/comp_time and PBS Pro's stime/obittime are
+#: the real ones (ctime is the creation time there; PBS Pro before obittime: mtime).
 _TIME_ATTRIBUTES = {
-    TORQUE_SLURM: ("qtime", "mtime", "ctime"),
-    TORQUE: ("qtime", "start_time", "comp_time"),
-    OPENPBS: ("qtime", "stime", "obittime"),
+    TORQUE_SLURM: ("qtime", "mtime", "ctime", None),
+    TORQUE: ("qtime", "start_time", "comp_time", None),
+    OPENPBS: ("qtime", "stime", "obittime", "mtime"),
 }
+#: Flavours whose "start" of a job that never got a host is no start (Slurm gives a job cancelled
+#: while pending the cancel time as its start).
+_START_NEEDS_HOST = frozenset({TORQUE_SLURM})
 
 
 def _record(job_id: str, attrs: Mapping[str, str], flavour: str) -> PbsRecord:
@@ -191,12 +194,12 @@ def _record(job_id: str, attrs: Mapping[str, str], flavour: str) -> PbsRecord:
     state = normalise_state(attrs.get("job_state", ""))
     exit_text = attrs.get("exit_status", attrs.get("Exit_status", "")).strip()
     exit_status = int(exit_text) if re.fullmatch(r"-?\d{1,9}", exit_text) else None
-    submit_key, start_key, end_key = _TIME_ATTRIBUTES.get(flavour, _TIME_ATTRIBUTES[TORQUE])
+    submit_key, start_key, end_key, finished_end_key = _TIME_ATTRIBUTES.get(flavour, _TIME_ATTRIBUTES[TORQUE])
     submit = optional(parse_pbs_time, attrs.get(submit_key)) or optional(parse_pbs_time, attrs.get("ctime"))
     start = optional(parse_pbs_time, attrs.get(start_key))
     end = optional(parse_pbs_time, attrs.get(end_key))
-    if end is None and flavour == OPENPBS and state in FINISHED_STATES:
-        end = optional(parse_pbs_time, attrs.get("mtime"))  # PBS Pro before obittime existed
+    if end is None and finished_end_key and state in FINISHED_STATES:
+        end = optional(parse_pbs_time, attrs.get(finished_end_key))
     if state not in FINISHED_STATES:
         end = None  # a running job's "end" is only an estimate (the wrapper's ctime)
     owner = attrs.get("Job_Owner", "").split("@", 1)[0].strip() or None
@@ -216,8 +219,8 @@ def _record(job_id: str, attrs: Mapping[str, str], flavour: str) -> PbsRecord:
     exec_host = attrs.get("exec_host", "").strip() or None
     if exec_host == "--":
         exec_host = None
-    if flavour == TORQUE_SLURM and exec_host is None:
-        start = None  # Slurm gives a job cancelled while pending the cancel time as its "start"
+    if flavour in _START_NEEDS_HOST and exec_host is None:
+        start = None
     comment = one_line(attrs.get("comment", "")).strip() or None
     return PbsRecord(
         job_id=job_id, state=state, name=attrs.get("Job_Name"), owner=owner, queue=attrs.get("queue"),
@@ -365,20 +368,27 @@ _TORQUE_ARRAY_RE = re.compile(r"^\d{1,9}(?:-\d{1,9})?(?:,\d{1,9}(?:-\d{1,9})?)*(
 _OPENPBS_ARRAY_RE = re.compile(r"^(\d{1,9})-(\d{1,9})(?::(\d{1,9}))?(?:%\d{1,9})?$")
 
 
-def array_indices(spec: str, flavour: str) -> list[int]:
-    """The task indexes of an array spec in the flavour's syntax: Torque ``-t`` ("1-4%2",
-    "0,10,20-25"), PBS Pro ``-J`` (one range with an optional step: "1-10:2"), the Slurm wrapper
-    (Slurm's own, "1-7:2%2")."""
+def torque_array_indices(spec: str) -> list[int]:
+    """Torque ``-t``: "1-4%2", "0,10,20-25" (no step)."""
     text = str(spec).strip()
-    if flavour == TORQUE:
-        if not _TORQUE_ARRAY_RE.match(text):
-            raise ParseError(f"not a Torque array spec (-t 1-4, 1,3,5 or 1-10%2; no step): {text[:80]!r}")
-        return parse_array_spec(text)
-    if flavour == OPENPBS:
-        match = _OPENPBS_ARRAY_RE.match(text)
-        if not match or int(match.group(2)) <= int(match.group(1)):
-            raise ParseError(f"not a PBS Pro array spec (-J 1-10 or 1-10:2; one range): {text[:80]!r}")
-        return parse_array_spec(text.split("%", 1)[0])
-    return parse_array_spec(text)
+    if not _TORQUE_ARRAY_RE.match(text):
+        raise ParseError(f"not a Torque array spec (-t 1-4, 1,3,5 or 1-10%2; no step): {text[:80]!r}")
+    return parse_index_ranges(text)
 
 
+def openpbs_array_indices(spec: str) -> list[int]:
+    """PBS Pro ``-J``: one range with an optional step ("1-10:2")."""
+    text = str(spec).strip()
+    match = _OPENPBS_ARRAY_RE.match(text)
+    if not match or int(match.group(2)) <= int(match.group(1)):
+        raise ParseError(f"not a PBS Pro array spec (-J 1-10 or 1-10:2; one range): {text[:80]!r}")
+    return parse_index_ranges(text.split("%", 1)[0])
+
+
+_ARRAY_SYNTAX = {TORQUE: torque_array_indices, OPENPBS: openpbs_array_indices}
+
+
+def array_indices(spec: str, flavour: str) -> list[int]:
+    """The task indexes of an array spec in the flavour's syntax: Torque ``-t``, PBS Pro ``-J``,
+    the Slurm wrapper (Slurm's own, "1-7:2%2")."""
+    return _ARRAY_SYNTAX.get(flavour, parse_index_ranges)(str(spec).strip())

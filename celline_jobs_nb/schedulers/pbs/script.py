@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import socket
 from collections.abc import Sequence
 
 from ...core.errors import ParseError, SubmitError
@@ -18,24 +17,16 @@ from ..batch.rules import (
     load_template,
     one_line,
 )
-from .parse import (
-    PbsRecord,
-    array_indices,
-    parse_job_id,
-    parse_qstat_full,
-    parse_qstat_json,
-    parse_qstat_xml,
-    pbs_memory,
-    pbs_walltime,
-)
-from .states import OPENPBS, TORQUE, TORQUE_SLURM
+from .flavours import STRATEGIES, flavour_of
+from .parse import PbsRecord, parse_job_id, pbs_walltime
+from .states import TORQUE_SLURM
 
 # ------------------------------------------------------------------------------------------------
 # The batch script and the qsub command line
 # ------------------------------------------------------------------------------------------------
 
 #: PBS job names: Torque (POSIX) allows 15 characters, PBS Pro 236; Slurm is generous.
-MAX_NAME = {TORQUE: 15, OPENPBS: 236, TORQUE_SLURM: 200}
+MAX_NAME = {name: strategy.max_name for name, strategy in STRATEGIES.items()}
 _NAME_BAD_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -46,7 +37,7 @@ def pbs_job_name(name: str, flavour: str = TORQUE_SLURM) -> str:
     text = _NAME_BAD_RE.sub("_", str(name)).strip("_.-")
     if not text or not text[0].isalpha():
         text = "j" + text
-    return text[:MAX_NAME.get(flavour, 15)]
+    return text[:flavour_of(flavour).max_name]
 
 
 def _extra_directive(line: str) -> str | None:
@@ -62,26 +53,9 @@ def pbs_directives(job: JobInfo, paths: ProjectPaths, flavour: str, pbs_server: 
     ``[execution] pbs_server``, appended to the nodes spec as celline does
     (``-l nodes=1:ppn=N:<server>``); PBS Pro has no nodes spec, so it is not used there."""
     res: Resources = job.resources
+    strategy = flavour_of(flavour)
     lines = [f"#PBS -N {pbs_job_name(job.name, flavour)}", "#PBS -S /bin/bash"]
-    nodes = int(res.nodes) if res.nodes is not None else 1
-    if flavour == OPENPBS:
-        if res.cpus is not None or res.memory is not None or res.gpus or res.nodes is not None:
-            chunk = f"select={nodes}:ncpus={int(res.cpus or 1)}"
-            if res.memory is not None:
-                chunk += f":mem={pbs_memory(int(res.memory))}"
-            if res.gpus:
-                chunk += f":ngpus={int(res.gpus)}"
-            lines.append(f"#PBS -l {chunk}")
-    else:
-        if res.cpus is not None or res.gpus or res.nodes is not None or pbs_server:
-            spec = f"nodes={nodes}:ppn={int(res.cpus or 1)}"
-            if res.gpus:
-                spec += f":gpus={int(res.gpus)}"
-            if pbs_server:
-                spec += f":{pbs_server}"
-            lines.append(f"#PBS -l {spec}")
-        if res.memory is not None:
-            lines.append(f"#PBS -l mem={pbs_memory(int(res.memory))}")
+    lines.extend(strategy.resource_lines(res, pbs_server))
     if res.walltime is not None:
         lines.append(f"#PBS -l walltime={pbs_walltime(int(res.walltime))}")
     if res.partition:
@@ -92,10 +66,10 @@ def pbs_directives(job: JobInfo, paths: ProjectPaths, flavour: str, pbs_server: 
     if array:
         spec = str(array).strip()
         try:
-            array_indices(spec, flavour)
+            strategy.array_indices(spec)
         except ParseError as exc:
             raise SubmitError(f"invalid array {spec!r}: {exc}") from None
-        lines.append(f"#PBS {'-J' if flavour == OPENPBS else '-t'} {spec}")
+        lines.append(f"#PBS {strategy.array_flag} {spec}")
     dependencies = [str(d) for d in job.metadata.get("native_dependencies") or []]
     if dependencies:
         kind = job.dependency_kind or "afterok"
@@ -106,7 +80,7 @@ def pbs_directives(job: JobInfo, paths: ProjectPaths, flavour: str, pbs_server: 
                 ident = parse_job_id(dep)
             except ParseError:
                 raise SubmitError(f"invalid PBS dependency on {dep[:80]!r}: not a PBS job id") from None
-            if ident.index is not None and flavour == TORQUE_SLURM:
+            if ident.index is not None and not strategy.shows_tasks:
                 raise SubmitError(f"the Slurm PBS wrapper cannot depend on one array task ({dep})")
         lines.append(f"#PBS -W depend={kind}:{':'.join(dependencies)}")
     for extra in res.extra:
@@ -147,30 +121,14 @@ def render_pbs_script(job: JobInfo, paths: ProjectPaths, flavour: str = TORQUE_S
 
 
 def qsub_command(script: str, log_path: str, flavour: str) -> list[str]:
-    """``qsub -j oe -o <log> <script>``. The Slurm wrapper pastes its arguments into a ``/bin/sh``
-    command line for sbatch, so for it both paths are shell-quoted (and "%" doubled: sbatch expands
-    %j in -o). Real PBS reads "host:path" in -o, so a path with a colon gets this host in front."""
-    if flavour == TORQUE_SLURM:
-        return ["qsub", "-j", "oe", "-o", shlex.quote(log_path.replace("%", "%%")), shlex.quote(script)]
-    if ":" in log_path:
-        log_path = f"{socket.gethostname()}:{log_path}"
-    return ["qsub", "-j", "oe", "-o", log_path, script]
+    """``qsub -j oe -o <log> <script>`` as the flavour needs it (``PbsFlavour.qsub_argv``)."""
+    return flavour_of(flavour).qsub_argv(script, log_path)
 
 
 def qstat_command(native_ids: Sequence[str], flavour: str) -> list[str]:
-    if flavour == OPENPBS:
-        return ["qstat", "-f", "-F", "json", "-x", "-t", *native_ids]
-    if flavour == TORQUE:
-        return ["qstat", "-x", "-t", *native_ids]
-    return ["qstat", "-f", *native_ids]
+    return flavour_of(flavour).qstat_argv(native_ids)
 
 
 def parse_qstat(text: str, flavour: str) -> list[PbsRecord]:
     """The records of ``qstat_command``'s output for ``flavour``."""
-    if flavour == OPENPBS:
-        return parse_qstat_json(text)
-    if flavour == TORQUE:
-        return parse_qstat_xml(text)
-    return parse_qstat_full(text, flavour)
-
-
+    return flavour_of(flavour).parse_qstat(text)

@@ -39,16 +39,21 @@ _STATE_REASONS = {
 }
 
 
+#: Letters a flavour reads differently: the Slurm wrapper's "U" means "unknown" (not PBS Pro's
+#: "suspended because its workstation is busy").
+FLAVOUR_STATES: dict[str, dict[str, JobStatus]] = {TORQUE_SLURM: {"U": JobStatus.UNKNOWN}}
+
+
 def normalise_state(text: str) -> str:
     """The state letter as PBS prints it ("R"; " r " is read as "R")."""
     return str(text).strip()[:1].upper()
 
 
 def map_state(text: str, flavour: str | None = None) -> tuple[JobStatus, bool]:
-    """Our status for a PBS state letter, and whether it is known. The Slurm wrapper's "U" means
-    "unknown" (not PBS Pro's "suspended"), so it maps to UNKNOWN there."""
+    """Our status for a PBS state letter, and whether it is known (``FLAVOUR_STATES``: a letter a
+    flavour reads as "unknown" is not known)."""
     letter = normalise_state(text)
-    if flavour == TORQUE_SLURM and letter == "U":
+    if FLAVOUR_STATES.get(flavour or "", {}).get(letter) is JobStatus.UNKNOWN:
         return JobStatus.UNKNOWN, False
     status = PBS_STATES.get(letter) if len(str(text).strip()) == 1 else None
     return (status, True) if status is not None else (JobStatus.UNKNOWN, False)

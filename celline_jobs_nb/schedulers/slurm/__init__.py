@@ -37,7 +37,6 @@ from .adapter import (
 )
 from .inspect import USAGE_FOLLOWUP_SECONDS
 from .parse import (
-    _ARRAY_PART_RE,
     _DURATION_RE,
     _EXIT_RE,
     _MEMORY_RE,
@@ -116,7 +115,6 @@ __all__ = [
     "SQUEUE_CHUNK",
     "SQUEUE_FIELDS",
     "USAGE_FOLLOWUP_SECONDS",
-    "_ARRAY_PART_RE",
     "_COMPACT_TO_LONG",
     "_CONTROL_RE",
     "_DURATION_RE",

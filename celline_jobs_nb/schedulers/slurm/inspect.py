@@ -12,6 +12,7 @@ from ...core.models import JobInfo, JobStatus, new_job_id
 from ...core.resources import Resources
 from ...core.updates import JobUpdate
 from ..base import QueueEntry
+from ..batch.poll import SchedulerRecord
 from ..batch.rules import current_user, error_line
 from .parse import (
     _NATIVE_ID_RE,
@@ -189,6 +190,22 @@ class SlurmInspection:
             reason=acct.reason if not array_tasks else None,
             metadata=metadata,
         )
+
+    def job_records(self, native_ids: Sequence[str]) -> dict[str, SchedulerRecord]:
+        """What the controller holds of these jobs (any state), from ONE ``scontrol -o show job``:
+        of the one job, or of every job when several are asked (scontrol takes one id). {} when
+        scontrol fails; ParseError when its output cannot be read. For other adapters (the PBS
+        wrappers' flavour), through the registry."""
+        ids = list(dict.fromkeys(native_ids))
+        result = self.runner.run(["scontrol", "-o", "show", "job", *(ids if len(ids) == 1 else [])], check=False)
+        if result.returncode != 0:
+            return {}
+        records = {}
+        for acct in (scontrol_accounting(r) for r in parse_scontrol_jobs(result.stdout)):
+            records[acct.job_id] = SchedulerRecord(acct.job_id, map_state(acct.state)[0], acct.state, acct.exit_code,
+                                                   acct.signal, acct.start, acct.end, acct.nodes, acct.reason,
+                                                   acct.submit)
+        return records
 
     def running_usage(self, jobs: Sequence[JobInfo]) -> dict[str, dict[str, Any]]:
         """MaxRSS and AveCPU of running jobs from ONE ``sstat -a`` call, keyed by job id. Meant for

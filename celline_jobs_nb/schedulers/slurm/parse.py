@@ -9,9 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ...core.errors import ParseError
-from ..batch.rules import (
-    optional,
-)
+from ..batch.rules import MAX_ARRAY_TASKS, optional, parse_index_ranges
 from .states import normalise_state
 
 # ------------------------------------------------------------------------------------------------
@@ -23,9 +21,7 @@ _EXIT_RE = re.compile(r"^(\d{1,9}):(\d{1,9})$")
 _DURATION_RE = re.compile(r"^(?:(\d{1,6})-)?(?:(\d{1,9}):)?(\d{1,9}):(\d{1,9}(?:\.\d{1,9})?)$")
 _MEMORY_RE = re.compile(r"^(\d{1,18}(?:\.\d{1,9})?)([KMGTP]?)([CN]?)$", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
-_ARRAY_PART_RE = re.compile(r"^(\d{1,9})(?:-(\d{1,9})(?::(\d{1,9}))?)?$")
 _NATIVE_ID_RE = re.compile(r"^\d{1,12}(?:_\d{1,9})?$")
-MAX_ARRAY_TASKS = 100_000
 
 
 def parse_exit_code(text: str) -> tuple[int | None, int | None]:
@@ -81,21 +77,7 @@ def parse_slurm_memory(text: str) -> int | None:
 
 def parse_array_spec(spec: str, limit: int = MAX_ARRAY_TASKS) -> list[int]:
     """The task indexes of an array spec: "1-4%2" -> [1, 2, 3, 4]; "1,3,5"; "0-15:4" -> [0, 4, 8, 12]."""
-    text = str(spec).strip().split("%", 1)[0]
-    indices: set[int] = set()
-    for part in text.split(","):
-        match = _ARRAY_PART_RE.match(part.strip())
-        if not match:
-            raise ParseError(f"not a SLURM array spec: {str(spec)[:80]!r}")
-        start = int(match.group(1))
-        end = int(match.group(2)) if match.group(2) else start
-        step = int(match.group(3)) if match.group(3) else 1
-        if end < start or step < 1:
-            raise ParseError(f"empty range in array spec {str(spec)[:80]!r}")
-        if len(indices) + (end - start) // step + 1 > limit:
-            raise ParseError(f"array spec {str(spec)[:80]!r} has more than {limit} tasks")
-        indices.update(range(start, end + 1, step))
-    return sorted(indices)
+    return parse_index_ranges(spec, limit, "SLURM")
 
 
 def parse_sbatch_output(text: str) -> tuple[str, str | None]:
