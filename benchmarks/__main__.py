@@ -12,8 +12,8 @@ from .common import Row, write_results
 
 #: In the issue's order: 1. calls per poll, 2. clients side by side, 3. in-kernel refresh, 4. log
 #: tail, 5. store, 6. CLI, 7. browser; then 8. scale (100,000 and 1,000,000 jobs: list, backups);
-#: 9. the JobAPI server (50 log followers).
-MODULES = ["polling", "clients", "refresh", "logtail", "store", "cli", "browser", "scale", "server"]
+#: 9. the JobAPI server (50 log followers); 10. calls per poll on Grid Engine.
+MODULES = ["polling", "clients", "refresh", "logtail", "store", "cli", "browser", "scale", "server", "sge"]
 
 
 def main(argv: list[str] | None = None) -> int:

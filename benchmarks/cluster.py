@@ -65,11 +65,11 @@ class Call:
 class CountingPath:
     """A directory of counting wrappers and their log (a context manager; removed on exit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, commands: Iterable[str] = SLURM_COMMANDS) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="cj-bench-path-"))
         self.log = self.dir / "calls.log"
         self.log.touch()
-        for name in SLURM_COMMANDS:
+        for name in commands:
             real = shutil.which(name)
             if real is None:
                 continue
