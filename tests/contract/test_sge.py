@@ -1,5 +1,5 @@
 """The contract suite on the real Grid Engine cell of scripts/start-sge.sh (Son of Grid Engine
-8.1.9, one host, 2 slots): every behaviour of tests/contract/test_adapters.py, imported and run
+8.1.9, one host, 2 slots): the behaviours of tests/contract/test_adapters.py, imported and run
 with an ``sge`` backend, then what Grid Engine does its own way: a job killed by ``h_rt`` (no
 exit-code file: qacct says how it ended, after the accounting file's delay), an array of 20
 tasks, ``-hold_jid`` chains (it only orders jobs: afterok is held and released or deleted by the
@@ -16,11 +16,15 @@ from pathlib import Path
 import pytest
 from support import final, poll_until, require_test_cell
 from test_adapters import (  # the shared behaviours, collected here again with the sge backend
+    HOLD,
     test_a_dependency_that_fails_cancels_its_dependant,
+    test_a_job_the_scheduler_does_not_know_is_kept_then_lost_never_final,
     test_an_array_of_3_runs_each_task_with_its_index_and_sums_them_up,
     test_cancel_a_job_waiting_for_its_dependency,
+    test_cancel_a_pending_job,
     test_cancel_a_running_job,
     test_exit_3_is_failed_with_its_exit_code_and_kind,
+    test_lost_contact_makes_the_data_stale_and_never_fails_a_job,
     test_submit_runs_and_completes_with_exit_0,
 )
 
@@ -31,7 +35,10 @@ pytestmark = [pytest.mark.sge, pytest.mark.slow, pytest.mark.timeout(240)]
 SHARED = (test_submit_runs_and_completes_with_exit_0, test_exit_3_is_failed_with_its_exit_code_and_kind,
           test_cancel_a_running_job, test_cancel_a_job_waiting_for_its_dependency,
           test_a_dependency_that_fails_cancels_its_dependant,
-          test_an_array_of_3_runs_each_task_with_its_index_and_sums_them_up)
+          test_an_array_of_3_runs_each_task_with_its_index_and_sums_them_up, test_cancel_a_pending_job,
+          test_lost_contact_makes_the_data_stale_and_never_fails_a_job,
+          test_a_job_the_scheduler_does_not_know_is_kept_then_lost_never_final)
+HOLD.setdefault("sge", "-h")  # how the shared "cancel a pending job" holds a job here: qsub -h
 
 
 @pytest.fixture
@@ -44,6 +51,12 @@ def backend(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     active = [j.native_id for j in mon.store.list(scheduler="sge") if j.status.active and j.native_id]
     if active:  # leave nothing on the 2-slot cell
         subprocess.run(["qdel", *dict.fromkeys(n.split(".")[0] for n in active)], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def cluster(backend: tuple[str, JobMonitor]) -> tuple[str, JobMonitor]:
+    """The shared cases that need a scheduler to lose contact with or to forget a job."""
+    return backend
 
 
 def wait_for(mon: JobMonitor, done: object, timeout: float = 120) -> None:
