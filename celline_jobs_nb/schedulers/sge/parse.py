@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ...core.errors import ParseError
+from ..batch.rules import MAX_ARRAY_TASKS, parse_index_ranges
 
 MAX_OUTPUT_CHARS = 200_000_000  # ~400,000 listed jobs; anything bigger is not a qstat we can trust
-MAX_TASKS = 100_000  # tasks one pending array entry may expand to (SGE's own max_aj_tasks default is 75,000)
+MAX_TASKS = MAX_ARRAY_TASKS  # tasks one pending array entry may expand to (SGE's max_aj_tasks default: 75,000)
 MAX_TEXT = 500  # characters kept of a name, a message, a category
 _JOB_NUMBER_RE = re.compile(r"^[1-9][0-9]{0,11}$")
 _TERSE_RE = re.compile(r"^([1-9][0-9]{0,11})(?:\.([0-9]+-[0-9]+:[0-9]+|[0-9]+))?$")
 _PLAIN_RE = re.compile(r"^Your job(?:-array)? ([1-9][0-9]{0,11})(?:\.(\S+))? \(.*\) has been submitted$")
-_RANGE_RE = re.compile(r"^([0-9]{1,9})(?:-([0-9]{1,9})(?::([0-9]{1,9}))?)?$")
 _SIZE_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGTP]?)B?$")
 _SECONDS_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)s?$")
 _FAILED_RE = re.compile(r"^([0-9]{1,4})\s*(?::\s*(.*))?$")
@@ -159,20 +159,14 @@ def parse_size(text: str | None) -> int | None:
 
 def task_range(spec: str) -> list[int]:
     """Task indices of a qstat ``<tasks>`` value or a ``-t`` spec: ``1-4:1``, ``2,3``, ``5``,
-    ``1-9:2``. ParseError when it does not read or would expand past ``MAX_TASKS``."""
-    indices: list[int] = []
-    for part in str(spec).strip().split(","):
-        match = _RANGE_RE.match(part.strip())
-        if match is None:
-            raise ParseError(f"not a task range: {part.strip()[:40]!r}")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) else first
-        step = int(match.group(3)) if match.group(3) else 1
-        if first < 1 or last < first or step < 1:
-            raise ParseError(f"not a task range: {part.strip()[:40]!r}")
-        if len(indices) + (last - first) // step + 1 > MAX_TASKS:
-            raise ParseError(f"task range {spec[:40]!r} has more than {MAX_TASKS} tasks")
-        indices.extend(range(first, last + 1, step))
+    ``1-9:2`` (the shared range-list rule; Grid Engine's indices start at 1, and it has no ``%``).
+    ParseError when it does not read or would expand past ``MAX_TASKS``."""
+    text = str(spec).strip()
+    if "%" in text:
+        raise ParseError(f"not a Grid Engine task range: {text[:40]!r}")
+    indices = parse_index_ranges(text, MAX_TASKS, "Grid Engine")
+    if indices and indices[0] < 1:
+        raise ParseError(f"Grid Engine task indices start at 1: {text[:40]!r}")
     return indices
 
 
