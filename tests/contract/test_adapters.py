@@ -175,6 +175,7 @@ def test_a_job_no_server_knows_is_kept_then_unknown_never_completed(tmp_path: Pa
     empty = '{"Jobs": {}}' if flavour == OPENPBS else ""  # what each prints for ids it does not know
     job = _poll(tmp_path, flavour, "77.pbs", empty, missing_since=1.0)  # missing since 1970: past the grace
     assert job.status is JobStatus.UNKNOWN and "no longer lists job 77.pbs" in (job.reason or "")
+    assert job.metadata.get("failure_kind") == "lost"
 
 
 def test_an_array_of_3_runs_each_task_with_its_index_and_sums_them_up(backend: tuple[str, JobMonitor]) -> None:
@@ -243,6 +244,7 @@ def test_a_job_the_scheduler_does_not_know_is_kept_then_lost_never_final(cluster
     job = mon.get_job("ghost")
     assert job.status is JobStatus.UNKNOWN and not job.status.final
     assert "no longer lists job 987654" in (job.reason or "") and job.exit_code is None
+    assert job.metadata.get("failure_kind") == "lost"
 
 
 def test_a_finished_record_older_than_the_job_is_another_jobs(wrappers: tuple[str, JobMonitor]) -> None:
@@ -353,3 +355,24 @@ def test_an_accounting_record_older_than_the_job_on_recorded_slurm_outputs(tmp_p
         mon = _recorded_monitor(tmp_path / expected.value, monkeypatch, "slurm", None, answers, job)
         mon.refresh(force=True)
         assert mon.get_job("j25").status is expected
+
+
+@pytest.mark.parametrize("flavour", [OPENPBS, TORQUE])
+def test_a_lost_job_found_again_is_no_longer_lost(tmp_path: Path, flavour: str) -> None:
+    paths = ProjectPaths.of(tmp_path)
+    store = JobStore(paths)
+    adapter = PbsScheduler(SchedulerContext(paths, store, {"pbs_flavour": flavour}))
+    store.insert(JobInfo(job_id="j1", name="j", status=JobStatus.RUNNING, command="true", scheduler="pbs",
+                         native_id="1.pbs", metadata={"missing_since": 1.0}))
+    empty = '{"Jobs": {}}' if flavour == OPENPBS else ""
+    running = (_openpbs("1.pbs", job_state="R", stime="Mon Mar 13 08:00:00 2023", exec_host="n/0")
+               if flavour == OPENPBS else "<Data><Job><Job_Id>1.pbs</Job_Id><job_state>R</job_state>"
+                                          "<start_time>1678694400</start_time><exec_host>n/0</exec_host></Job></Data>")
+    for output in (empty, running):
+        adapter.runner = Replay([(["qstat"], output, "", 0)])
+        store.apply(adapter.poll([store.get("j1")]).updates)
+        if output == empty:
+            assert store.get("j1").metadata.get("failure_kind") == "lost"
+    job = store.get("j1")
+    assert job.status is JobStatus.RUNNING and job.reason is None
+    assert job.metadata.get("failure_kind") is None and job.metadata.get("missing_since") is None

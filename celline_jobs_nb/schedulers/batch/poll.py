@@ -436,6 +436,8 @@ class PollFlow:
                 if progress is not None:
                     fields["progress"] = progress
         fields["reason"] = reason
+        if unit.metadata.get(reasons.KIND_META_KEY) == reasons.LOST and reasons.KIND_META_KEY not in meta:
+            meta[reasons.KIND_META_KEY] = None  # found again: not lost after all
         if meta:
             fields["metadata"] = meta
         fields.update(task_identity(unit))

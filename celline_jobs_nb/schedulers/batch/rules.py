@@ -33,6 +33,7 @@ from datetime import datetime
 from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
 
+from ...core import reasons
 from ...core.errors import InvalidInputError, ParseError, SubmitError
 from ...core.exits import final_update_from_exit
 from ...core.jobfiles import RECONCILE_META_KEY, ExitRecord, read_exit_file
@@ -343,7 +344,8 @@ def reconciled(unit: BatchUnit, update: JobUpdate | None, scheduler_done: bool) 
 
 def missing_update(unit: BatchUnit, grace: float, explain: Callable[[float], str]) -> JobUpdate | None:
     """Nobody knows the job this poll: keep it; UNKNOWN with ``explain(minutes)`` as the reason
-    after ``grace`` seconds. The first miss only records ``missing_since``."""
+    and the failure kind "lost" after ``grace`` seconds (not final: found again, it goes on). The
+    first miss only records ``missing_since``."""
     if unit.job is None:
         return None  # an array task we never saw: nothing to keep
     now = time.time()
@@ -352,7 +354,9 @@ def missing_update(unit: BatchUnit, grace: float, explain: Callable[[float], str
         return JobUpdate(unit.job_id, None, {"metadata": {"missing_since": now}}, source="poll")
     if now - since < grace or unit.job.status is JobStatus.UNKNOWN:
         return None
-    return JobUpdate(unit.job_id, JobStatus.UNKNOWN, {"reason": explain((now - since) / 60)}, source="poll")
+    return JobUpdate(unit.job_id, JobStatus.UNKNOWN, {"reason": explain((now - since) / 60),
+                                                      "metadata": {reasons.KIND_META_KEY: reasons.LOST}},
+                     source="poll")
 
 
 def collect_units(jobs: Sequence[JobInfo], store: JobStore, make_unit: Callable[..., BatchUnit]
