@@ -194,6 +194,7 @@ def test_qacct_details_array_and_batched_form() -> None:
     every = parse_qacct(rec("qacct-E-b-all.txt"))  # qacct -o root -E -b <time> -j: one call, all ended jobs
     assert {r.job_number for r in every} >= {"3", "4", "5", "6", "7", "8"}
     assert parse_qacct(rec("qacct-j-unknown.txt")) == [] and parse_qacct(rec("qacct-j-qdel-pending.txt")) == []
+    assert parse_qacct(rec("qacct-E-b-none.txt")) == []  # no job ended in the window: a summary table only
 
 
 def test_qacct_values() -> None:
@@ -210,7 +211,7 @@ def test_qacct_values() -> None:
 def test_qdel_outputs() -> None:
     assert qdel_problems(rec("qdel-running.txt")) == [] and qdel_problems(rec("qdel-pending.txt")) == []
     assert qdel_problems(rec("qdel-unknown.txt")) == []  # 'denied: job "999999" does not exist': gone already
-    assert qdel_problems(rec("qdel-many.txt")) == []
+    assert qdel_problems(rec("qdel-many.txt")) == [] and qdel_problems(rec("qrls-unknown.txt")) == []
     assert qdel_problems(ref("qdel-running-16.txt")) == []
     assert qdel_problems("denied: job 12 is owned by someone else\n") == ["denied: job 12 is owned by someone else"]
 

@@ -103,7 +103,17 @@ sleep 17
 rec qacct-j-eqw-state-deleted qacct -j "$eqw"
 }
 
+extra() {
+# qacct's batched form when no job of the owner ended in the window: a summary table, no records
+rec qacct-E-b-none qacct -o nobody -E -b "$(date -d '-10 min' +%Y%m%d%H%M.%S)" -j
+# qrls of a held job and of an unknown one
+held=$(sub -N rls_job -h job.sh 1 0)
+rec qrls-held qrls "$held"
+rec qrls-unknown qrls 999999
+qdel "$held" >/dev/null
+}
+
 case "${1:-all}" in
-  all) wave1; wave2; wave3 ;;
+  all) wave1; wave2; wave3; extra ;;
   *) "$1" ;;
 esac
