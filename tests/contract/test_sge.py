@@ -112,6 +112,20 @@ def test_afterany_runs_after_a_parent_that_failed(backend: tuple[str, JobMonitor
     assert mon.get_job(second).status is JobStatus.COMPLETED and mon.logs(second).strip() == "ran anyway"
 
 
+def test_afternotok_on_a_parent_that_succeeds_is_cancelled(backend: tuple[str, JobMonitor]) -> None:
+    _name, mon = backend
+    first = mon.submit_job("first", "true", {"cpus": 1, "time": "5m"}, scheduler="sge")
+    second = mon.submit_job("cleanup", "echo never", {"cpus": 1, "time": "5m"}, scheduler="sge",
+                            depends_on=[first], dependency_kind="afternotok")
+    wait_for(mon, final(mon, first, second))
+    job = mon.get_job(second)
+    assert job.status is JobStatus.CANCELLED and job.metadata["failure_kind"] == "dependency"
+    assert job.reason == (f"DependencyNeverSatisfied: its afternotok dependency on Grid Engine job "
+                          f"{mon.get_job(first).native_id} can never be met")
+    assert job.start_time is None and "never" not in mon.logs(second)
+    assert job.native_id not in subprocess.run(["qstat"], capture_output=True, text=True, timeout=30).stdout.split()
+
+
 def test_cancel_a_pending_held_job(backend: tuple[str, JobMonitor]) -> None:
     _name, mon = backend
     job_id = mon.submit_job("held", "echo never", {"cpus": 1, "time": "5m", "extra": ["-h"]}, scheduler="sge")
