@@ -4,7 +4,6 @@ times given on the command line, the check that a directory is a project."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -19,6 +18,8 @@ if TYPE_CHECKING:
 
 
 def _print_json(data: Any) -> None:
+    import json  # only for --json: not on the table's path
+
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
 
