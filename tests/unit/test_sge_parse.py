@@ -292,3 +292,15 @@ def test_scripts_refuse_what_grid_engine_cannot_take(adapter: SgeScheduler, tmp_
                   metadata={"array": "1,2,4"})
     with pytest.raises(SubmitError, match="one range"):
         adapter.render_script(job)
+
+
+def test_a_job_seen_running_whose_start_then_failed_goes_through_unknown_to_held(adapter: SgeScheduler) -> None:
+    """``r`` for a moment, then Eqw: states only move forward, so UNKNOWN first, HELD next poll."""
+    answers = [(["qstat", "-xml"], rec("qstat-xml-w3-eqw.txt"), "", 0),
+               (["qstat", "-j"], rec("qstat-j-eqw-state-xml.txt"), "", 0)]
+    job = poll_one(adapter, "15", answers, JobStatus.RUNNING)
+    assert job.status is JobStatus.UNKNOWN and "Eqw" in job.reason
+    store = adapter.context.store
+    adapter.runner = Replay(answers)
+    store.apply(adapter.poll([store.get("j1")]).updates)
+    assert store.get("j1").status is JobStatus.HELD

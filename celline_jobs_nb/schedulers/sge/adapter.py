@@ -190,9 +190,11 @@ class SgeScheduler(SgeInspection, BatchScheduler):
             status, reason = JobStatus.QUEUED, f"waiting for its {unit.job.dependency_kind} dependency on job {deps}"
         if not known:
             reason = f"Grid Engine reports the state {record.state[:16]!r}"
-        if status is JobStatus.HELD and unit.job is not None and unit.job.status is JobStatus.RUNNING:
-            # Seen running ("r" for a moment), then its start failed (Eqw): states only move forward,
-            # so through UNKNOWN (from which any state may follow): held at the next poll.
+        if status in (JobStatus.QUEUED, JobStatus.HELD) and unit.job is not None \
+                and unit.job.status is JobStatus.RUNNING:
+            # Seen running ("r" for a moment), then its start failed (Eqw) or it was rescheduled
+            # (Rq): states only move forward, so through UNKNOWN (from which any state may
+            # follow): held or queued at the next poll.
             status = JobStatus.UNKNOWN
         return Verdict(status, reason, meta=meta)
 
