@@ -96,6 +96,35 @@ def env_exports(job: JobInfo, paths: ProjectPaths) -> list[str]:
     return exports
 
 
+def checked_array(job: JobInfo, indices: Callable[[str], list[int]]) -> str | None:
+    """The job's array spec, checked with the scheduler's own syntax (``indices`` raises
+    ParseError); None for a job that is no array. SubmitError names the spec and the problem."""
+    array = job.metadata.get("array")
+    if not array:
+        return None
+    spec = str(array).strip()
+    try:
+        indices(spec)
+    except ParseError as exc:
+        raise SubmitError(f"invalid array {spec!r}: {exc}") from None
+    return spec
+
+
+def checked_dependencies(job: JobInfo, label: str, valid_id: Callable[[str], str | None]) -> tuple[str, list[str]]:
+    """(kind, native ids) of the job's dependencies ((kind, []) without any), checked: a kind
+    every scheduler maps (``DEPENDENCY_KINDS``), ids the scheduler can read (``valid_id`` returns
+    the problem with one, else None). SubmitError names the problem and the fix."""
+    dependencies = [str(d) for d in job.metadata.get("native_dependencies") or []]
+    kind = job.dependency_kind or "afterok"
+    if dependencies and kind not in DEPENDENCY_KINDS:
+        raise SubmitError(f"invalid {label} dependency kind {kind!r}: use {', '.join(DEPENDENCY_KINDS)}")
+    for dep in dependencies:
+        problem = valid_id(dep)
+        if problem:
+            raise SubmitError(problem)
+    return kind, dependencies
+
+
 _INCLUDE_RE = re.compile(r"^#@include ([a-z_]+\.sh)\n", re.MULTILINE)
 
 

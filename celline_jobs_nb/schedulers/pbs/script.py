@@ -6,18 +6,19 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from ...core.errors import ParseError, SubmitError
 from ...core.models import JobInfo
 from ...core.paths import ENV_JOB_ID, ProjectPaths
 from ...core.resources import Resources
 from ..batch.rules import (
-    DEPENDENCY_KINDS,
+    checked_array,
+    checked_dependencies,
     env_exports,
     export_line,
     load_template,
     one_line,
+    optional,
 )
-from .flavours import STRATEGIES, flavour_of
+from .flavours import STRATEGIES, PbsFlavour, flavour_of
 from .parse import PbsRecord, parse_job_id, pbs_walltime
 from .states import TORQUE_SLURM
 
@@ -62,32 +63,26 @@ def pbs_directives(job: JobInfo, paths: ProjectPaths, flavour: str, pbs_server: 
         lines.append(f"#PBS -q {res.partition}")
     if res.account:
         lines.append(f"#PBS -A {res.account}")
-    array = job.metadata.get("array")
-    if array:
-        spec = str(array).strip()
-        try:
-            strategy.array_indices(spec)
-        except ParseError as exc:
-            raise SubmitError(f"invalid array {spec!r}: {exc}") from None
+    spec = checked_array(job, strategy.array_indices)
+    if spec is not None:
         lines.append(f"#PBS {strategy.array_flag} {spec}")
-    dependencies = [str(d) for d in job.metadata.get("native_dependencies") or []]
+    kind, dependencies = checked_dependencies(job, "PBS", lambda d: _dependency_problem(d, strategy))
     if dependencies:
-        kind = job.dependency_kind or "afterok"
-        if kind not in DEPENDENCY_KINDS:
-            raise SubmitError(f"invalid PBS dependency kind {kind!r}: use {', '.join(DEPENDENCY_KINDS)}")
-        for dep in dependencies:
-            try:
-                ident = parse_job_id(dep)
-            except ParseError:
-                raise SubmitError(f"invalid PBS dependency on {dep[:80]!r}: not a PBS job id") from None
-            if ident.index is not None and not strategy.shows_tasks:
-                raise SubmitError(f"the Slurm PBS wrapper cannot depend on one array task ({dep})")
         lines.append(f"#PBS -W depend={kind}:{':'.join(dependencies)}")
     for extra in res.extra:
         directive = _extra_directive(extra)
         if directive:
             lines.append(directive)
     return lines
+
+
+def _dependency_problem(dep: str, strategy: PbsFlavour) -> str | None:
+    ident = optional(parse_job_id, dep)
+    if ident is None:
+        return f"invalid PBS dependency on {dep[:80]!r}: not a PBS job id"
+    if ident.index is not None and not strategy.shows_tasks:
+        return f"the Slurm PBS wrapper cannot depend on one array task ({dep})"
+    return None
 
 
 def _task_index_expr() -> str:

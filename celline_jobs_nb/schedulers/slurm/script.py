@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import shlex
 
-from ...core.errors import ParseError, SubmitError
 from ...core.models import JobInfo
 from ...core.paths import ENV_JOB_ID, ProjectPaths
 from ...core.resources import Resources, format_memory, format_walltime
 from ..batch.rules import (
     CONTROL_RE,
-    DEPENDENCY_KINDS,
+    checked_array,
+    checked_dependencies,
     env_exports,
     export_line,
     load_template,
@@ -82,18 +82,12 @@ def sbatch_directives(job: JobInfo, paths: ProjectPaths) -> list[str]:
         lines.append(f"#SBATCH --gpus={int(res.gpus)}")
     if res.nodes is not None:
         lines.append(f"#SBATCH --nodes={int(res.nodes)}")
-    if array:
-        spec = str(array).strip()
-        try:
-            parse_array_spec(spec)
-        except ParseError as exc:
-            raise SubmitError(f"invalid array {spec!r}: {exc}") from None
+    spec = checked_array(job, parse_array_spec)
+    if spec is not None:
         lines.append(f"#SBATCH --array={spec}")
-    dependencies = [str(d) for d in job.metadata.get("native_dependencies") or []]
+    kind, dependencies = checked_dependencies(job, "SLURM", lambda d: None if _NATIVE_ID_RE.match(d) else (
+        f"invalid SLURM dependency on {d[:80]!r}: not a SLURM job id (123 or 123_4)"))
     if dependencies:
-        kind = job.dependency_kind or "afterok"
-        if kind not in DEPENDENCY_KINDS or not all(_NATIVE_ID_RE.match(d) for d in dependencies):
-            raise SubmitError(f"invalid SLURM dependency {kind}:{':'.join(dependencies)[:80]}")
         lines.append(f"#SBATCH --dependency={kind}:{':'.join(dependencies)}")
         # A dependency that can never be met cancels the job (DependencyNeverSatisfied) instead of
         # leaving it pending forever on clusters without kill_invalid_depend.
