@@ -1,9 +1,11 @@
-"""7. The browser: time for the dashboard to apply one diff with 5,000 rows shown.
+"""7. The browser: time for the dashboard to apply one tick's diff, on a table of 5,000 jobs.
 
 Runs ``benchmarks/browser_diff.mjs`` (real headless Chromium through playwright-core, the shipped
-widget bundle, no JupyterLab), which times each diff with performance.mark/measure from the model
-change to the updated DOM with style and layout done. A diff of 1% of the rows (50) is the target
-row; 1 and 500 rows are in its note. Baseline: the naive design's tick, a new snapshot of all rows.
+widget bundle, no JupyterLab), which times each tick with performance.mark/measure from the message
+to the updated DOM with style and layout done. A change of 1% of the rows (50, all of them among the
+newest, so in the view's window) is the target row; 1 and 500 rows are in its note. Baseline, in the
+same run: the bundle of the design before the windowed table (all 5,000 rows in the browser, the
+change applied as a ``delta`` trait), taken from git.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def _available() -> bool:
 
 def run(quick: bool) -> list[Row]:
     if not require_service(_available(), "node, node_modules/playwright-core (npm ci) or Chromium is missing"):
-        return [Row(BENCH, "apply one diff, 5,000 rows shown", 0, "ms", met=False,
+        return [Row(BENCH, "apply one tick, a table of 5,000 jobs", 0, "ms", met=False,
                     note="skipped: no node/playwright-core/Chromium")]
     repeats = 10 if quick else 40
     proc = subprocess.run(["node", str(SCRIPT), str(repeats)], cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -47,12 +49,14 @@ def run(quick: bool) -> list[Row]:
         ordered = sorted(samples[key])
         return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
-    ours, naive = median("diff50"), median("snapshot")
+    ours = median("diff50")
+    old = result.get("baseline")
+    naive = statistics.median(old["samples"]["diff50"]) if old else None
     errors = f"; page errors: {result['errors'][:2]}" if result.get("errors") else ""
     layout = statistics.median(result["layout"]["diff50"])
     return [
-        Row(BENCH, "apply one diff (50 changed rows = 1%), 5,000 rows shown", ours, "ms", naive,
-            "new snapshot of all rows", target="< 16 ms", met=ours < 16 and not result.get("errors"),
+        Row(BENCH, "apply one tick (50 changed rows = 1%), a table of 5,000 jobs", ours, "ms", naive,
+            "all 5,000 rows in the browser (before)", target="< 16 ms", met=ours < 16 and not result.get("errors"),
             note=f"median of {len(samples['diff50'])}, p90 {p90('diff50'):.1f} ms, of which style+layout "
                  f"{layout:.1f} ms; 1 row: {median('diff1'):.1f} ms, 500 rows: {median('diff500'):.1f} ms; "
                  f"first render {result['renderMs']:.0f} ms, {result['visible']} row elements in the DOM; "

@@ -42,7 +42,7 @@ SORTS: dict[str, tuple[str, str | None]] = {
     "submit": ("seq", "jw_top"),
     "end": ("end_time", "jw_end"),
     "start": ("start_time", "jw_start"),
-    "name": ("name", "jw_name"),
+    "name": ("name COLLATE NOCASE", "jw_name_nocase"),
     "runtime": ("(end_time - start_time)", "jw_runtime"),
     "id": ("job_id", None),
     "type": ("job_type", None),
@@ -348,18 +348,19 @@ class Windows:
 
     # -- what is listed under a row ---------------------------------------------------------------
 
-    def child_counts(self, jobs: Sequence[JobInfo]) -> dict[str, int]:
-        """How many rows each of ``jobs`` lists under it: array tasks and earlier attempts."""
+    def child_counts(self, jobs: Sequence[JobInfo]) -> dict[str, tuple[int, int]]:
+        """(array tasks, earlier attempts) each of ``jobs`` lists under it, for those with any."""
         ids = [j.job_id for j in jobs]
-        out: dict[str, int] = {}
+        tasks: dict[str, int] = {}
         if ids:
             marks = ", ".join("?" for _ in ids)
             for parent, n in self.store._read(f"SELECT array_parent, COUNT(*) FROM jobs WHERE array_parent IN "
                                               f"({marks}) GROUP BY array_parent", ids):
-                out[str(parent)] = int(n)
+                tasks[str(parent)] = int(n)
+        out = {job_id: (n, 0) for job_id, n in tasks.items()}
         for job in jobs:
             if job.retry_of:
-                out[job.job_id] = out.get(job.job_id, 0) + max(1, job.attempt - 1)
+                out[job.job_id] = (tasks.get(job.job_id, 0), max(1, job.attempt - 1))
         return out
 
     def children(self, job: JobInfo, limit: int = 2000) -> list[JobInfo]:

@@ -38,7 +38,7 @@ class ViewWindow:
     seqs: list[int] = field(default_factory=list)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     children: dict[str, list[str]] = field(default_factory=dict)
-    kids: dict[str, int] = field(default_factory=dict)
+    kids: dict[str, list[int]] = field(default_factory=dict)  # id -> [array tasks, earlier attempts]
     total: int = 0
     loaded: bool = False
 
@@ -76,7 +76,7 @@ class Viewports:
 
     def full(self, window: ViewWindow) -> dict[str, Any]:
         """All of a window: ``ids`` (its rows in order), ``children`` (ids under each expanded row),
-        ``rows`` (every row of both), ``kids`` (how many rows each lists under it), ``total``."""
+        ``rows`` (every row of both), ``kids`` ([array tasks, earlier attempts] each lists under it), ``total``."""
         return {"query": window.query.wire(), "offset": window.offset, "limit": window.limit,
                 "ids": list(window.ids), "rows": list(window.rows.values()), "kids": dict(window.kids),
                 "children": {p: list(c) for p, c in window.children.items()}, "total": window.total, "full": True}
@@ -131,8 +131,8 @@ class Viewports:
             counted = windows.child_counts(new_jobs)
             for job in new_jobs:
                 kids.pop(job.job_id, None)
-                if counted.get(job.job_id):
-                    kids[job.job_id] = counted[job.job_id]
+                if job.job_id in counted:
+                    kids[job.job_id] = list(counted[job.job_id])
         kids = {i: n for i, n in kids.items() if i in rows}
         children: dict[str, list[str]] = {}
         for parent in window.expanded:

@@ -90,6 +90,7 @@ export function renderTable({ model, el }) {
     if (st.asked === key) return;
     st.asked = key;
     st.winReq += 1;
+    root.setAttribute("data-loading", "true");
     try {
       model.send({ type: "window", view: token, req: st.winReq, query: query(), offset, limit, expanded: [...st.expanded] });
     } catch (_err) {
@@ -513,6 +514,7 @@ export function renderTable({ model, el }) {
   function onCustom(msg) {
     if (msg && msg.type === "win") {
       if (msg.view !== token || msg.req !== st.winReq) return; // another view's, or an older request's
+      root.setAttribute("data-loading", "false");
       if (win.load(msg, msg.req)) renderWindow();
       return;
     }
@@ -538,30 +540,60 @@ export function renderTable({ model, el }) {
     renderActions(true);
   }
 
-  /** A poller tick: meta, counts, the jobs that ended, and this view's diff (only what changed in it). */
+  /** A poller tick: meta, counts, the jobs that ended, and this view's diff (only what changed in it).
+   * Rows that only changed in place are redrawn alone; a new order redraws the visible rows. */
   function onTick(msg) {
     setMeta(msg.meta, true);
-    let changed = false;
+    let full = false;
+    const patched = [];
     if (msg.counts && typeof msg.counts === "object") {
-      win.counts = Object.fromEntries(Object.entries(msg.counts).filter(([, n]) => Number.isSafeInteger(n) && n > 0));
-      changed = true;
+      const counts = Object.fromEntries(Object.entries(msg.counts).filter(([, n]) => Number.isSafeInteger(n) && n > 0));
+      if (JSON.stringify(counts) !== JSON.stringify(win.counts)) {
+        win.counts = counts;
+        renderChips();
+        renderFooter();
+      }
     }
     const diff = msg.views && typeof msg.views === "object" ? msg.views[token] : null;
-    if (diff && diff.req === win.req && win.apply(diff)) changed = true;
+    if (diff && diff.req === win.req) {
+      const total = win.total;
+      if (win.apply(diff)) {
+        if (Array.isArray(diff.ids) || diff.children || diff.collapsed || diff.kids) full = true;
+        else for (const row of diff.rows || []) if (row && row.id !== undefined) patched.push(String(row.id));
+        if (win.total !== total) renderFooter();
+      }
+    }
     if (msg.sel && msg.sel.id === st.selected) {
       st.selectedRow = msg.sel;
-      if (win.update(msg.sel)) changed = true;
-      renderActions();
-      renderDetail();
+      if (win.update(msg.sel)) patched.push(String(msg.sel.id));
     }
     const ended = Array.isArray(msg.ended) ? msg.ended.filter((r) => r && FINAL.has(r.status)) : [];
     if (ended.length) {
       notices.add(ended);
       bell.notify(summarizeEnded(ended));
     }
-    if (changed) renderWindow();
+    if (full) renderWindow();
+    else if (patched.length) {
+      patchRows(patched);
+      renderActions();
+      renderDetail();
+    }
     renderDisk();
     renderClock();
+  }
+
+  /** Redraw these rows where they are shown (nothing else moves). */
+  function patchRows(ids) {
+    const items = currentItems();
+    const byId = new Map(items.map((item) => [item.row.id, item]));
+    st.runtimeCells = st.runtimeCells.filter(([c]) => c.isConnected);
+    for (const id of new Set(ids)) {
+      const item = byId.get(id);
+      if (!item) continue;
+      for (const el of rowsEl.children) {
+        if (el.getAttribute("data-job-id") === id) el.replaceWith(rowElement(item));
+      }
+    }
   }
 
   function setMeta(meta, live) {

@@ -38,7 +38,7 @@ export class WindowStore {
     for (const [parent, list] of Object.entries(msg.children || {})) {
       if (Array.isArray(list)) this.children.set(parent, list.map(String));
     }
-    this.kids = cleanCounts(msg.kids);
+    this.kids = cleanKids(msg.kids);
     this.total = safeInt(msg.total);
     if (msg.counts) this.counts = cleanCounts(msg.counts);
     if (msg.query) this.query = msg.query;
@@ -55,7 +55,7 @@ export class WindowStore {
       if (Array.isArray(list)) this.children.set(parent, list.map(String));
     }
     for (const parent of diff.collapsed || []) this.children.delete(String(parent));
-    if (diff.kids) this.kids = cleanCounts(diff.kids);
+    if (diff.kids) this.kids = cleanKids(diff.kids);
     if (diff.total !== undefined) this.total = safeInt(diff.total);
     // Rows no longer in the window or under an expanded row are dropped (the kernel has them).
     const keep = new Set(this.ids);
@@ -80,16 +80,14 @@ export class WindowStore {
       const row = this.rows.get(id);
       if (!row) continue;
       const children = this.children.get(id);
-      const childCount = this.kids[id] || 0;
+      const [tasks, attempts] = this.kids[id] || [0, 0];
       const isOpen = Boolean(children && expanded.has(id));
-      const parentItem = { row, depth: 0, childCount, expanded: isOpen, attempts: 0 };
-      out.push(parentItem);
+      out.push({ row, depth: 0, childCount: tasks + attempts, expanded: isOpen, attempts });
       if (isOpen) {
         for (const cid of children) {
           const child = this.rows.get(cid);
           if (!child) continue;
           const attempt = child.parent !== id; // not a task of this array: an earlier attempt
-          if (attempt) parentItem.attempts++;
           out.push({ row: child, depth: 1, childCount: 0, expanded: false, attempt });
         }
       }
@@ -139,6 +137,18 @@ export class WindowStore {
 function safeInt(value) {
   const n = Number(value);
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+/** {id: [array tasks, earlier attempts]}: pairs of whole numbers only. */
+function cleanKids(given) {
+  const out = {};
+  if (!given || typeof given !== "object") return out;
+  for (const [key, value] of Object.entries(given)) {
+    if (!Array.isArray(value)) continue;
+    const pair = [safeInt(value[0]), safeInt(value[1])];
+    if (pair[0] + pair[1] > 0) out[String(key)] = pair;
+  }
+  return out;
 }
 
 function cleanCounts(given) {

@@ -11,7 +11,7 @@ function loaded() {
   win.load({
     offset: 100, limit: 4, ids: ["a", "b", "c", "d"], total: 1000, counts: { completed: 990, running: 10 },
     rows: [row("a"), row("b", { status: "running" }), row("c"), row("d"), row("c1", { parent: "c" }), row("c2", { parent: "c" }), row("old", { rby: "c" })],
-    children: { c: ["c1", "c2", "old"] }, kids: { c: 3 },
+    children: { c: ["c1", "c2", "old"] }, kids: { c: [2, 1] },
   }, 7);
   return win;
 }
