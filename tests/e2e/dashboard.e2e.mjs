@@ -14,6 +14,7 @@ import path from "node:path";
 const BASE = process.env.JL_URL || "http://127.0.0.1:8888";
 const TOKEN = process.env.JL_TOKEN || "";
 const NB = process.env.NB_PATH || "quickstart.ipynb";
+const BIG_NB = process.env.BIG_NB_PATH || ""; // a notebook showing a table of 10,000 jobs (big00000 .. big09999)
 const SHOT = process.env.SHOT || "test-output/e2e-dashboard.png";
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const t0 = Date.now();
@@ -221,21 +222,30 @@ try {
   check("the bell turns browser notifications on when clicked (permission granted)",
     (await page.locator(".cj-jobtable .cj-bell").getAttribute("aria-pressed")) === "true" && dialogs.length === 0);
 
-  // 4. Sorting, status chips and the text filter.
+  // 4. Sorting, status chips and the text filter: each a query the kernel answers (the view says
+  // data-loading="true" until the window arrives).
+  const settled = () => page.waitForFunction(() => {
+    const t = document.querySelector(".jp-OutputArea-output .cj-jobtable");
+    return t && t.getAttribute("data-loading") !== "true";
+  }, null, { timeout: 10000 }).catch(() => {});
   await page.locator('.cj-jobtable .cj-hcell[data-col="name"] button').click();
+  await settled();
   const sortState = await page.locator('.cj-jobtable .cj-hcell[data-col="name"]').getAttribute("aria-sort");
   const names = await page.locator('.cj-jobtable .cj-row [data-col="name"]').allTextContents();
   const sorted = [...names].sort((a, b) => a.localeCompare(b, "en", { sensitivity: "base", numeric: true }));
   check("sort by name", sortState === "ascending" && JSON.stringify(names) === JSON.stringify(sorted), names.join(" | "));
   await page.locator('.cj-jobtable .cj-chip[data-status="failed"]').click();
+  await settled();
   const failedNames = await page.locator('.cj-jobtable .cj-row [data-col="name"]').allTextContents();
   const chipText = await page.locator('.cj-jobtable .cj-chip[data-status="failed"]').textContent();
   check("status chip filters, with counts", failedNames.length === 1 && failedNames[0] === "Predict cell types" && /1/.test(chipText || ""),
     `${failedNames.join(" | ")} chip="${chipText}"`);
   await page.locator('.cj-jobtable .cj-chip[data-status="all"]').click();
+  await settled();
   // Typed key by key: JupyterLab's command-mode shortcuts (m, r, p, ...) must not steal the keys.
   await page.locator(".cj-jobtable .cj-search").pressSequentially("preprocess", { delay: 10 });
   await page.waitForTimeout(400);
+  await settled();
   const filtered = await page.locator('.cj-jobtable .cj-row [data-col="name"]').allTextContents();
   const depText = await page.locator('.cj-jobtable .cj-row [data-col="reason"]').first().textContent();
   check("free-text filter", filtered.length === 1 && filtered[0].startsWith("Preprocess"), filtered.join(" | "));
@@ -402,6 +412,55 @@ try {
   const lostText = await page.locator(".jp-OutputArea-output .cj-jobtable .cj-stale").first().textContent().catch(() => "");
   check("after a kernel restart the view says 'disconnected — re-run the cell' within 2 s", sawLost && lostAfter <= 2.5 &&
     /disconnected — re-run the cell/.test(lostText || ""), `${lostAfter.toFixed(1)} s: ${lostText}`);
+
+  // 11. A table of 10,000 jobs: scrolling anywhere shows the right rows, fetched from the kernel.
+  if (BIG_NB) {
+    const p2 = await ctx.newPage(); // a tab of its own: the quickstart's tab is left as it is
+    p2.on("pageerror", (e) => { pageErrors.push(String(e)); console.log("  [pageerror]", String(e).slice(0, 300)); });
+    await p2.goto(`${BASE}/lab/tree/${BIG_NB}?reset&token=${TOKEN}`, { waitUntil: "domcontentloaded" });
+    await p2.waitForSelector(".jp-NotebookPanel", { timeout: 60000 });
+    await p2.waitForFunction(() => {
+      const s = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator, .jp-Notebook-ExecutionIndicator");
+      return s && s.getAttribute("data-status") === "idle";
+    }, null, { timeout: 60000 }).catch(() => {});
+    await p2.locator(".jp-toast-button", { hasText: /^No$/ }).click({ timeout: 500 }).catch(() => {});
+    await p2.locator(".jp-NotebookPanel .jp-Cell .jp-InputArea-prompt").first().click();
+    await p2.locator(".lm-MenuBar-item", { hasText: /^Run$/ }).click();
+    await p2.click('li.lm-Menu-item[data-command="runmenu:run-all"]', { timeout: 10000 });
+    const big = p2.locator(".jp-OutputArea-output .cj-jobtable").first();
+    await big.waitFor({ state: "visible", timeout: 60000 });
+    await p2.waitForFunction(() => /^0\+\d+\/10000$/.test(document.querySelector(".jp-OutputArea-output .cj-jobtable")?.getAttribute("data-window") || ""),
+      null, { timeout: 30000 }).catch(() => {});
+    const scrollTo = async (position) => {
+      await p2.evaluate((p) => {
+        const v = document.querySelector(".jp-OutputArea-output .cj-jobtable .cj-viewport");
+        v.scrollTop = p * 28;
+        v.dispatchEvent(new Event("scroll"));
+      }, position);
+      await p2.waitForFunction((p) => {
+        const t = document.querySelector(".jp-OutputArea-output .cj-jobtable");
+        const rows = [...t.querySelectorAll(".cj-rows .cj-row")];
+        return t.getAttribute("data-loading") !== "true" && rows.length > 0 && !rows.some((r) => r.classList.contains("cj-loading"))
+          && rows.some((r) => r.getAttribute("data-job-id") === `big${String(9999 - p).padStart(5, "0")}`);
+      }, position, { timeout: 15000 }).catch(() => {});
+      return p2.evaluate(() => {
+        const t = document.querySelector(".jp-OutputArea-output .cj-jobtable");
+        return { window: t.getAttribute("data-window"), ids: [...t.querySelectorAll(".cj-rows .cj-row")].map((r) => r.getAttribute("data-job-id")),
+          loading: t.querySelectorAll(".cj-rows .cj-loading").length, inDom: t.querySelectorAll(".cj-row").length };
+      });
+    };
+    for (const position of [6000, 9990, 123]) {
+      const seen = await scrollTo(position);
+      const want = `big${String(9999 - position).padStart(5, "0")}`;
+      const numbers = seen.ids.map((id) => Number(String(id).slice(3)));
+      const consecutive = numbers.every((n, i) => i === 0 || n === numbers[i - 1] - 1);
+      const offset = Number((seen.window || "").split("+")[0]);
+      check(`10,000 jobs: scrolled to row ${position}, the rows there come from the kernel`,
+        seen.ids.includes(want) && consecutive && seen.loading === 0 && seen.inDom < 80 && offset > 0 === position > 100,
+        `${want} in ${seen.ids[0]}..${seen.ids[seen.ids.length - 1]}, window ${seen.window}, ${seen.inDom} rows in the DOM`);
+    }
+    await p2.close();
+  }
 
   check("no dialog opened", dialogs.length === 0, dialogs.join("; "));
   check("no page errors", pageErrors.length === 0, pageErrors.join("; ").slice(0, 300));

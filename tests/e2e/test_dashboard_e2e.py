@@ -18,10 +18,33 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from e2e_support import CHROMIUM, REPO, have_node_tools, need
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(330)]
+
+
+BIG = """\
+from celline_jobs_nb.core.models import JobInfo, JobStatus, utcnow
+from celline_jobs_nb import JobMonitor
+from celline_jobs_nb.widgets import JobTable
+import os
+os.makedirs(r"{root}", exist_ok=True)
+monitor = JobMonitor(r"{root}")
+now = utcnow()
+monitor.store.insert_many([JobInfo(job_id=f"big{{i:05d}}", name=f"sample {{i}}", status=JobStatus.COMPLETED,
+                                   scheduler="local", command="true", submit_time=now, start_time=now, end_time=now)
+                           for i in range(10_000)])
+JobTable(monitor, poll=False)
+"""
+
+
+def big_notebook(root: Path) -> nbformat.NotebookNode:
+    """A table of 10,000 jobs, newest first: the row at position p is big{9999 - p}."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(BIG.format(root=root))])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
 
 
 def test_dashboard_in_real_jupyterlab(tmp_path: Path, quickstart_project: Path, output_dir: Path) -> None:
@@ -32,6 +55,7 @@ def test_dashboard_in_real_jupyterlab(tmp_path: Path, quickstart_project: Path, 
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(REPO / "notebooks" / "quickstart.ipynb", root / "quickstart.ipynb")
+    nbformat.write(big_notebook(root / "big"), root / "big.ipynb")
     env = dict(os.environ, CELLINE_JUPYTER_STATE=str(tmp_path / "jupyter-state"),
                PYTHON=os.environ.get("PYTHON", sys.executable))
     started = time.monotonic()
@@ -42,7 +66,8 @@ def test_dashboard_in_real_jupyterlab(tmp_path: Path, quickstart_project: Path, 
     try:
         driver = subprocess.run(
             ["node", str(REPO / "tests" / "e2e" / "dashboard.e2e.mjs")], cwd=REPO, capture_output=True, text=True,
-            timeout=180, env=dict(os.environ, JL_URL=info["url"], JL_TOKEN=info["token"], NB_PATH="quickstart.ipynb",
+            timeout=270, env=dict(os.environ, JL_URL=info["url"], JL_TOKEN=info["token"], NB_PATH="quickstart.ipynb",
+                                  BIG_NB_PATH="big.ipynb",
                                   SHOT=str(output_dir / "e2e-dashboard.png"), CHROMIUM=CHROMIUM),
         )
     finally:
