@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import Replay
 
 from celline_jobs_nb.core.errors import ParseError, SubmitError
@@ -28,7 +30,7 @@ from celline_jobs_nb.schedulers.sge import (
     qdel_problems,
     task_range,
 )
-from celline_jobs_nb.schedulers.sge.parse import parse_ctime, parse_size
+from celline_jobs_nb.schedulers.sge.parse import parse_ctime, parse_epoch, parse_local_iso, parse_size
 from celline_jobs_nb.store.sqlite import JobStore
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sge"
@@ -201,6 +203,9 @@ def test_qacct_values() -> None:
     assert parse_ctime("Fri Dec  4 16:54:17 2026") == datetime(2026, 12, 4, 16, 54, 17).astimezone().astimezone(
         timezone.utc)
     assert parse_ctime("-/-") is None and parse_ctime("Fri Foo  4 16:54:17 2026") is None
+    assert parse_ctime("Mon Jan  1 00:00:00 0001") in (None, datetime(1, 1, 1, tzinfo=timezone.utc))
+    assert parse_local_iso("0001-01-01T00:00:00") in (None, datetime(1, 1, 1, tzinfo=timezone.utc))
+    assert parse_epoch("999999999999") is None and parse_epoch("0") is None  # out of range; unset
     assert parse_size("634.388KB") == int(634.388 * 1024) and parse_size("0.000B") == 0 and parse_size("x") is None
     broken = "jobnumber    12\ntaskid undefined\nfailed xx\nexit_status 0\n"
     assert parse_qacct(broken) == []  # a block that does not read is dropped
@@ -304,3 +309,40 @@ def test_a_job_seen_running_whose_start_then_failed_goes_through_unknown_to_held
     adapter.runner = Replay(answers)
     store.apply(adapter.poll([store.get("j1")]).updates)
     assert store.get("j1").status is JobStatus.HELD
+
+
+# -- untrusted text: only ParseError, whatever comes ----------------------------------------------
+
+_SGE_TAGS = ["job_info", "queue_info", "job_list", "JB_job_number", "state", "tasks", "JB_name", "JAT_start_time",
+             "detailed_job_info", "djob_info", "element", "QIM_message", "unknown_jobs", "ST_name", "slots"]
+_xml_fragments = st.lists(st.one_of(
+    st.sampled_from([f"<{t}>" for t in _SGE_TAGS] + [f"</{t}>" for t in _SGE_TAGS]),
+    st.text(max_size=12), st.sampled_from(["%lt;", "&amp;", "&#0;", "1-99999:1", "Eqw", "2026-13-45T99:99:99",
+                                           "0001-01-01T00:00:00"])),
+    max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_xml_fragments)
+def test_qstat_parsers_raise_only_parse_errors(text: str) -> None:
+    for parser in (parse_qstat_xml, parse_job_details):
+        try:
+            parser(text)
+        except ParseError:
+            pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400) | st.lists(st.sampled_from(
+    ["=" * 62, "jobnumber 12", "taskid 3", "taskid undefined", "failed 37 : x", "exit_status 137 (Killed)",
+     "start_time -/-", "end_time Fri Dec  4 16:54:22 2026", "maxvmem 9.9TB", "ru_wallclock 5s", "failed zz"]),
+    max_size=20).map("\n".join))
+def test_qacct_and_qsub_parsers_raise_only_parse_errors(text: str) -> None:
+    for record in parse_qacct(text):
+        assert record.job_number.isdigit() and record.failed >= 0
+    try:
+        number, _tasks = parse_qsub_output(text)
+        assert number.isdigit()
+    except ParseError:
+        pass
+    assert all(isinstance(p, str) for p in qdel_problems(text))

@@ -120,11 +120,11 @@ def parse_local_iso(text: str | None) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(text.strip()[:32])
-    except ValueError:
+        if value.tzinfo is None:
+            value = value.astimezone()  # naive: local time
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):  # not a time, or out of range (year 1 in UTC-x)
         return None
-    if value.tzinfo is None:
-        value = value.astimezone()  # naive: local time
-    return value.astimezone(timezone.utc)
 
 
 def parse_epoch(text: str | None) -> datetime | None:
@@ -132,7 +132,10 @@ def parse_epoch(text: str | None) -> datetime | None:
     if not text or not text.strip().isdigit() or len(text.strip()) > 12:
         return None
     seconds = int(text.strip())
-    return datetime.fromtimestamp(seconds, timezone.utc) if seconds > 0 else None
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc) if seconds > 0 else None
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def parse_ctime(text: str | None) -> datetime | None:
@@ -143,9 +146,9 @@ def parse_ctime(text: str | None) -> datetime | None:
     month, day, hour, minute, second, year = match.groups()
     try:
         value = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
-    except ValueError:
+        return value.astimezone().astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
         return None
-    return value.astimezone().astimezone(timezone.utc)
 
 
 def parse_size(text: str | None) -> int | None:
