@@ -187,11 +187,14 @@ class WindowIndex:
                         self.present.add(name)
                 if not self.fts:
                     def fts(conn: Any) -> None:
+                        # The triggers and the fill in one transaction: no row missed. An index left
+                        # without its triggers (the jobs table rebuilt) may be stale: filled again.
                         exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'jw_fts'").fetchone()
                         for sql in _FTS:
                             conn.execute(sql)
-                        if not exists:  # the triggers and the fill in one transaction: no row missed
-                            conn.execute(_FTS_FILL)
+                        if exists:
+                            conn.execute("INSERT INTO jw_fts(jw_fts) VALUES ('delete-all')")
+                        conn.execute(_FTS_FILL)
 
                     self.store._retrying(fts)
                     self._look()

@@ -34,8 +34,8 @@ try {
     const widget = (await import(url)).default;
     const now = Date.now();
     const meta = { now, updated: now, live: true, interval: 2, stale: [] };
-    const state = { _kind: "table", title: "hostile", selected: "", snapshot: { gen: 1, rows, meta },
-                    delta: { gen: 1, seq: 1, rows: [], meta }, detail: {} };
+    const state = { _kind: "table", title: "hostile", selected: "", detail: {},
+                    window: { offset: 0, ids: rows.map((r) => r.id), rows, total: rows.length, counts: { failed: rows.length }, meta } };
     const listeners = {};
     const model = {
       get: (k) => state[k], set: (k, v) => { state[k] = v; }, save_changes: () => {}, send: () => {},

@@ -264,3 +264,21 @@ def test_window_requests_are_answered_off_the_kernel_thread_newest_first(monitor
     assert replies and replies[-1]["req"] == 3 and replies[-1]["offset"] == 30
     assert threading.current_thread().name == "MainThread"
     table.close()
+
+
+def test_a_text_index_left_without_its_triggers_is_filled_again(monitor: JobMonitor):
+    """The jobs table rebuilt (its triggers gone) while rows changed: the next open refills the index."""
+    import sqlite3
+
+    _big(monitor)
+    WindowIndex(monitor.store).ensure(background=False)
+    conn = sqlite3.connect(monitor.store.path)
+    conn.execute("DROP TRIGGER jw_fts_au")
+    conn.execute("UPDATE jobs SET name = 'renamed batch' WHERE job_id = 'job00003'")
+    conn.commit()
+    conn.close()
+    index = WindowIndex(monitor.store)
+    assert not index.fts
+    index.ensure(background=False)
+    windows = Windows(monitor.store, index)
+    assert index.fts and windows.total(Query(text="renamed")) == 1 and windows.total(Query(text="job 3")) == 0
