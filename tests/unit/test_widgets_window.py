@@ -274,11 +274,11 @@ def test_a_text_index_left_without_its_triggers_is_filled_again(monitor: JobMoni
     WindowIndex(monitor.store).ensure(background=False)
     conn = sqlite3.connect(monitor.store.path)
     conn.execute("DROP TRIGGER jw_fts_au")
-    conn.execute("UPDATE jobs SET name = 'renamed batch' WHERE job_id = 'job00003'")
+    conn.execute("UPDATE jobs SET name = 'renamed batch' WHERE job_id = 'job00305'")  # was Count SRR 305
     conn.commit()
     conn.close()
     index = WindowIndex(monitor.store)
     assert not index.fts
     index.ensure(background=False)
     windows = Windows(monitor.store, index)
-    assert index.fts and windows.total(Query(text="renamed")) == 1 and windows.total(Query(text="job")) == 299
+    assert index.fts and windows.total(Query(text="renamed")) == 1 and windows.total(Query(text="count")) == 99
