@@ -16,6 +16,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
+from ..core.models import FINAL_STATUSES
+
 #: The most a stored blob may expand to (60 points are ~2 kB; a hand-edited row is not trusted).
 MAX_TEXT = 1 << 20
 _MARK = '"samples"'  # a metadata text without it has no samples: no JSON decode needed
@@ -84,10 +86,11 @@ def compact_rows(conn: sqlite3.Connection, after_seq: int, batch: int) -> int | 
     last = int(before[0]) if before else conn.execute("SELECT MAX(seq) FROM jobs").fetchone()[0]
     if last is None or after_seq >= last:
         return None
+    finals = sorted(s.value for s in FINAL_STATUSES)
+    marks = ", ".join("?" for _ in finals)
     rows = conn.execute(
-        "SELECT job_id, metadata FROM jobs WHERE seq > ? AND seq <= ? "
-        "AND status IN ('completed', 'failed', 'cancelled') AND instr(metadata, ?) > 0",
-        (after_seq, high, _MARK)).fetchall()
+        f"SELECT job_id, metadata FROM jobs WHERE seq > ? AND seq <= ? AND status IN ({marks}) "
+        "AND instr(metadata, ?) > 0", (after_seq, high, *finals, _MARK)).fetchall()
     for job_id, text in rows:
         try:
             metadata = json.loads(text)
