@@ -48,7 +48,7 @@ def test_install_celline_function_needs_a_celline_project(tmp_path: Path):
 def test_submit_help_describes_every_resource_option(tmp_path: Path):
     text = cli("submit", "--help", cwd=tmp_path).stdout
     options = text.split("options:", 1)[1]
-    for option, words in (("--cpus N", "CPU cores"), ("--partition NAME", "SLURM partition or PBS queue"),
+    for option, words in (("--cpus N", "CPU cores"), ("--partition NAME", "SLURM partition, PBS or Grid Engine queue"),
                           ("--gpus N", "GPUs"), ("--account NAME", "account to charge"), ("--mem SIZE", "memory")):
         block = options.split(option, 1)[1].split("\n  --", 1)[0]
         assert words in " ".join(block.split()), (option, block)
