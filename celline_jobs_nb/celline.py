@@ -170,8 +170,12 @@ class Job(_FunctionBase):
         monitor = project if isinstance(project, JobMonitor) else JobMonitor(project_path(project))
         self._discover(monitor)
         monitor.refresh()
-        rows = [job_row(job) for job in monitor.list_jobs()]
-        return text_summary(rows, title=f"Jobs of {monitor.paths.root}")
+        from .listing import bounded_jobs
+
+        # What `celline-jobs list` shows (never the whole history), counted over every job.
+        rows = [job_row(job) for job in bounded_jobs(monitor.store)[0]]
+        counts = {status.value: n for status, n in monitor.store.status_counts().items()}
+        return text_summary(rows, title=f"Jobs of {monitor.paths.root}", counts=counts)
 
     def _discover(self, monitor: JobMonitor) -> None:
         """Add the runs celline started itself (unless ``Job(discover=False)``)."""

@@ -145,3 +145,16 @@ def test_watch_follows_active_jobs_not_the_whole_history(project: Path):
     assert result.returncode == 0, result.stderr
     # nothing active: what `list` shows by default (the 50 newest), not the 200 of the history
     assert _names(result.stdout) == {f"job{i}" for i in range(150, 200)}
+
+
+def test_the_plain_text_summary_reads_the_recent_jobs_and_counts_them_all(project: Path):
+    from celline_jobs_nb import celline as interop
+    from celline_jobs_nb.monitor import JobMonitor
+
+    JobStore(project).insert_many([_job(i, JobStatus.FAILED if i % 4 == 0 else JobStatus.COMPLETED,
+                                        timedelta(days=3, minutes=-i)) for i in range(300)])
+    job = interop.Job.__new__(interop.Job)
+    job.__dict__["discover"] = False
+    text = job.summary(JobMonitor(project))
+    assert "50 newest jobs of 300 (225 completed, 75 failed)" in text.splitlines()[0]
+    assert "job299" in text and "job0 " not in text and "… and 280 more" in text
