@@ -59,6 +59,11 @@ SORTS: dict[str, tuple[str, str | None]] = {
     "rss": ("(CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.usage.rss_bytes') END)", None),
 }
 
+#: "Has a value", written as a range where the index can answer it as one (an expression index
+#: scans every entry for IS NOT NULL).
+PRESENT = {"end": "end_time > -1e300", "start": "start_time > -1e300", "runtime": "(end_time - start_time) > -1e300",
+           "name": "name COLLATE NOCASE >= ''"}
+
 _INDEXES = {
     "jw_top": f"CREATE INDEX IF NOT EXISTS jw_top ON jobs (seq) WHERE {TOP}",
     "jw_status": f"CREATE INDEX IF NOT EXISTS jw_status ON jobs (status, array_parent) WHERE {LATEST}",
@@ -257,10 +262,21 @@ class Windows:
         expr, _index = SORTS[query.sort]
         if expr == "seq":
             return self._segment(query, "", query.descending, offset, end, total)
-        valued = self._cached(("valued", query), lambda: self._valued(query, expr, total))
+        present = PRESENT.get(query.sort, f"{expr} IS NOT NULL")
+        if ("valued", query) not in self._cache and offset < 4 * (end - offset):
+            # Near the top: the rows with a value, read forward, without counting them first.
+            where, params = self._where(query)
+            _expr, index = SORTS[query.sort]
+            direction = "DESC" if query.descending else "ASC"
+            found = [r[0] for r in self.store._read(
+                f"SELECT seq FROM jobs{self._hint(query, index, total)} WHERE {where} AND {present} ORDER BY {expr} "
+                f"{direction}, seq {direction} LIMIT ? OFFSET ?", [*params, end - offset, offset])]
+            if len(found) == end - offset:
+                return found
+        valued = self._cached(("valued", query), lambda: self._valued(query, expr, present, total))
         out: list[int] = []
         if offset < valued:
-            out += self._segment(query, f"{expr} IS NOT NULL", query.descending, offset, min(end, valued), valued)
+            out += self._segment(query, present, query.descending, offset, min(end, valued), valued)
         if end > valued:
             out += self._segment(query, f"{expr} IS NULL", True, max(0, offset - valued), end - valued, total - valued,
                                  by_seq=True)
@@ -287,18 +303,21 @@ class Windows:
         found = [r[0] for r in rows]
         return found[::-1] if backwards else found
 
-    def _valued(self, query: Query, expr: str, total: int) -> int:
+    def _valued(self, query: Query, expr: str, present: str, total: int) -> int:
         """How many of the ``total`` rows have a value for the sort key: the smaller part is counted
         (rows without a value, capped at half, else those with one), so at most half are read."""
+        if not self._count(query, present, 1, total):
+            return 0  # no row has a value (a history without end times, sorted by end)
         half = total // 2 + 1
-        missing = self._count(query, f"{expr} IS NULL", half)
-        return total - missing if missing < half else self._count(query, f"{expr} IS NOT NULL", total)
+        missing = self._count(query, f"{expr} IS NULL", half, total)
+        return total - missing if missing < half else self._count(query, present, total, total)
 
-    def _count(self, query: Query, condition: str, cap: int) -> int:
+    def _count(self, query: Query, condition: str, cap: int, size: int) -> int:
+        """Rows of ``query`` (``size`` of them) that meet ``condition``, counted up to ``cap``."""
         where, params = self._where(query)
         _expr, index = SORTS[query.sort]
-        return int(self.store._read(f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs{self._hint(query, index, 0)} WHERE "
-                                    f"{where} AND {condition} LIMIT ?)", [*params, int(cap)])[0][0])
+        return int(self.store._read(f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs{self._hint(query, index, size)} "
+                                    f"WHERE {where} AND {condition} LIMIT ?)", [*params, int(cap)])[0][0])
 
     # -- cached figures: valid until ``invalidate`` (the table calls it when rows changed) ----------
 
