@@ -25,9 +25,10 @@ One poll, for all the active jobs of a scheduler:
    (the scheduler's own record of the end: an exit status, an accounting record), else the
    **cancel mark** (a job we cancelled that the scheduler no longer lists: cancelled by user,
    where ``cancel_mark_ends``), else ``unlisted_verdict``, else **missing**: kept, marked
-   ``missing_since``, UNKNOWN with ``missing_reason`` after ``missing_grace`` seconds (never
-   "completed"). A ``Verdict`` then gets the shared rules for times (the exit-code file's end
-   wins), exit code (a job that never ran has none), failure kind, progress;
+   ``missing_since``, UNKNOWN with ``missing_reason`` and the failure kind "lost" after
+   ``missing_grace`` seconds (never "completed"). A ``Verdict`` then gets the shared rules for
+   times (the exit-code file's end wins), exit code (a job that never ran has none), failure
+   kind, progress;
 6. **array parents** summarised from their tasks (``rules.summarise_array``);
 7. ``after_poll``: extra updates (SLURM samples resource use there).
 
@@ -44,6 +45,13 @@ Hooks (a scheduler's whole poll is these, plus its state map; the abstract ones 
 - ``listed_verdict(unit)``, ``explain_exit(unit, verdict)``, ``ended_verdict(unit)``,
   ``cancel_mark_ends(unit)``, ``unlisted_verdict(unit)``, ``facts(unit, verdict)``,
   ``missing_reason(unit, minutes)``; ``after_poll(units)``.
+
+For example SLURM: ``squeue -j <ids>``; resolvers sacct (slurmdbd), ``sacct -c`` (jobcomp),
+scontrol. PBS: its flavour's qstat; under the Slurm wrappers one resolver asks the SLURM adapter
+through the registry (``RecordSource.job_records``, answered in neutral ``SchedulerRecord``s:
+adapters never import each other). Grid Engine: ``qstat -xml`` for many jobs; ``qacct -j`` as the
+resolver, which may not know a job yet (the accounting file is written late: the unit stays
+missing, asked again next poll, until the grace period).
 """
 
 from __future__ import annotations
