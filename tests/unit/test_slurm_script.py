@@ -120,7 +120,12 @@ def test_invalid_inputs_are_refused_before_sbatch():
         render_batch_script(job, PATHS)
     job = plain_job(ROOT)
     job.metadata["native_dependencies"] = ["123; rm -rf /"]
-    with pytest.raises(SubmitError, match="dependency"):
+    with pytest.raises(SubmitError, match=r"dependency on '123; rm -rf /': not a SLURM job id \(123 or 123_4\)"):
+        render_batch_script(job, PATHS)
+    job = plain_job(ROOT)
+    job.metadata["native_dependencies"] = ["123"]
+    job.dependency_kind = "before"
+    with pytest.raises(SubmitError, match="dependency kind 'before': use afterok, afterany, afternotok"):
         render_batch_script(job, PATHS)
     job = array_job(ROOT)
     job.metadata["array"] = "1-4; echo"
