@@ -6,7 +6,7 @@ replay recorded outputs through a CommandRunner stand-in (``support.Replay``).""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -346,3 +346,16 @@ def test_qacct_and_qsub_parsers_raise_only_parse_errors(text: str) -> None:
     except ParseError:
         pass
     assert all(isinstance(p, str) for p in qdel_problems(text))
+
+
+def test_a_production_h_rt_kill_is_a_timeout_even_for_an_attached_job(adapter: SgeScheduler) -> None:
+    """Wynton HPC's documented qacct record (real/wynton): 10 slots, h_rt=3600 in its category; the
+    job here was attached, so our row has no walltime of its own."""
+    sample = (DATA / "real" / "wynton" / "qacct-j-h_rt-smp10.txt").read_text(encoding="utf-8")
+    (record,) = parse_qacct(sample)
+    assert (record.failed, record.exit_status, record.wallclock, record.task) == (37, 137, 3600.0, None)
+    assert record.maxvmem == int(20.610 * 1024 ** 3) and record.hostname == "qb3-id95"
+    job = poll_one(adapter, "191442", [(["qstat"], rec("qstat-xml-empty.txt"), "", 0), (["qacct"], sample, "", 0)])
+    assert (job.status, job.metadata["failure_kind"], job.signal) == (JobStatus.FAILED, "timeout", 9)
+    assert job.reason == "killed by Grid Engine at its run-time limit (h_rt 3600 s)"
+    assert job.end_time - job.start_time == timedelta(hours=1)

@@ -56,6 +56,7 @@ RELEASED_META_KEY = "sge_released"
 FAILED_AFTER_JOB = 100
 FAILED_LIMIT = 37
 FAILED_RESCHEDULED = 25
+_CATEGORY_H_RT_RE = re.compile(r"(?:^|[\s,])h_rt=([0-9]{1,9})(?:[,\s]|$)")
 
 
 @dataclass
@@ -326,12 +327,14 @@ class SgeScheduler(SgeInspection, BatchScheduler):
 
     def _limit(self, unit: _Unit, acct: AcctRecord) -> tuple[str, str]:
         """Which limit the qmaster enforced (failed 37 names h_rt, h_cpu or h_vmem together): the
-        run time reached the job's h_rt -> timeout; else a memory request -> oom; else timeout."""
+        run time reached the h_rt asked for (the job's own, else the one in qacct's ``category``,
+        which Grid Engine writes in seconds) -> timeout; else a memory limit -> oom; else timeout."""
         res = unit.job.resources if unit.job is not None else None
-        walltime = res.walltime if res is not None else None
+        requested = _CATEGORY_H_RT_RE.search(acct.category)
+        walltime = (res.walltime if res is not None else None) or (int(requested.group(1)) if requested else None)
         if walltime and acct.wallclock is not None and acct.wallclock >= walltime - 2:
             return reasons.TIMEOUT, f"killed by Grid Engine at its run-time limit (h_rt {walltime} s)"
-        if res is not None and res.memory is not None and not walltime:
+        if (res is not None and res.memory is not None) or "h_vmem=" in acct.category:
             return reasons.OOM, "killed by Grid Engine at its memory limit (h_vmem)"
         return reasons.TIMEOUT, "killed by Grid Engine at a limit (h_rt, h_cpu or h_vmem)"
 
