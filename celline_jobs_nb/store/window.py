@@ -5,8 +5,8 @@ The table lists *top-level* jobs: not an array task (those are listed under thei
 an earlier attempt of a retried job (listed under the latest one). Every query runs on indexes this
 module creates itself, once per database (``WindowIndex.ensure``): partial indexes over the
 top-level rows for the indexed sort keys (``SORTS``), one over status for the chips, and an FTS5
-full-text index of id, name, type and reason (plus status and top-level tags, so a filtered count
-never reads a row), kept in sync by triggers. On a store that does not have them yet (a big one
+full-text index of id, name, type and reason (plus status tags and a tag on the rows listed under
+another, so a filtered count never reads a row), kept in sync by triggers. On a store that does not have them yet (a big one
 builds them in a background thread, a read-only one never can) the same queries run unindexed:
 the answers are the same, only slower.
 
@@ -73,9 +73,10 @@ _INDEXES = {
 
 
 def _tags(row: str) -> str:
-    """The FTS ``tags`` value of a row (``NEW``/``OLD``/``jobs``): "zfailed ztop"."""
+    """The FTS ``tags`` value of a row (``NEW``/``OLD``/``jobs``): "zfailed", plus " zsub" for a row
+    listed under another (an array task, an earlier attempt): a rare token, cheap to exclude."""
     return (f"'z' || {row}.status || CASE WHEN {row}.array_parent IS NULL AND (CASE WHEN json_valid({row}.metadata) "
-            f"THEN json_extract({row}.metadata, '$.retried_by') END) IS NULL THEN ' ztop' ELSE '' END")
+            f"THEN json_extract({row}.metadata, '$.retried_by') END) IS NULL THEN '' ELSE ' zsub' END")
 
 
 _FTS_COLUMNS = "job_id, name, job_type, reason, tags"
@@ -432,7 +433,6 @@ class Windows:
         """The FTS5 expression: every word as a prefix phrase in the text columns, top-level rows,
         the chosen statuses."""
         parts = [f'{_TEXT_COLUMNS} : "{" ".join(tokens)}"*' for tokens in query.words()]
-        parts.append("tags : ztop")
         if query.statuses:
             parts.append("(" + " OR ".join(f"tags : z{s}" for s in query.statuses) + ")")
-        return " AND ".join(parts)
+        return "(" + " AND ".join(parts) + ") NOT (tags : zsub)"
