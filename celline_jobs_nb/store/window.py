@@ -6,8 +6,9 @@ an earlier attempt of a retried job (listed under the latest one). Every query r
 module creates itself, once per database (``WindowIndex.ensure``): partial indexes over the
 top-level rows for the indexed sort keys (``SORTS``), one over status for the chips, and an FTS5
 full-text index of id, name, type and reason (plus status tags and a tag on the rows listed under
-another, so a filtered count never reads a row), kept in sync by triggers. On a store that does not have them yet (a big one
-builds them in a background thread, a read-only one never can) the same queries run unindexed:
+another, so a filtered count never reads a row), kept in sync by triggers. On a store that does
+not have them yet (a big one builds them in a background thread, a read-only one never can) the
+same queries run unindexed:
 the answers are the same, only slower.
 
 Free text: each word typed matches the start of a word of the id, name, type or reason ("SRR25"
