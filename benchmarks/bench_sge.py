@@ -110,8 +110,8 @@ def _measure(count: int, counter: CountingPath, project: Path) -> list[Row]:
 
 
 def _left_the_queue(counter: CountingPath, project: Path) -> list[Row]:
-    """One tracked job qstat no longer lists, with no exit-code file: qstat + one qacct per poll
-    (until qacct has its record or the job is given up as unknown)."""
+    """One tracked job qstat no longer lists, with no exit-code file: qstat + one qacct, then qstat
+    alone until 10 s have passed (until qacct has its record or the job is given up as unknown)."""
     project.mkdir(parents=True)
     tag = "sge-left"
     with _environment(counter.env(tag)):
@@ -126,8 +126,9 @@ def _left_the_queue(counter: CountingPath, project: Path) -> list[Row]:
             counts.append(len(counter.calls(tag)) - before)
     commands = sorted({c.command for c in counter.calls(tag)})
     return [Row(BENCH, "calls per poll with one tracked job that left qstat without an exit-code file",
-                counts[-1], "calls", target="2", met=counts[-1] == 2,
-                note=f"polls: {', '.join(map(str, counts))}; commands: {', '.join(commands)}")]
+                counts[0], "calls", target="2", met=counts[0] == 2 and counts[1] == 1,
+                note=f"polls: {', '.join(map(str, counts))} (qacct again only after 10 s); "
+                     f"commands: {', '.join(commands)}")]
 
 
 def run(quick: bool) -> list[Row]:

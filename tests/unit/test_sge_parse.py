@@ -271,8 +271,10 @@ def test_no_accounting_record_yet_keeps_the_job_then_unknown(adapter: SgeSchedul
     assert job.status is JobStatus.RUNNING and job.metadata["missing_since"] > time.time() - 60
     store = adapter.context.store
     store.apply([_meta("j1", missing_since=1.0)])  # missing since 1970: past the grace
+    adapter.runner = Replay(answers)
     store.apply(adapter.poll([store.get("j1")]).updates)
     assert store.get("j1").status is JobStatus.UNKNOWN
+    assert [c[0] for c in adapter.runner.commands] == ["qstat"]  # qacct is asked again after 10 s, not every poll
 
 
 def _meta(job_id: str, **meta: object):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +48,9 @@ log = logging.getLogger("celline.job")
 
 MIN_POLL_ENV = "CELLINE_JOBS_SGE_MIN_POLL_INTERVAL"
 QDEL_CHUNK = 500  # ids per qdel / qrls / qstat -j call: keeps argv bounded
+#: A job that left qstat and that qacct did not know yet (the accounting file is written up to
+#: flush_time, 15 s by default, after the end) is asked about again after this many seconds.
+ACCT_RETRY_SECONDS = 10.0
 #: Metadata keys: the reason qstat -j gave for an error state; the dependency hold was released.
 ERROR_META_KEY = "sge_error"
 RELEASED_META_KEY = "sge_released"
@@ -89,6 +93,7 @@ class SgeScheduler(SgeInspection, BatchScheduler):
             self.min_poll_interval = floor  # type: ignore[misc]  # per-instance override of the class floor
         options = context.settings.get("sge")
         self.options = options if isinstance(options, SgeSettings) else SgeSettings.parse(options or {})
+        self._acct_asked: dict[str, float] = {}  # job id -> when qacct last had no record of it
 
     def available(self) -> bool:
         return all(shutil.which(c) is not None for c in ("qsub", "qstat", "qdel"))
@@ -165,7 +170,11 @@ class SgeScheduler(SgeInspection, BatchScheduler):
         with no exit-code file and no cancel of ours (qacct says how it ended)."""
         if unit.record is not None:
             return "E" in unit.record.state and not unit.metadata.get(ERROR_META_KEY)
-        return unit.exit is None and not unit.cancel_requested
+        if unit.exit is not None or unit.cancel_requested:
+            return False
+        # qacct reads the whole accounting file (gigabytes on a busy cell): a job it did not know
+        # yet is asked about again only after ACCT_RETRY_SECONDS, not at every fast poll.
+        return time.monotonic() - self._acct_asked.get(unit.job_id, -ACCT_RETRY_SECONDS) >= ACCT_RETRY_SECONDS
 
     def resolvers(self) -> Sequence[Resolver]:
         return (self._resolve,)
@@ -321,9 +330,17 @@ class SgeScheduler(SgeInspection, BatchScheduler):
         by_key: dict[tuple[str, int | None], AcctRecord] = {}
         for record in parse_qacct(result.stdout):
             by_key[(record.job_number, record.task)] = record  # the last block of a number wins (reruns)
+        now = time.monotonic()
         for unit in units:
             number, _, task = unit.native_id.partition(".")
             unit.resolved = by_key.get((number, int(task) if task.isdigit() else None))
+            if unit.resolved is None:
+                self._acct_asked[unit.job_id] = now
+            else:
+                self._acct_asked.pop(unit.job_id, None)
+        if len(self._acct_asked) > 10_000:  # jobs given up long ago: keep the newest
+            for job_id, _when in sorted(self._acct_asked.items(), key=lambda item: item[1])[:5_000]:
+                del self._acct_asked[job_id]
 
     def _limit(self, unit: _Unit, acct: AcctRecord) -> tuple[str, str]:
         """Which limit the qmaster enforced (failed 37 names h_rt, h_cpu or h_vmem together): the
