@@ -58,6 +58,8 @@ def test_dependencies_hold_for_afterok_only() -> None:
     assert afterany[2:] == ["#$ -hold_jid 12"]  # exactly Grid Engine's own meaning
     with pytest.raises(SubmitError, match="not a job number"):
         directives(Resources(), metadata={"native_dependencies": ["x;rm"]}, depends_on=["a"])
+    with pytest.raises(SubmitError, match="invalid Grid Engine dependency kind 'after'"):
+        directives(Resources(), metadata={"native_dependencies": ["12"]}, depends_on=["a"], dependency_kind="after")
 
 
 def test_names_and_refusals() -> None:

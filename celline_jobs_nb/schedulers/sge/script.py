@@ -13,7 +13,7 @@ from ...core.models import JobInfo
 from ...core.paths import ENV_JOB_ID, ProjectPaths
 from ...core.resources import Resources
 from ...core.settings import SgeSettings
-from ..batch.rules import DEPENDENCY_KINDS, env_exports, export_line, load_template, one_line
+from ..batch.rules import checked_dependencies, env_exports, export_line, load_template, one_line
 from .parse import task_range
 
 #: Grid Engine job names: no whitespace, no ``/ : @ \\ * ?``, not starting with a digit; we keep
@@ -88,6 +88,14 @@ def holds_for_dependency(job: JobInfo) -> bool:
     return bool(job.metadata.get("native_dependencies")) and (job.dependency_kind or "afterok") != "afterany"
 
 
+def _dependency_problem(native_id: str) -> str | None:
+    """Why Grid Engine cannot wait for this id (a job number, or "number.task"), else None."""
+    number, _, task = native_id.partition(".")
+    if number.isascii() and number.isdigit() and (not task or (task.isascii() and task.isdigit())):
+        return None
+    return f"invalid Grid Engine dependency on {native_id[:80]!r}: not a job number (use ids like 123 or 123.4)"
+
+
 def sge_directives(job: JobInfo, options: SgeSettings) -> list[str]:
     """The ``#$`` lines for ``job``: name, shell, resources, queue, project, array, dependency,
     then the user's extra lines (last, so they can override ours)."""
@@ -119,14 +127,9 @@ def sge_directives(job: JobInfo, options: SgeSettings) -> list[str]:
         lines.append(f"#$ -t {spec}")
         if throttle is not None:
             lines.append(f"#$ -tc {throttle}")
-    dependencies = [str(d) for d in job.metadata.get("native_dependencies") or []]
+    _kind, dependencies = checked_dependencies(job, "Grid Engine", _dependency_problem)
     if dependencies:
-        kind = job.dependency_kind or "afterok"
-        if kind not in DEPENDENCY_KINDS:
-            raise SubmitError(f"invalid Grid Engine dependency kind {kind!r}: use {', '.join(DEPENDENCY_KINDS)}")
         numbers = [d.split(".", 1)[0] for d in dependencies]
-        if not all(n.isdigit() for n in numbers):
-            raise SubmitError(f"invalid Grid Engine dependency on {dependencies[0][:80]!r}: not a job number")
         lines.append(f"#$ -hold_jid {','.join(dict.fromkeys(numbers))}")
         if holds_for_dependency(job):
             lines.append("#$ -h")
