@@ -18,7 +18,7 @@ import gc
 import json
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +75,10 @@ def _columns(store: JobStore, rows: list[tuple[Any, ...]], np: Any, pd: Any) -> 
     by_column = list(zip(*rows, strict=True)) if rows else [() for _ in _SELECTED]  # rows -> columns
     del rows
     columns: Columns = dict(zip(_SELECTED, by_column, strict=True))
+    for name in _NUMBER_COLUMNS:
+        columns[name] = _numbers(np, columns[name])
+    # A stored attempt that is no number reads as the first, as a job read from the store has it.
+    columns["attempt"] = np.where(np.isnan(columns["attempt"]), 1.0, columns["attempt"])
     # Usage arrays differ from job to job: parsed all at once (NULL: the row is read in Python).
     texts = columns.pop("usage")
     unread = [i for i, text in enumerate(texts) if text is None] if None in texts else []
@@ -89,6 +93,22 @@ def _columns(store: JobStore, rows: list[tuple[Any, ...]], np: Any, pd: Any) -> 
         usage[index] = _usage_in_python(store, columns["job_id"][index])
     columns.update((key, usage[:, i]) for i, key in enumerate(USAGE_KEYS))
     return columns
+
+
+_NUMBER_COLUMNS = ("attempt", "array_index", "exit_code", "signal", "created_at", "submit_time", "start_time",
+                   "end_time", "updated_at")
+
+
+def _numbers(np: Any, values: Sequence[Any]) -> Any:
+    """A float array of a number column, NaN for none; a value that is no number (a hand-edited
+    row) is none too, as a job read from the store has it, instead of an error for the whole frame."""
+    if isinstance(values, (list, tuple)) and values.count(None) == len(values):
+        return np.full(len(values), np.nan)
+    try:
+        return np.array(values, dtype="float64")
+    except (ValueError, TypeError, OverflowError):
+        return np.array([v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in values],
+                        dtype="float64")
 
 
 _NO_USAGE = "[" + ",".join("null" for _ in USAGE_KEYS) + "]"

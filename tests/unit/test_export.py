@@ -245,3 +245,19 @@ def test_importing_the_modules_loads_neither_pandas_nor_matplotlib():
             "assert not heavy, heavy\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_hand_edited_number_column_is_unknown_in_its_row_not_an_error(store: JobStore):
+    import sqlite3
+
+    jobs = [JobInfo(job_id=new_job_id(), name=f"j{i}", status=JobStatus.COMPLETED, exit_code=0,
+                    start_time=datetime(2026, 11, 1, tzinfo=timezone.utc)) for i in range(3)]
+    store.insert_many(jobs)
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE jobs SET exit_code = 'abc', start_time = 'x', attempt = 'two' WHERE job_id = ?",
+                   (jobs[1].job_id,))
+    for per in ("attempt", "job"):
+        frame = to_dataframe(store, per=per).set_index("job_id")
+        assert pd.isna(frame.loc[jobs[1].job_id, "exit_code"]) and pd.isna(frame.loc[jobs[1].job_id, "start_time"])
+        assert frame.loc[jobs[1].job_id, "attempt"] == 1
+        assert frame.loc[jobs[0].job_id, "exit_code"] == 0 and frame.loc[jobs[2].job_id, "start_time"].year == 2026
