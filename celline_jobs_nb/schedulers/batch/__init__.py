@@ -1,7 +1,8 @@
 """The flow every batch scheduler shares, written once: submit, settle and cancel in
 ``BatchScheduler``, the poll (units, one status query, resolution chain, decide, array summary)
 in ``PollFlow`` (``poll.py`` lists the hooks); the shared rules of units, exit-code files and
-reconciliation in ``rules``."""
+reconciliation in ``rules``; the job script's shared text (templates, fragments, exports, extra
+directives) in ``script``."""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
-"""What the batch-scheduler adapters (SLURM, PBS) share: the rules, not the commands.
+"""What the batch-scheduler adapters (SLURM, PBS, Grid Engine) share: the rules, not the commands.
 
 Each cluster adapter has its own command builders, parsers and state map. What must not differ
-between them lives here, so a fix reaches every scheduler:
+between them lives here, so a fix reaches every scheduler (the job script's shared text is in
+``script.py``):
 
-- the job script's environment block (job-provided values are always single-quoted) and the
-  template loader (``templates/<name>.sh`` next to the adapters);
 - how a job that left the scheduler's view is judged: its exit-code file first (the local
   executor's rule: a cancel that took effect means cancelled, 0 means completed, else failed; a
   command that ended by itself before the cancel was sent keeps its own exit status); with no
@@ -19,26 +18,22 @@ between them lives here, so a fix reaches every scheduler:
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import pwd
 import re
-import shlex
-import string
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources as importlib_resources
 from typing import TYPE_CHECKING, Any
 
 from ...core import reasons
-from ...core.errors import InvalidInputError, ParseError, SubmitError
+from ...core.errors import InvalidInputError, ParseError
 from ...core.exits import final_update_from_exit
 from ...core.jobfiles import RECONCILE_META_KEY, ExitRecord, read_exit_file
-from ...core.models import ENV_NAME_RE, JobInfo, JobStatus, utcnow
-from ...core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
+from ...core.models import JobInfo, JobStatus, utcnow
+from ...core.paths import ProjectPaths
 from ...core.safeio import warn_once
 from ...core.updates import JobUpdate
 from ..base import SchedulerContext
@@ -48,13 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("celline.job")
 
-#: The dependency kinds every cluster adapter maps to its scheduler's own syntax.
-DEPENDENCY_KINDS = ("afterok", "afterany", "afternotok")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-
 
 # ------------------------------------------------------------------------------------------------
-# Script text
+# Settings
 # ------------------------------------------------------------------------------------------------
 
 
@@ -71,76 +62,6 @@ def poll_floor_override(settings: Mapping[str, Any], key: str, env_var: str, lab
     if value <= 0:
         raise InvalidInputError(f"invalid {label} min poll interval {floor!r}: must be more than 0")
     return value
-
-
-def one_line(text: str) -> str:
-    """Control characters (newlines!) become spaces: a directive stays one comment line for bash."""
-    return CONTROL_RE.sub(" ", str(text))
-
-
-def export_line(name: str, value: str) -> str:
-    return f"export {name}={shlex.quote(str(value).replace(chr(0), ''))}"
-
-
-def env_exports(job: JobInfo, paths: ProjectPaths) -> list[str]:
-    """``export`` lines for the job's own environment, then ours (last, so a user variable of the
-    same name cannot redirect the job's files). Refuses names a shell could not assign."""
-    exports = []
-    for key, value in sorted((job.metadata.get("env") or {}).items()):
-        if not ENV_NAME_RE.fullmatch(str(key)):
-            raise SubmitError(f"invalid environment variable name {str(key)[:60]!r}: use letters, digits and _")
-        exports.append(export_line(str(key), value))
-    exports.append(export_line(ENV_JOB_ID, job.job_id))
-    exports.append(export_line(ENV_PROJECT, str(paths.root)))
-    exports.append(export_line("CELLINE_JOBS_LOGS", str(paths.logs_dir)))
-    return exports
-
-
-def checked_array(job: JobInfo, indices: Callable[[str], list[int]]) -> str | None:
-    """The job's array spec, checked with the scheduler's own syntax (``indices`` raises
-    ParseError); None for a job that is no array. SubmitError names the spec and the problem."""
-    array = job.metadata.get("array")
-    if not array:
-        return None
-    spec = str(array).strip()
-    try:
-        indices(spec)
-    except ParseError as exc:
-        raise SubmitError(f"invalid array {spec!r}: {exc}") from None
-    return spec
-
-
-def checked_dependencies(job: JobInfo, label: str, valid_id: Callable[[str], str | None]) -> tuple[str, list[str]]:
-    """(kind, native ids) of the job's dependencies ((kind, []) without any), checked: a kind
-    every scheduler maps (``DEPENDENCY_KINDS``), ids the scheduler can read (``valid_id`` returns
-    the problem with one, else None). SubmitError names the problem and the fix."""
-    dependencies = [str(d) for d in job.metadata.get("native_dependencies") or []]
-    kind = job.dependency_kind or "afterok"
-    if dependencies and kind not in DEPENDENCY_KINDS:
-        raise SubmitError(f"invalid {label} dependency kind {kind!r}: use {', '.join(DEPENDENCY_KINDS)}")
-    for dep in dependencies:
-        problem = valid_id(dep)
-        if problem:
-            raise SubmitError(problem)
-    return kind, dependencies
-
-
-_INCLUDE_RE = re.compile(r"^#@include ([a-z_]+\.sh)\n", re.MULTILINE)
-
-
-def _template_text(name: str) -> str:
-    return (importlib_resources.files("celline_jobs_nb.schedulers").joinpath("templates")
-            .joinpath(name).read_text(encoding="utf-8"))
-
-
-@functools.lru_cache(maxsize=8)
-def load_template(name: str) -> string.Template:
-    """``templates/<name>`` next to the adapters (shipped in the wheel), with its ``#@include
-    <fragment>`` lines replaced by the shared fragments every job script has: the environment
-    exports and the SIGTERM trap (``job_prologue.sh``), the atomic exit-code trailer
-    (``job_epilogue.sh``)."""
-    text = _INCLUDE_RE.sub(lambda m: _template_text(m.group(1)), _template_text(name))
-    return string.Template(text)
 
 
 # ------------------------------------------------------------------------------------------------

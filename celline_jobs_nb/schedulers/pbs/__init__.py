@@ -93,7 +93,6 @@ from .parse import (
 from .script import (
     _NAME_BAD_RE,
     MAX_NAME,
-    _extra_directive,
     _task_index_expr,
     parse_qstat,
     pbs_directives,
@@ -157,7 +156,6 @@ __all__ = [
     "PbsScheduler",
     "TorqueSlurm",
     "_Unit",
-    "_extra_directive",
     "_flatten",
     "_record",
     "_slurm_job_of",

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...core.errors import ParseError
-from ..batch.rules import one_line, optional, parse_index_ranges
+from ..batch.rules import optional, parse_index_ranges
+from ..batch.script import one_line
 from .states import FINISHED_STATES, OPENPBS, TORQUE, TORQUE_SLURM, normalise_state
 
 # ------------------------------------------------------------------------------------------------

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Sequence
 
 from ...core.models import JobInfo
 from ...core.paths import ENV_JOB_ID, ProjectPaths
 from ...core.resources import Resources
-from ..batch.rules import (
+from ..batch.rules import optional
+from ..batch.script import (
     checked_array,
     checked_dependencies,
     env_exports,
     export_line,
-    load_template,
-    one_line,
-    optional,
+    extra_directives,
+    render_job_script,
 )
 from .flavours import STRATEGIES, PbsFlavour, flavour_of
 from .parse import PbsRecord, parse_job_id, pbs_walltime
@@ -41,13 +40,6 @@ def pbs_job_name(name: str, flavour: str = TORQUE_SLURM) -> str:
     return text[:flavour_of(flavour).max_name]
 
 
-def _extra_directive(line: str) -> str | None:
-    text = one_line(line).strip()
-    if text.upper().startswith("#PBS"):
-        text = text[len("#PBS"):].strip()
-    return f"#PBS {text}" if text else None
-
-
 def pbs_directives(job: JobInfo, paths: ProjectPaths, flavour: str, pbs_server: str | None = None) -> list[str]:
     """The ``#PBS`` lines for ``job``: name, resources, queue, account, array, dependency, then the
     user's extra lines (last, so they can override ours). ``pbs_server``: celline's
@@ -69,10 +61,7 @@ def pbs_directives(job: JobInfo, paths: ProjectPaths, flavour: str, pbs_server: 
     kind, dependencies = checked_dependencies(job, "PBS", lambda d: _dependency_problem(d, strategy))
     if dependencies:
         lines.append(f"#PBS -W depend={kind}:{':'.join(dependencies)}")
-    for extra in res.extra:
-        directive = _extra_directive(extra)
-        if directive:
-            lines.append(directive)
+    lines.extend(extra_directives(res.extra, "#PBS"))
     return lines
 
 
@@ -105,14 +94,8 @@ def render_pbs_script(job: JobInfo, paths: ProjectPaths, flavour: str = TORQUE_S
             'export CELLINE_JOBS_ARRAY_INDEX="${CELLINE_ARRAY_TASK_INDEX}"  # as every scheduler names it\n'
             'exec >>"${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.log" 2>&1\n'
         )
-    return load_template("pbs.sh").substitute(
-        job_id=job.job_id,
-        directives="\n".join(pbs_directives(job, paths, flavour, pbs_server)),
-        exports="\n".join(exports),
-        array_setup=array_setup,
-        workdir=shlex.quote(job.working_dir or str(paths.root)),
-        command=shlex.quote(job.command.replace("\0", "")),
-    )
+    return render_job_script("pbs.sh", job, paths, pbs_directives(job, paths, flavour, pbs_server), exports,
+                             array_setup)
 
 
 def qsub_command(script: str, log_path: str, flavour: str) -> list[str]:

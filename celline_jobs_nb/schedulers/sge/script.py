@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import shlex
 from collections.abc import Sequence
 
 from ...core.errors import ParseError, SubmitError
@@ -13,7 +12,7 @@ from ...core.models import JobInfo
 from ...core.paths import ENV_JOB_ID, ProjectPaths
 from ...core.resources import Resources
 from ...core.settings import SgeSettings
-from ..batch.rules import checked_dependencies, env_exports, export_line, load_template, one_line
+from ..batch.script import checked_dependencies, env_exports, export_line, extra_directives, render_job_script
 from .parse import task_range
 
 #: Grid Engine job names: no whitespace, no ``/ : @ \\ * ?``, not starting with a digit; we keep
@@ -73,13 +72,6 @@ def array_indices(spec: str) -> list[int]:
         return []
 
 
-def _extra_directive(line: str) -> str | None:
-    text = one_line(line).strip()
-    if text.startswith("#$"):
-        text = text[2:].strip()
-    return f"#$ {text}" if text else None
-
-
 def holds_for_dependency(job: JobInfo) -> bool:
     """Whether the job is submitted with a user hold that the adapter releases: Grid Engine's
     ``-hold_jid`` only orders jobs (the child starts when its parents end, however they end), so
@@ -133,10 +125,7 @@ def sge_directives(job: JobInfo, options: SgeSettings) -> list[str]:
         lines.append(f"#$ -hold_jid {','.join(dict.fromkeys(numbers))}")
         if holds_for_dependency(job):
             lines.append("#$ -h")
-    for extra in res.extra:
-        directive = _extra_directive(extra)
-        if directive:
-            lines.append(directive)
+    lines.extend(extra_directives(res.extra, "#$"))
     return lines
 
 
@@ -149,14 +138,7 @@ def render_sge_script(job: JobInfo, paths: ProjectPaths, options: SgeSettings) -
                     'export CELLINE_ARRAY_TASK_INDEX="${SGE_TASK_ID}"',
                     f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_${{CELLINE_ARRAY_TASK_INDEX}}"',
                     'export CELLINE_JOBS_ARRAY_INDEX="${CELLINE_ARRAY_TASK_INDEX}"  # as every scheduler names it']
-    return load_template("sge.sh").substitute(
-        job_id=job.job_id,
-        directives="\n".join(sge_directives(job, options)),
-        exports="\n".join(exports),
-        array_setup="",
-        workdir=shlex.quote(job.working_dir or str(paths.root)),
-        command=shlex.quote(job.command.replace("\0", "")),
-    )
+    return render_job_script("sge.sh", job, paths, sge_directives(job, options), exports)
 
 
 def sge_path(path: str) -> str:

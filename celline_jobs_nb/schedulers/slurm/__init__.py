@@ -80,7 +80,6 @@ from .parse import (
 from .script import (
     _CONTROL_RE,
     MAX_SLURM_NAME,
-    _extra_directive,
     render_batch_script,
     sbatch_directives,
     sbatch_quote,
@@ -135,7 +134,6 @@ __all__ = [
     "_Unit",
     "_current_user",
     "_error_line",
-    "_extra_directive",
     "_indices_or_empty",
     "_nodes",
     "_optional",

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import shlex
-
 from ...core.models import JobInfo
 from ...core.paths import ENV_JOB_ID, ProjectPaths
 from ...core.resources import Resources, format_memory, format_walltime
-from ..batch.rules import (
+from ..batch.script import (
     CONTROL_RE,
     checked_array,
     checked_dependencies,
     env_exports,
     export_line,
-    load_template,
+    extra_directives,
+    render_job_script,
 )
 from .parse import _NATIVE_ID_RE, parse_array_spec
 
@@ -42,13 +41,6 @@ def slurm_job_name(name: str) -> str:
     """The name SLURM gets: one line, at most MAX_SLURM_NAME characters (ours keeps the full name)."""
     text = " ".join(_CONTROL_RE.sub(" ", str(name)).split())
     return text[:MAX_SLURM_NAME] or "celline-job"
-
-
-def _extra_directive(line: str) -> str | None:
-    text = _CONTROL_RE.sub(" ", str(line)).strip()
-    if text.upper().startswith("#SBATCH"):
-        text = text[len("#SBATCH"):].strip()
-    return f"#SBATCH {text}" if text else None
 
 
 def sbatch_directives(job: JobInfo, paths: ProjectPaths) -> list[str]:
@@ -92,10 +84,7 @@ def sbatch_directives(job: JobInfo, paths: ProjectPaths) -> list[str]:
         # A dependency that can never be met cancels the job (DependencyNeverSatisfied) instead of
         # leaving it pending forever on clusters without kill_invalid_depend.
         lines.append("#SBATCH --kill-on-invalid-dep=yes")
-    for extra in res.extra:
-        directive = _extra_directive(extra)
-        if directive:
-            lines.append(directive)
+    lines.extend(extra_directives(res.extra, "#SBATCH"))
     return lines
 
 
@@ -110,12 +99,6 @@ def render_batch_script(job: JobInfo, paths: ProjectPaths) -> str:
             f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"\n'
             'export CELLINE_JOBS_ARRAY_INDEX="${SLURM_ARRAY_TASK_ID}"  # as every scheduler names it\n'
         )
-    return load_template("slurm.sh").substitute(
-        job_id=job.job_id,
-        directives="\n".join(sbatch_directives(job, paths)),
-        exports="\n".join(exports),
-        array_setup=array_setup,
-        command=shlex.quote(job.command.replace("\0", "")),
-    )
+    return render_job_script("slurm.sh", job, paths, sbatch_directives(job, paths), exports, array_setup)
 
 

@@ -7,12 +7,6 @@ ${directives}
 
 #@include job_prologue.sh
 # PBS starts a job in the home directory (Slurm's wrapper: where qsub ran): enter the job's own.
-if cd -- ${workdir}; then
-  /bin/bash -c ${command}
-  celline_rc=$$?
-else
-  echo "celline-jobs: cannot enter the working directory of job $${CELLINE_JOB_ID}" >&2
-  celline_rc=1
-fi
+#@include job_in_workdir.sh
 
 #@include job_epilogue.sh
