@@ -145,6 +145,11 @@ def _fast_row_to_job(row: Sequence[Any]) -> JobInfo:
     (job_id, name, status, command, start_time, end_time, log_file, working_dir, resources, scheduler, native_id,
      job_type, submit_time, exit_code, signal, reason, attempt, retry_of, depends_on, dependency_kind,
      array_parent, array_index, progress, created_at, updated_at, metadata) = row[:len(COLUMNS)]
+    for whole in (exit_code, signal, array_index):
+        if whole is not None and type(whole) is not int:
+            raise ValueError("a whole-number column holds something else")  # the careful reading names it
+    if type(attempt) is not int:
+        raise ValueError("attempt is not a whole number")
     return JobInfo(
         job_id=job_id,
         name=name,

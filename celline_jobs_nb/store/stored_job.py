@@ -39,7 +39,6 @@ _BATCH = "_batch"
 DEFERRED = ("command", "working_dir", "log_file", "depends_on", "dependency_kind", "retry_of", "updated_at",
             "metadata")
 EAGER = tuple(c for c in COLUMNS if c not in DEFERRED)
-_WIDTH = len(COLUMNS)
 _CONTAINED = (CellineJobsError, ValueError, TypeError, KeyError, OverflowError, OSError, RecursionError)
 _FIELDS = tuple(f.name for f in fields(JobInfo))
 _METADATA = COLUMNS.index("metadata")
@@ -72,11 +71,12 @@ class _Decoded:
             return self
         state = job.__dict__
         row = state[_ROW]
-        if len(row) != _WIDTH and self.eager is None:
+        partial = type(row) is _Partial
+        if partial and self.eager is None:
             _load(state)
-            row = state[_ROW]
+            row, partial = state[_ROW], False
         try:
-            value = self.decode(row[self.index if len(row) == _WIDTH else self.eager])
+            value = self.decode(row[self.eager if partial else self.index])
         except _CONTAINED:
             _load(state)  # the careful reading needs every column
             careful = row_to_job(state[_ROW])  # the contained reading: defaults and the problems
@@ -90,11 +90,21 @@ class _Decoded:
         return value
 
 
+class _Partial(tuple):  # type: ignore[type-arg]
+    """A listed row without its deferred columns (``EAGER_SELECT``'s: seq, then the eager ones)."""
+
+    __slots__ = ()
+
+
 def _load(state: dict[str, Any]) -> None:
     """Every column of this job's row (its batch's deferred ones read now, if not yet)."""
     batch = state.get(_BATCH)
     if batch is not None:
         batch.load()  # sets the whole row before it drops the batch: a reader sees one or the other
+
+
+def _whole(value: Any) -> bool:
+    return value is None or type(value) is int
 
 
 def _same(value: Any) -> Any:
@@ -151,6 +161,8 @@ def rows_to_jobs(rows: Sequence[Sequence[Any]]) -> list[JobInfo]:
              native_id, job_type, _submit, exit_code, signal, reason, attempt, retry_of, depends_on,
              dependency_kind, array_parent, array_index, _progress_text, _created, _updated,
              _metadata_text) = row[:len(COLUMNS)]
+            if not (_whole(exit_code) and _whole(signal) and _whole(array_index) and type(attempt) is int):
+                raise ValueError("a whole-number column holds something else")  # the careful reading names it
             job = _new(StoredJob)
             job.__dict__ = {
                 _ROW: row, "job_id": job_id, "name": name, "status": STATUS_OF[status], "command": command,
@@ -221,16 +233,18 @@ def rows_to_jobs_deferred(rows: Sequence[Sequence[Any]], read: Any) -> list[JobI
         try:
             (seq, job_id, name, status, _start, _end, resources, scheduler, native_id, job_type, _submit, exit_code,
              signal, reason, attempt, array_parent, array_index, _progress_text, _created) = row
+            if not (_whole(exit_code) and _whole(signal) and _whole(array_index) and type(attempt) is int):
+                raise ValueError("a whole-number column holds something else")  # the careful reading names it
             job = _new(StoredJob)
             job.__dict__ = {
-                _ROW: row, _BATCH: batch, "job_id": job_id, "name": name, "status": STATUS_OF[status],
+                _ROW: _Partial(row), _BATCH: batch, "job_id": job_id, "name": name, "status": STATUS_OF[status],
                 "resources": _resources(resources), "scheduler": scheduler, "native_id": native_id,
                 "job_type": TYPE_OF[job_type], "exit_code": exit_code, "signal": signal, "reason": reason,
                 "attempt": attempt, "array_parent": array_parent, "array_index": array_index,
             }
         except _CONTAINED:
             job = _new(StoredJob)  # a bad value: read it whole, carefully, with the batch
-            job.__dict__ = {_ROW: row, _BATCH: batch}
+            job.__dict__ = {_ROW: _Partial(row), _BATCH: batch}
             batch.jobs[row[0]] = job
             batch.load()
             append(row_to_job(job.__dict__[_ROW]))

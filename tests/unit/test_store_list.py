@@ -136,3 +136,15 @@ def test_columns_a_listing_seldom_shows_are_read_for_the_whole_batch_when_first_
     assert bad.depends_on == [] and "stored depends_on unreadable" in " ".join(bad.metadata["problems"])
     for job in listed[:4]:
         assert job == store.get(job.job_id)
+
+
+def test_a_whole_number_column_holding_text_is_a_problem_of_its_own_listed_job(project: Path):
+    store = JobStore(project)
+    good, bad = _job(1, JobStatus.FAILED), _job(2, JobStatus.FAILED)
+    store.insert_many([good, bad])
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE jobs SET exit_code = 'abc', reason = NULL WHERE job_id = ?", (bad.job_id,))
+    for listed in (store.list([JobStatus.FAILED]), store.ended_page(None, 10)[0]):
+        jobs = {j.job_id: j for j in listed}
+        assert jobs[bad.job_id].exit_code is None and "stored exit_code unreadable" in (jobs[bad.job_id].reason or "")
+        assert jobs[good.job_id] == store.get(good.job_id)
