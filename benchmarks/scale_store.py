@@ -87,8 +87,10 @@ def _old_format_store(project: Path, total: int) -> None:
 def _parts_note(parts: dict[str, int], total: int) -> str:
     groups = {"rows": ["jobs"], "samples": ["job_samples"], "events": ["events", "events_job"]}
     shown = {name: sum(parts.get(t, 0) for t in tables) for name, tables in groups.items()}
-    shown["indexes"] = sum(size for name, size in parts.items()
-                           if name not in {t for tables in groups.values() for t in tables})
+    grouped = {t for tables in groups.values() for t in tables}
+    shown["indexes"] = sum(size for name, size in parts.items() if name not in grouped and not name.startswith("jw"))
+    # the dashboard's sort indexes and text index (store/window.py), once a dashboard opened the store
+    shown["dashboard indexes"] = sum(size for name, size in parts.items() if name.startswith("jw"))
     return ", ".join(f"{name} {size / total:.0f}" for name, size in shown.items() if size)
 
 
