@@ -24,8 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..core import reasons
 from ..core.errors import SchedulerError
-from ..core.models import JobInfo
+from ..core.models import JobInfo, JobStatus
 from ..core.paths import ProjectPaths
 from ..core.updates import JobUpdate
 
@@ -72,6 +73,21 @@ class QueueEntry:
     user: str | None = None
     reason: str | None = None
     tracked_job_id: str | None = None
+
+
+def array_outcome(total: int, failed_codes: Sequence[int | None], cancelled: int, *, cancel_requested: bool,
+                  unknown_code: int | None = None) -> tuple[JobStatus, dict[str, Any]]:
+    """How an array ends once all ``total`` of its tasks have (every scheduler, the local executor
+    too): failed when any task failed (``failed_codes``: theirs; the first non-zero one is the
+    array's, else ``unknown_code``), else cancelled when any was (by the user when the array's
+    cancel was asked for), else completed. Returns the status and the fields it sets."""
+    if failed_codes:
+        return JobStatus.FAILED, {"exit_code": next((code for code in failed_codes if code), unknown_code),
+                                  "reason": f"{len(failed_codes)} of {total} array tasks failed"}
+    if cancelled:
+        by_user = f" ({reasons.CANCELLED_BY_USER})" if cancel_requested else ""
+        return JobStatus.CANCELLED, {"reason": f"{cancelled} of {total} array tasks cancelled{by_user}"}
+    return JobStatus.COMPLETED, {"exit_code": 0, "reason": None}
 
 
 _found: dict[tuple[str, str | None], str] = {}

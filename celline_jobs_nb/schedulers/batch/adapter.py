@@ -23,13 +23,21 @@ from ...core.paths import write_job_script
 from ...core.updates import JobUpdate
 from ..base import SchedulerAdapter, SchedulerContext
 from .poll import PollFlow
-from .rules import CANCEL_SENT_KEY, error_line, settle_from_exit_files
+from .rules import CANCEL_SENT_KEY, error_line, poll_floor_override, settle_from_exit_files
 
 
 class BatchScheduler(PollFlow, SchedulerAdapter):
     """A scheduler driven by submit/status/cancel commands and the job script's exit-code file."""
 
     settles_from_files = True
+    #: Polled politely: never more often than ``min_poll_interval`` seconds (a project moves the
+    #: floor with the adapter setting ``<name>_min_poll_interval`` or the environment variable
+    #: named by ``min_poll_env``), every ``default_poll_interval`` seconds unless the user chooses,
+    #: every ``fast_poll_interval`` seconds for a while after a submit (JobMonitor.poll_interval).
+    min_poll_interval = 30.0
+    default_poll_interval = 30.0
+    fast_poll_interval = 3.0
+    min_poll_env: ClassVar[str] = ""
     #: Its command names, for messages ("sbatch", "qsub").
     submit_command: ClassVar[str] = "submit"
     #: An extra resource line that submits the job held (``-H``/``--hold``, ``-h``).
@@ -38,6 +46,9 @@ class BatchScheduler(PollFlow, SchedulerAdapter):
     def __init__(self, context: SchedulerContext) -> None:
         super().__init__(context)
         self._logged_states = set()
+        floor = poll_floor_override(context.settings, f"{self.name}_min_poll_interval", self.min_poll_env, self.label)
+        if floor is not None:
+            self.min_poll_interval = floor  # type: ignore[misc]  # per-instance override of the class floor
 
     # -- hooks -----------------------------------------------------------------------------------
 

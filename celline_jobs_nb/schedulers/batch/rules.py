@@ -34,9 +34,10 @@ from ...core.exits import final_update_from_exit
 from ...core.jobfiles import RECONCILE_META_KEY, ExitRecord, read_exit_file
 from ...core.models import JobInfo, JobStatus, utcnow
 from ...core.paths import ProjectPaths
+from ...core.resources import Resources
 from ...core.safeio import warn_once
 from ...core.updates import JobUpdate
-from ..base import SchedulerContext
+from ..base import SchedulerContext, array_outcome
 
 if TYPE_CHECKING:
     from ...store.sqlite import JobStore
@@ -77,6 +78,15 @@ def optional(parser: Callable[[str], Any], text: str | None) -> Any:
         return parser(text)
     except ParseError:
         return None
+
+
+def listed_resources(values: Mapping[str, Any]) -> Resources:
+    """The resources a scheduler lists for a job we attach (cpus, walltime, partition...), or none
+    when ``Resources`` refuses them: only nice to have, never a reason to refuse the attach."""
+    try:
+        return Resources.from_dict(dict(values))
+    except InvalidInputError:
+        return Resources()
 
 
 #: The most tasks an array spec may expand to (a bound on what a typo like "1-1000000000" costs).
@@ -375,22 +385,13 @@ def summarise_array(parent: JobInfo, children: Mapping[int, JobInfo], units: Seq
         fields["start_time"] = min(starts)
     statuses = [s for s, _c, _u in states]
     if len(states) == total and all(s.final for s in statuses):
-        failed = [(c, u) for s, c, u in states if s is JobStatus.FAILED]
-        cancelled = sum(1 for s in statuses if s is JobStatus.CANCELLED)
         ends = [t for t in (task_time(c, u, "end_time") for _s, c, u in states) if t is not None]
         fields["end_time"] = max(ends) if ends else utcnow()
-        if failed:
-            status = JobStatus.FAILED
-            codes = [task_value(c, u, "exit_code") for c, u in failed]
-            fields["exit_code"] = next((code for code in codes if code), None)
-            fields["reason"] = f"{len(failed)} of {total} array tasks failed"
-        elif cancelled:
-            status = JobStatus.CANCELLED
-            by_user = " (cancelled by user)" if parent.metadata.get("cancel_requested") else ""
-            fields["reason"] = f"{cancelled} of {total} array tasks cancelled{by_user}"
-        else:
-            status = JobStatus.COMPLETED
-            fields["exit_code"], fields["reason"] = 0, None
+        status, outcome = array_outcome(
+            total, [task_value(c, u, "exit_code") for s, c, u in states if s is JobStatus.FAILED],
+            sum(1 for s in statuses if s is JobStatus.CANCELLED),
+            cancel_requested=bool(parent.metadata.get("cancel_requested")))
+        fields.update(outcome)
     elif any(s is JobStatus.RUNNING or s.final for s in statuses):
         status, fields["reason"] = JobStatus.RUNNING, None
     elif all(s is JobStatus.HELD for s in statuses):

@@ -25,7 +25,7 @@ from ...core.jobfiles import write_exit_file
 from ...core.models import JobInfo, JobStatus, utcnow
 from ...core.paths import ProjectPaths
 from ...core.updates import JobUpdate
-from ..base import SchedulerContext
+from ..base import SchedulerContext, array_outcome
 from .adapter import LocalScheduler, is_same_process, max_parallel_of, process_identity, runner_argv
 
 if TYPE_CHECKING:
@@ -95,20 +95,12 @@ def _summary(parent: JobInfo, tasks: list[JobInfo], *, final: bool) -> JobUpdate
     fields: dict[str, Any] = {"metadata": {"array_tasks": counts}}
     if not final:
         return JobUpdate(parent.job_id, None, fields, source="runner")
-    failed = [t for t in tasks if t.status is JobStatus.FAILED]
-    cancelled = [t for t in tasks if t.status is JobStatus.CANCELLED]
     fields["end_time"] = max((t.end_time for t in tasks if t.end_time), default=utcnow())
-    if failed:
-        status = JobStatus.FAILED
-        fields["exit_code"] = next((t.exit_code for t in failed if t.exit_code), 1)
-        fields["reason"] = f"{len(failed)} of {len(tasks)} array tasks failed"
-    elif cancelled:
-        status = JobStatus.CANCELLED
-        by_user = " (cancelled by user)" if parent.metadata.get("cancel_requested") else ""
-        fields["reason"] = f"{len(cancelled)} of {len(tasks)} array tasks cancelled{by_user}"
-    else:
-        status, fields["exit_code"] = JobStatus.COMPLETED, 0
-    return JobUpdate(parent.job_id, status, fields, source="runner")
+    status, outcome = array_outcome(
+        len(tasks), [t.exit_code for t in tasks if t.status is JobStatus.FAILED],
+        sum(1 for t in tasks if t.status is JobStatus.CANCELLED),
+        cancel_requested=bool(parent.metadata.get("cancel_requested")), unknown_code=1)
+    return JobUpdate(parent.job_id, status, {**fields, **outcome}, source="runner")
 
 
 def run_array(paths: ProjectPaths, store: JobStore, parent: JobInfo, terminate: threading.Event) -> int:

@@ -23,7 +23,6 @@ from ..batch.rules import (
     BatchUnit,
     current_user,
     optional,
-    poll_floor_override,
 )
 from .exits import is_deletion_status, limit_kill
 from .flavours import flavour_of
@@ -63,20 +62,13 @@ class PbsScheduler(PbsInspection, BatchScheduler):
     """Torque / OpenPBS / PBS Pro, and Slurm's Torque wrappers, through qsub, qstat and qdel."""
 
     name = "pbs"
-    #: The floor under the poll interval (seconds). Override per project with the adapter setting
-    #: ``pbs_min_poll_interval`` or the environment variable CELLINE_JOBS_PBS_MIN_POLL_INTERVAL.
-    min_poll_interval = 30.0
-    default_poll_interval = 30.0
-    fast_poll_interval = 3.0
+    min_poll_env = MIN_POLL_ENV  # or the adapter setting pbs_min_poll_interval (BatchScheduler)
     #: A job qstat no longer lists, with no exit-code file and no exit status, becomes UNKNOWN
     #: after this long (never "completed").
     missing_grace = MISSING_GRACE_SECONDS
 
     def __init__(self, context: SchedulerContext) -> None:
         super().__init__(context)
-        floor = poll_floor_override(context.settings, "pbs_min_poll_interval", MIN_POLL_ENV, "PBS")
-        if floor is not None:
-            self.min_poll_interval = floor  # type: ignore[misc]  # per-instance override of the class floor
         forced = context.settings.get("pbs_flavour") or os.environ.get(FLAVOUR_ENV)
         if forced is not None and forced not in FLAVOURS:
             raise InvalidInputError(f"invalid PBS flavour {forced!r}: use one of {', '.join(FLAVOURS)}")

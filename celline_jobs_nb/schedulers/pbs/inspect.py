@@ -10,12 +10,12 @@ from typing import Any
 
 from ...core.errors import InvalidInputError, ParseError, SchedulerError, SettingsError, SubmitError
 from ...core.models import JobInfo, JobStatus, new_job_id
-from ...core.resources import Resources
 from ...core.settings import read_toml
 from ..base import QueueEntry
 from ..batch.rules import (
     current_user,
     error_line,
+    listed_resources,
     optional,
 )
 from .flavours import PbsFlavour, flavour_of
@@ -162,13 +162,9 @@ class PbsInspection:
             resources["cpus"] = int(cpus)
         if record.queue and re.fullmatch(r"[A-Za-z0-9_.:+,-]{1,128}", record.queue):
             resources["partition"] = record.queue
-        try:
-            parsed = Resources.from_dict(resources)
-        except InvalidInputError:
-            parsed = Resources()
         return JobInfo(
             job_id=new_job_id(), name=record.name or f"pbs-{native}", status=status, scheduler=self.name,
-            native_id=self.strategy.attached_id(record, native), resources=parsed,
+            native_id=self.strategy.attached_id(record, native), resources=listed_resources(resources),
             submit_time=record.submit, start_time=record.start if status is JobStatus.RUNNING else None,
             reason=record.comment, metadata=metadata,
         )

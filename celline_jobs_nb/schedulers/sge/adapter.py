@@ -21,7 +21,7 @@ from ...core.updates import JobUpdate
 from ..base import SchedulerContext
 from ..batch.adapter import BatchScheduler
 from ..batch.poll import PollUnit, Resolver, Verdict
-from ..batch.rules import current_user, error_line, poll_floor_override
+from ..batch.rules import current_user, error_line
 from .inspect import SgeInspection
 from .parse import (
     AcctRecord,
@@ -76,11 +76,7 @@ class SgeScheduler(SgeInspection, BatchScheduler):
     """Son of Grid Engine / Univa / Altair Grid Engine through qsub, qstat -xml, qacct and qdel."""
 
     name = "sge"
-    #: The floor under the poll interval (seconds). Override per project with the adapter setting
-    #: ``sge_min_poll_interval`` or the environment variable CELLINE_JOBS_SGE_MIN_POLL_INTERVAL.
-    min_poll_interval = 30.0
-    default_poll_interval = 30.0
-    fast_poll_interval = 3.0
+    min_poll_env = MIN_POLL_ENV  # or the adapter setting sge_min_poll_interval (BatchScheduler)
     #: A job qstat no longer lists, with no exit-code file and no accounting record, becomes
     #: UNKNOWN after this long. The accounting file is written ``flush_time`` (15 s by default)
     #: after a job ends: until then the job keeps its last status.
@@ -88,9 +84,6 @@ class SgeScheduler(SgeInspection, BatchScheduler):
 
     def __init__(self, context: SchedulerContext) -> None:
         super().__init__(context)
-        floor = poll_floor_override(context.settings, "sge_min_poll_interval", MIN_POLL_ENV, "Grid Engine")
-        if floor is not None:
-            self.min_poll_interval = floor  # type: ignore[misc]  # per-instance override of the class floor
         options = context.settings.get("sge")
         self.options = options if isinstance(options, SgeSettings) else SgeSettings.parse(options or {})
         self._acct_asked: dict[str, float] = {}  # job id -> when qacct last had no record of it

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.errors import InvalidInputError, ParseError, SchedulerError
 from ...core.models import JobInfo, JobStatus, new_job_id
-from ...core.resources import Resources
 from ..base import QueueEntry
-from ..batch.rules import current_user, error_line
+from ..batch.rules import current_user, error_line, listed_resources
 from .parse import SgeRecord, parse_qstat_xml
 from .script import qstat_command
 from .states import map_state, state_reason
@@ -73,13 +72,9 @@ class SgeInspection:
         queue = (record.queue or "").partition("@")[0]
         if queue and _QUEUE_RE.match(queue):
             resources["partition"] = queue
-        try:
-            parsed = Resources.from_dict(resources)
-        except InvalidInputError:
-            parsed = Resources()
         return JobInfo(
             job_id=new_job_id(), name=record.name or f"sge-{native}", status=status, scheduler=self.name,
-            native_id=native, resources=parsed, submit_time=record.submit,
+            native_id=native, resources=listed_resources(resources), submit_time=record.submit,
             start_time=record.start if status is JobStatus.RUNNING else None, reason=state_reason(record.state),
             metadata=metadata,
         )

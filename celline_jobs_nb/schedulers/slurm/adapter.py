@@ -25,7 +25,6 @@ from ..batch.rules import (
     conclusive_exit,
     current_user,
     error_line,
-    poll_floor_override,
 )
 from .inspect import SlurmInspection
 from .parse import (
@@ -82,12 +81,7 @@ class SlurmScheduler(SlurmInspection, BatchScheduler):
     """SLURM through its command-line tools (tested on 22.05; parsers cover newer text shapes)."""
 
     name = "slurm"
-    #: The floor under the poll interval (seconds). Override per project with the adapter setting
-    #: ``slurm_min_poll_interval`` or the environment variable CELLINE_JOBS_SLURM_MIN_POLL_INTERVAL.
-    min_poll_interval = 30.0
-    default_poll_interval = 30.0
-    #: Right after a submit the monitor polls this often (see JobMonitor.poll_interval).
-    fast_poll_interval = 3.0
+    min_poll_env = MIN_POLL_ENV  # or the adapter setting slurm_min_poll_interval (BatchScheduler)
     #: A job SLURM no longer lists, with no exit-code file and no accounting record, becomes
     #: UNKNOWN after this long (never "completed").
     missing_grace = MISSING_GRACE_SECONDS
@@ -96,9 +90,6 @@ class SlurmScheduler(SlurmInspection, BatchScheduler):
 
     def __init__(self, context: SchedulerContext) -> None:
         super().__init__(context)
-        floor = poll_floor_override(context.settings, "slurm_min_poll_interval", MIN_POLL_ENV, "SLURM")
-        if floor is not None:
-            self.min_poll_interval = floor  # type: ignore[misc]  # per-instance override of the class floor
         self._last_usage_sample = -float("inf")
         self._accounting: str | None = None  # "slurmdbd", "jobcomp", "none"; None: not probed yet
         self._accounting_checked = 0.0

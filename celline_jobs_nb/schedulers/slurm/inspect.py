@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.errors import InvalidInputError, ParseError, SchedulerError
 from ...core.models import JobInfo, JobStatus, new_job_id
-from ...core.resources import Resources
 from ...core.updates import JobUpdate
 from ..base import QueueEntry
 from ..batch.poll import SchedulerRecord
-from ..batch.rules import current_user, error_line
+from ..batch.rules import current_user, error_line, listed_resources
 from .parse import (
     _NATIVE_ID_RE,
     _NO_VALUE,
@@ -167,10 +166,6 @@ class SlurmInspection:
             resources["walltime"] = f"{int(walltime)}s"
         if first.get("Partition") and first["Partition"].upper() not in _NO_VALUE:
             resources["partition"] = first["Partition"]
-        try:
-            parsed_resources = Resources.from_dict(resources)
-        except InvalidInputError:
-            parsed_resources = Resources()
         command = first.get("Command", "")
         return JobInfo(
             job_id=new_job_id(),
@@ -179,7 +174,7 @@ class SlurmInspection:
             command="" if command.upper() in _NO_VALUE else command,
             log_file=None if first.get("StdOut", "").upper() in _NO_VALUE else first.get("StdOut"),
             working_dir=None if first.get("WorkDir", "").upper() in _NO_VALUE else first.get("WorkDir"),
-            resources=parsed_resources,
+            resources=listed_resources(resources),
             scheduler=self.name,
             native_id=native_id,
             submit_time=acct.submit,
