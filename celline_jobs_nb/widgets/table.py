@@ -81,7 +81,7 @@ class JobTable(DiskUsage, CellineWidget):
         self._rev = 0
         self._error: str | None = None
         self._last_ok = _now_ms()
-        self._opened_ms = _now_ms()
+        self._opened_ms = time.time() * 1000  # jobs created after this are new to the table
         self._lock = threading.RLock()
         self._disk: dict[str, Any] | None = None
         self._disk_started = float("-inf")  # time.monotonic() of the last measurement started
