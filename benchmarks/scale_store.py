@@ -7,8 +7,8 @@ the cached big stores (``bigstore``), each measured in a fresh process where mem
   native-id and array-parent indexes over every row).
 - ``list --status failed --type Count``: the query part (``listing.bounded_jobs``) beside the query
   the command ran before the bounded listing (every failed Count job).
-- ``list --all --json``: rows streamed from the store; peak memory beside ``list --all`` (a table,
-  which holds every row to size its columns).
+- ``list --all --json`` and ``list --all`` (the table): rows streamed from the store; peak memory
+  beside each other, and the table's beside the same command over 10,000 jobs.
 - ``history()`` (per job) time and peak memory beside the same read in one piece (no chunks), and
   ``iter_history(chunk=100_000)`` per job and per attempt.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .common import Row
 
+SMALL = 10_000  # the `list --all` memory baseline: the smallest cached store
 BASELINE_MAX = 100_000  # the old-format store is built at most this big (bytes per job do not depend on it)
 
 
@@ -156,15 +157,29 @@ def list_rows(project: Path, total: int, timed: object) -> list[Row]:
                 target="< 200 ms", met=seen["s"] < 0.2,
                 note=f"best of 5, {seen['cpu'] * 1000:.0f} ms CPU; {seen['rows']:,.0f} jobs shown, footer: "
                      f"{seen['hidden']:,.0f} more; before: {seen['old_rows']:,.0f} jobs, {seen['old_cpu']:.2f} s CPU")]
-    if total <= 100_000:  # a million rows as JSON is a minute of output either way
+    if total <= 100_000:  # a million rows of output is a minute either way
         head = [sys.executable, "-m", "celline_jobs_nb", "--project", str(project), "list", "--all"]
         streamed, streamed_rss = timed([*head, "--json"])  # type: ignore[operator]
         table, table_rss = timed(head)  # type: ignore[operator]
+        small_rss = table_rss
+        if total != SMALL:  # the same command over the smallest cached store, in the same run
+            from .bigstore import cached_store, clear_backups
+
+            small = cached_store(SMALL)
+            _, small_rss = timed([sys.executable, "-m", "celline_jobs_nb", "--project", str(small), "list",
+                                  "--all"])  # type: ignore[operator]
+            clear_backups(small)
         rows.append(Row("8. scale", f"`list --all --json` peak memory, {total:,} jobs", streamed_rss / 2**20, "MiB",
-                        table_rss / 2**20, "`list --all` (a table: every row held)", target="flat (streamed)",
-                        met=streamed_rss < 0.5 * table_rss,
+                        table_rss / 2**20, "`list --all` (the table, streamed too)", target="flat (streamed)",
+                        met=streamed_rss < 1.5 * table_rss,
                         note=f"{streamed:.1f} s, rows streamed from the store in batches of 2,000 "
                              f"(the table: {table:.1f} s); with interpreter start-up"))
+        rows.append(Row("8. scale", f"`list --all` (table) peak memory, {total:,} jobs", table_rss / 2**20, "MiB",
+                        small_rss / 2**20, f"the same, {SMALL:,} jobs", target="flat (<= 1.5x)",
+                        met=table_rss <= 1.5 * small_rss,
+                        note=f"{table:.1f} s; printed 2,000 rows at a time, columns widen (never narrow) from a "
+                             "batch with a longer value; what grows with the store is SQLite's page cache (at most "
+                             "16 MiB); before: every row held to size the columns (367 MiB at 100,000)"))
     return rows
 
 

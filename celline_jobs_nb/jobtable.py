@@ -8,8 +8,9 @@ escaped by the table (``textable``); rich loads only for the live displays.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from .core.models import JobInfo, JobStatus
@@ -97,6 +98,30 @@ def print_lines(lines: Sequence[str]) -> None:
 def print_table(table: Table) -> None:
     """Fitted to the terminal; full values, every column, when piped or redirected."""
     print_lines(table.render(width=output_width(), colour=colour_enabled()))
+
+
+STREAM_BATCH = 2000  # rows of a streamed table sized and printed at a time
+
+
+def print_jobs_stream(jobs: Iterable[JobInfo], batch: int = STREAM_BATCH) -> int:
+    """``jobs`` as the one jobs table, printed ``batch`` rows at a time (``list --all`` of a million
+    jobs holds one batch, never the whole history); returns how many rows were printed.
+
+    The header and the first batch are laid out exactly as ``print_table`` lays out a table of those
+    rows (a table of one batch prints the very same lines). Every later batch is laid out with the
+    widths shown so far as a floor (``memo``): a column never narrows; it widens from the batch that
+    holds a longer value, so piped output still shows every value in full (nothing is cut) and a
+    terminal still fits its width (flexible columns end in "…"). The header is printed once.
+    """
+    width, colour = output_width(), colour_enabled()
+    memo: dict[str, int] = {}
+    iterator = iter(jobs)
+    printed = 0
+    while rows := list(islice(iterator, batch)):
+        lines = jobs_table(rows, memo=memo).render(width=width, colour=colour)
+        print_lines(lines if printed == 0 else lines[1:])  # the header once, above the first batch
+        printed += len(rows)
+    return printed
 
 
 def print_warnings(lines: Sequence[str]) -> None:

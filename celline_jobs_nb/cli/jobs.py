@@ -16,6 +16,7 @@ from ..core.resources import Resources
 from ..core.timefmt import format_duration
 from ..jobtable import jobs_table as _jobs_table
 from ..jobtable import local_time as _local
+from ..jobtable import print_jobs_stream as _print_jobs_stream
 from ..jobtable import print_lines as _print_lines
 from ..jobtable import print_table as _print_table
 from ..jobtable import print_warnings as _print_warnings
@@ -45,7 +46,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         # The newest N straight from the query (filters, order and LIMIT in SQL): a project of a
         # million jobs reads N rows, not every row. Printed oldest first, as without --limit.
         since = _parse_when(args.since) if args.since else None
-        if args.json and args.limit is None:  # streamed: a batch of rows in memory at a time
+        if args.limit is None:  # streamed (JSON or table): a batch of rows in memory at a time
             jobs = monitor.store.iter_list(statuses, job_types=types, scheduler=args.scheduler, since=since,
                                            array_parent=parent)
         else:
@@ -62,12 +63,16 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(hidden_note(hidden), file=sys.stderr)
         return 0
     _print_warnings(_stale_lines(monitor))
-    jobs = list(jobs)
-    if not jobs:
+    if isinstance(jobs, list):  # the bounded listing, or --limit: sized over all its rows
+        if jobs:
+            _print_table(_jobs_table(jobs))
+        shown = len(jobs)
+    else:  # --all / --since: printed a batch at a time as the store yields them
+        shown = _print_jobs_stream(jobs)
+    if not shown:
         print("no jobs" + (" match" if statuses or args.job_type or args.since or parent
                            else " yet: try `celline-jobs submit`"))
         return 0
-    _print_table(_jobs_table(jobs))
     if hidden:
         print(hidden_note(hidden))
     return 0
