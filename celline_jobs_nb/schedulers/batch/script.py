@@ -9,7 +9,7 @@ import functools
 import re
 import shlex
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources as importlib_resources
 
 from ...core.dependencies import DEPENDENCY_KINDS
@@ -18,6 +18,7 @@ from ...core.models import ENV_NAME_RE, JobInfo
 from ...core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+ARRAY_TASK_COMMENT = "# An array task is a job of its own: <job id>_<index> names its log, progress and exit files."
 
 
 def one_line(text: str) -> str:
@@ -41,6 +42,20 @@ def env_exports(job: JobInfo, paths: ProjectPaths) -> list[str]:
     exports.append(export_line(ENV_PROJECT, str(paths.root)))
     exports.append(export_line("CELLINE_JOBS_LOGS", str(paths.logs_dir)))
     return exports
+
+
+def array_task_exports(job: JobInfo, index: str, *, named: bool) -> list[str]:
+    """The ``export`` lines that make an array task of ``job`` a job of its own (``<job id>_<index>``
+    names its log, progress and exit files) and give it its index as every scheduler names it.
+    ``index``: the shell text of the scheduler's task index; ``named``: first keep it in
+    ``CELLINE_ARRAY_TASK_INDEX`` (a long expression, or a scheduler variable read twice)."""
+    lines = [export_line("CELLINE_ARRAY_PARENT_JOB_ID", job.job_id)]
+    if named:
+        lines.append(f'export CELLINE_ARRAY_TASK_INDEX="{index}"')
+        index = "${CELLINE_ARRAY_TASK_INDEX}"
+    lines.append(f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_{index}"')
+    lines.append(f'export CELLINE_JOBS_ARRAY_INDEX="{index}"  # as every scheduler names it')
+    return lines
 
 
 def checked_array(job: JobInfo, indices: Callable[[str], list[int]]) -> str | None:
@@ -106,15 +121,16 @@ def extra_directives(extras: Iterable[str], prefix: str) -> list[str]:
 
 
 def render_job_script(template: str, job: JobInfo, paths: ProjectPaths, directives: Iterable[str],
-                      exports: Iterable[str], array_setup: str = "") -> str:
+                      array_setup: Sequence[str] = ()) -> str:
     """``templates/<template>`` for ``job`` (deterministic: same arguments, same text): its
-    directives, exports and array set-up, the working directory (the project's when the job has
-    none) and the command, each single-quoted where the shell reads it."""
+    directives, the environment (``env_exports``) and an array task's set-up lines, the working
+    directory (the project's when the job has none) and the command, each single-quoted where the
+    shell reads it."""
     return load_template(template).substitute(
         job_id=job.job_id,
         directives="\n".join(directives),
-        exports="\n".join(exports),
-        array_setup=array_setup,
+        exports="\n".join(env_exports(job, paths)),
+        array_setup="".join(f"{line}\n" for line in array_setup),
         workdir=shlex.quote(job.working_dir or str(paths.root)),
         command=shlex.quote(job.command.replace("\0", "")),
     )

@@ -6,14 +6,14 @@ import re
 from collections.abc import Sequence
 
 from ...core.models import JobInfo
-from ...core.paths import ENV_JOB_ID, ProjectPaths
+from ...core.paths import ProjectPaths
 from ...core.resources import Resources
 from ..batch.rules import optional
 from ..batch.script import (
+    ARRAY_TASK_COMMENT,
+    array_task_exports,
     checked_array,
     checked_dependencies,
-    env_exports,
-    export_line,
     extra_directives,
     render_job_script,
 )
@@ -82,20 +82,13 @@ def _task_index_expr() -> str:
 def render_pbs_script(job: JobInfo, paths: ProjectPaths, flavour: str = TORQUE_SLURM,
                       pbs_server: str | None = None) -> str:
     """The batch script for ``job`` (deterministic: same job and flavour, same text)."""
-    exports = env_exports(job, paths)
-    array_setup = ""
+    array_setup = []
     if job.metadata.get("array"):
-        array_setup = (
-            "# An array task is a job of its own: <job id>_<index> names its log, progress and exit files.\n"
-            "# Each task writes its own log from here (no PBS flavour has a portable per-task -o).\n"
-            f"{export_line('CELLINE_ARRAY_PARENT_JOB_ID', job.job_id)}\n"
-            f'export CELLINE_ARRAY_TASK_INDEX="{_task_index_expr()}"\n'
-            f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_${{CELLINE_ARRAY_TASK_INDEX}}"\n'
-            'export CELLINE_JOBS_ARRAY_INDEX="${CELLINE_ARRAY_TASK_INDEX}"  # as every scheduler names it\n'
-            'exec >>"${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.log" 2>&1\n'
-        )
-    return render_job_script("pbs.sh", job, paths, pbs_directives(job, paths, flavour, pbs_server), exports,
-                             array_setup)
+        array_setup = [ARRAY_TASK_COMMENT,
+                       "# Each task writes its own log from here (no PBS flavour has a portable per-task -o).",
+                       *array_task_exports(job, _task_index_expr(), named=True),
+                       'exec >>"${CELLINE_JOBS_LOGS}/${CELLINE_JOB_ID}.log" 2>&1']
+    return render_job_script("pbs.sh", job, paths, pbs_directives(job, paths, flavour, pbs_server), array_setup)
 
 
 def qsub_command(script: str, log_path: str, flavour: str) -> list[str]:

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 from ...core.errors import ParseError, SubmitError
 from ...core.models import JobInfo
-from ...core.paths import ENV_JOB_ID, ProjectPaths
+from ...core.paths import ProjectPaths
 from ...core.resources import Resources
 from ...core.settings import SgeSettings
-from ..batch.script import checked_dependencies, env_exports, export_line, extra_directives, render_job_script
+from ..batch.script import array_task_exports, checked_dependencies, extra_directives, render_job_script
 from .parse import task_range
 
 #: Grid Engine job names: no whitespace, no ``/ : @ \\ * ?``, not starting with a digit; we keep
@@ -131,14 +131,8 @@ def sge_directives(job: JobInfo, options: SgeSettings) -> list[str]:
 
 def render_sge_script(job: JobInfo, paths: ProjectPaths, options: SgeSettings) -> str:
     """The batch script for ``job`` (deterministic: same job and options, same text)."""
-    exports = env_exports(job, paths)
-    if job.metadata.get("array"):
-        # An array task is a job of its own: <job id>_<index> names its log, progress and exit files.
-        exports += [export_line("CELLINE_ARRAY_PARENT_JOB_ID", job.job_id),
-                    'export CELLINE_ARRAY_TASK_INDEX="${SGE_TASK_ID}"',
-                    f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_${{CELLINE_ARRAY_TASK_INDEX}}"',
-                    'export CELLINE_JOBS_ARRAY_INDEX="${CELLINE_ARRAY_TASK_INDEX}"  # as every scheduler names it']
-    return render_job_script("sge.sh", job, paths, sge_directives(job, options), exports)
+    array_setup = array_task_exports(job, "${SGE_TASK_ID}", named=True) if job.metadata.get("array") else []
+    return render_job_script("sge.sh", job, paths, sge_directives(job, options), array_setup)
 
 
 def sge_path(path: str) -> str:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ...core.models import JobInfo
-from ...core.paths import ENV_JOB_ID, ProjectPaths
+from ...core.paths import ProjectPaths
 from ...core.resources import Resources, format_memory, format_walltime
 from ..batch.script import (
+    ARRAY_TASK_COMMENT,
     CONTROL_RE,
+    array_task_exports,
     checked_array,
     checked_dependencies,
-    env_exports,
-    export_line,
     extra_directives,
     render_job_script,
 )
@@ -90,15 +90,9 @@ def sbatch_directives(job: JobInfo, paths: ProjectPaths) -> list[str]:
 
 def render_batch_script(job: JobInfo, paths: ProjectPaths) -> str:
     """The batch script for ``job`` (deterministic: same job, same text)."""
-    exports = env_exports(job, paths)  # the job's variables, then ours (shared with the PBS adapter)
-    array_setup = ""
+    array_setup = []
     if job.metadata.get("array"):
-        array_setup = (
-            "# An array task is a job of its own: <job id>_<index> names its log, progress and exit files.\n"
-            f"{export_line('CELLINE_ARRAY_PARENT_JOB_ID', job.job_id)}\n"
-            f'export {ENV_JOB_ID}="${{CELLINE_ARRAY_PARENT_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"\n'
-            'export CELLINE_JOBS_ARRAY_INDEX="${SLURM_ARRAY_TASK_ID}"  # as every scheduler names it\n'
-        )
-    return render_job_script("slurm.sh", job, paths, sbatch_directives(job, paths), exports, array_setup)
+        array_setup = [ARRAY_TASK_COMMENT, *array_task_exports(job, "${SLURM_ARRAY_TASK_ID}", named=False)]
+    return render_job_script("slurm.sh", job, paths, sbatch_directives(job, paths), array_setup)
 
 
