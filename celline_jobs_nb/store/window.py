@@ -326,6 +326,27 @@ class Windows:
     def invalidate(self) -> None:
         self._cache.clear()
 
+    def adjust(self, moves: list[tuple[str | None, str | None, bool]]) -> None:
+        """Rows moved between statuses (``(old, new, top-level)``; None: added or gone): the chip
+        counts follow without a recount; every other cached figure is dropped."""
+        counts = self._cache.get("counts")
+        self._cache.clear()
+        if counts is None:
+            return
+        chips, top = dict(counts[0]), dict(counts[1])
+        for old, new, is_top in moves:
+            for table, wanted in ((chips, True), (top, is_top)):
+                if not wanted:
+                    continue
+                if old is not None:
+                    table[old] = table.get(old, 0) - 1
+                if new is not None:
+                    table[new] = table.get(new, 0) + 1
+        if any(n < 0 for n in (*chips.values(), *top.values())):
+            return  # not what the store holds: counted again when next asked
+        self._cache["counts"] = ({s: chips[s] for s in STATUS_ORDER if chips.get(s)},
+                                 {s: top[s] for s in STATUS_ORDER if top.get(s)})
+
     def _cached(self, key: Any, compute: Any) -> Any:
         if key not in self._cache:
             if len(self._cache) > 64:

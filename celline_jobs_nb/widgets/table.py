@@ -89,6 +89,7 @@ class JobTable(DiskUsage, CellineWidget):
         self._pending_detail: dict[str, Any] | None = None
         self._active: dict[str, tuple[str, str]] = {}  # active jobs: id -> (status, scheduler)
         self._reported: deque[str] = deque(maxlen=500)  # jobs whose end was announced
+        self._counted: set[str] = set()  # jobs that were new and ended in one tick: counted once
         self.messages_sent = 0  # updates sent after the widget opened (for tests and benchmarks)
         self.last_tick: dict[str, Any] = {}  # the last tick's message (for tests and benchmarks)
         self._requests: dict[str, dict[str, Any]] = {}  # window requests not answered yet, by view
@@ -178,9 +179,12 @@ class JobTable(DiskUsage, CellineWidget):
             except CellineJobsError as exc:
                 jobs, rev, self._error = [], self._rev, str(exc)
             self._rev = rev
-            moved, ended = self._statuses(jobs)
-            if moved:
+            moves, recount, ended = self._statuses(jobs)
+            moved = recount or bool(moves)
+            if recount:
                 self.windows.invalidate()
+            elif moves:
+                self.windows.adjust(moves)
             selected = self.selected
             for job in jobs:
                 if selected and job.job_id == selected:
@@ -204,18 +208,25 @@ class JobTable(DiskUsage, CellineWidget):
         if moved or shown:
             self.views._read(self._default, {j.job_id: j for j in jobs})
 
-    def _statuses(self, jobs: list[JobInfo]) -> tuple[bool, list[dict[str, Any]]]:
-        """Whether the tick moved a job between statuses or added one (counts and orders change),
-        and the rows of the jobs that ended in it."""
-        moved = False
+    def _statuses(self, jobs: list[JobInfo]) -> tuple[list[tuple[str | None, str | None, bool]], bool,
+                                                       list[dict[str, Any]]]:
+        """What the tick did to the counts: rows moved between statuses or added (``(old, new,
+        top-level)``), whether only a recount can tell (a job became an earlier attempt), and the
+        rows of the jobs that ended in it."""
+        moves: list[tuple[str | None, str | None, bool]] = []
+        recount = False
         ended: list[dict[str, Any]] = []
         for job in jobs:
             before = self._active.get(job.job_id)
             status = job.status.value
+            top = job.array_parent is None
             if before is not None and before[0] != status:
-                moved = True
-            elif before is None and (not job.status.final or self._created_since_open(job)):
-                moved = True  # a new job (an ended one written again changes no count)
+                moves.append((before[0], status, top))
+            elif before is None and job.job_id not in self._counted and (
+                    not job.status.final or self._created_since_open(job)):
+                moves.append((None, status, top))  # a new job (an ended one written again changes no count)
+                if job.status.final:
+                    self._counted.add(job.job_id)
             if job.status.final:
                 self._active.pop(job.job_id, None)
                 recent = job.end_time is not None and job.end_time.timestamp() * 1000 >= self._opened_ms - 1000
@@ -226,8 +237,11 @@ class JobTable(DiskUsage, CellineWidget):
             else:
                 self._active[job.job_id] = (status, job.scheduler)
             if job.metadata.get("retried_by"):
-                moved = True  # an earlier attempt now: it leaves the counts
-        return moved, ended
+                recount = True  # an earlier attempt now (or again): it leaves the counts
+        if len(self._counted) > 100_000:
+            self._counted.clear()
+            recount = True
+        return moves, recount, ended
 
     def _created_since_open(self, job: JobInfo) -> bool:
         created = job.created_at or job.submit_time

@@ -282,3 +282,25 @@ def test_a_text_index_left_without_its_triggers_is_filled_again(monitor: JobMoni
     index.ensure(background=False)
     windows = Windows(monitor.store, index)
     assert index.fts and windows.total(Query(text="renamed")) == 1 and windows.total(Query(text="count")) == 99
+
+
+def test_chip_counts_follow_ticks_without_a_recount_and_match_one(monitor: JobMonitor, ticks):
+    """Jobs that start, end, arrive (some already ended) or change in place: the counts the ticks
+    carry, kept up to date in the kernel, are what a fresh count of the store says."""
+    _big(monitor)
+    table = JobTable(monitor, poll=False, disk_interval=None)
+    View(table).ask()
+    recounts = []
+    original = table.windows._status_counts
+    table.windows._status_counts = lambda: recounts.append(1) or original()  # type: ignore[method-assign]
+    monitor.store.update("job00400", JobStatus.COMPLETED, source="test", end_time=utcnow())
+    monitor.store.insert_many(make_jobs(3, JobStatus.QUEUED, start=600) + make_jobs(2, JobStatus.FAILED, start=700))
+    table.refresh_view()
+    monitor.store.update("job00600", JobStatus.RUNNING, source="test", start_time=utcnow())
+    monitor.store.update("job00700", None, source="test", reason="written again")  # ended, new: counted once
+    monitor.store.update("job00010", None, source="test", metadata={"pid": 3})  # ended long ago: no change
+    table.refresh_view()
+    assert recounts == []  # the counts followed the ticks
+    assert ticks[-1]["counts"] == Windows(monitor.store).counts() == {
+        "queued": 2, "running": 5, "completed": 301, "failed": 102}
+    table.close()
