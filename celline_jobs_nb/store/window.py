@@ -38,7 +38,8 @@ TOP = f"array_parent IS NULL AND {LATEST}"
 STATUS_ORDER = [s.value for s in JobStatus]
 
 #: Sort keys of the view (js/src/rows.js COLUMNS) -> (SQL expression, partial index or None).
-#: Keys without an index sort correctly but read every row; "submit" is the row order itself.
+#: Keys without an index sort correctly but read every row; "submit" is the row order itself;
+#: "status" runs through the status index one status at a time (``Windows._by_status``).
 SORTS: dict[str, tuple[str, str | None]] = {
     "submit": ("seq", "jw_top"),
     "end": ("end_time", "jw_end"),
@@ -55,7 +56,8 @@ SORTS: dict[str, tuple[str, str | None]] = {
     "status": ("CASE status " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATUS_ORDER))
                + f" ELSE {len(STATUS_ORDER)} END", None),
     "progress": ("(CASE WHEN json_valid(progress) THEN json_extract(progress, '$.percent') END)", None),
-    "peak": ("(CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.usage.max_rss_bytes') END)", None),
+    "peak": ("(CASE WHEN json_valid(metadata) THEN COALESCE(json_extract(metadata, '$.usage.u5[3]'), "
+             "json_extract(metadata, '$.usage.max_rss_bytes')) END)", None),  # packed (rows.pack_usage) or not
     "cpu": ("(CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.usage.cpu_percent') END)", None),
     "rss": ("(CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.usage.rss_bytes') END)", None),
 }
@@ -264,6 +266,8 @@ class Windows:
         expr, _index = SORTS[query.sort]
         if expr == "seq":
             return self._segment(query, "", query.descending, offset, end, total)
+        if query.sort == "status" and not query.words() and self.index.has("jw_status"):
+            return self._by_status(query, offset, end)
         present = PRESENT.get(query.sort, f"{expr} IS NOT NULL")
         if ("valued", query) not in self._cache and offset < 4 * (end - offset):
             # Near the top: the rows with a value, read forward, without counting them first.
@@ -282,6 +286,29 @@ class Windows:
         if end > valued:
             out += self._segment(query, f"{expr} IS NULL", True, max(0, offset - valued), end - valued, total - valued,
                                  by_seq=True)
+        return out
+
+    def _by_status(self, query: Query, offset: int, end: int) -> list[int]:
+        """Sorted by status: one run per status in rank order, each read from the status index
+        (whose top-level rows by status are counted already)."""
+        top = self.cached_counts()[1]
+        order = [s for s in STATUS_ORDER if top.get(s) and (not query.statuses or s in query.statuses)]
+        direction = "DESC" if query.descending else "ASC"
+        out: list[int] = []
+        first = 0
+        for status in reversed(order) if query.descending else order:
+            size = top[status]
+            start, stop = max(offset, first) - first, min(end, first + size) - first
+            if start < stop:
+                backwards = start > size - stop
+                skip = size - stop if backwards else start
+                rows = self.store._read(
+                    f"SELECT seq FROM jobs INDEXED BY jw_status WHERE {LATEST} AND status = ? AND array_parent IS NULL "
+                    f"ORDER BY seq {('ASC' if direction == 'DESC' else 'DESC') if backwards else direction} "
+                    "LIMIT ? OFFSET ?", [status, stop - start, skip])
+                found = [r[0] for r in rows]
+                out += found[::-1] if backwards else found
+            first += size
         return out
 
     def _segment(self, query: Query, condition: str, descending: bool, start: int, stop: int, size: int,

@@ -230,7 +230,8 @@ def test_without_the_indexes_the_same_answers_come_from_plain_queries(monitor: J
     indexed_index.ensure(background=False)
     indexed = Windows(monitor.store, indexed_index)
     for query in (Query(), Query(sort="name", descending=False), Query(statuses=("failed",)), Query(text="readrds"),
-                  Query(sort="end", text="srr"), Query(sort="status")):
+                  Query(sort="end", text="srr"), Query(sort="status"), Query(sort="status", descending=False),
+                  Query(sort="status", statuses=("failed", "running"))):
         for offset in (0, 97, 380):
             assert bare.seqs(query, offset, 40) == indexed.seqs(query, offset, 40), (query, offset)
         assert bare.total(query) == indexed.total(query)
