@@ -78,9 +78,10 @@ def ask(offset=0, limit=80, **query):
 def worst(cases):
     return max(cases.items(), key=lambda kv: kv[1])
 sorts = {}
-for key, direction in (("end", "desc"), ("start", "desc"), ("name", "asc"), ("runtime", "desc"), ("submit", "asc")):
+for key, direction in (("end", "desc"), ("start", "desc"), ("name", "asc"), ("runtime", "desc"), ("status", "asc"),
+                       ("submit", "asc")):
     sorts[key] = ask(sort=key, dir=direction)[0]
-unindexed = {key: ask(sort=key)[0] for key in ("status", "id")}
+unindexed = {key: ask(sort=key)[0] for key in ("type", "id")}
 filters = {"text that matches nothing": ask(text="no-job-has-this-text")[0],
            "a rare word": ask(text="job1234")[0],
            "a common word": ask(text="count")[0],
@@ -88,7 +89,7 @@ filters = {"text that matches nothing": ask(text="no-job-has-this-text")[0],
            "common word, sorted by name": ask(text="count", sort="name", dir="asc")[0]}
 total = ask()[1]["total"]
 scroll = {}
-for key in ("submit", "end", "name"):
+for key in ("submit", "end", "name", "status"):
     for fraction in (0.25, 0.5, 0.75, 1.0):
         offset = max(0, int(total * fraction) - 80)
         scroll[f"{key} at {fraction:.0%}"] = ask(offset=offset, sort=key, dir="asc" if key == "name" else "desc")[0]
