@@ -326,16 +326,20 @@ class PollFlow:
         ``SchedulerError`` (the poll is stale) when a command fails or prints what cannot be read."""
         records: list[Any] = []
         for start in range(0, len(native_ids), self.status_chunk):
-            argv = self.status_argv(native_ids[start:start + self.status_chunk])
-            result = self.runner.run(argv, check=False)
-            if result.returncode != 0 and not self.unknown_ids_only(result):
-                raise SchedulerError(f"{argv[0]} exited {result.returncode}: "
-                                     f"{error_line(result.stderr or result.stdout, 'no output')}")
-            try:
-                records.extend(self.parse_status(result.stdout))
-            except ParseError as exc:
-                raise SchedulerError(f"unexpected {argv[0]} output: {exc}") from None
+            records.extend(self.run_status(self.status_argv(native_ids[start:start + self.status_chunk])))
         return records
+
+    def run_status(self, argv: list[str]) -> list[Any]:
+        """The records one status command prints (``parse_status``); ``SchedulerError`` when it
+        fails (beyond ``unknown_ids_only``) or prints what cannot be read."""
+        result = self.runner.run(argv, check=False)
+        if result.returncode != 0 and not self.unknown_ids_only(result):
+            raise SchedulerError(f"{argv[0]} exited {result.returncode}: "
+                                 f"{error_line(result.stderr or result.stdout, 'no output')}")
+        try:
+            return self.parse_status(result.stdout)
+        except ParseError as exc:
+            raise SchedulerError(f"unexpected {argv[0]} output: {exc}") from None
 
     def _older_than_job(self, unit: PollUnit, record: Any) -> bool:
         """Whether ``record`` is of another job that had this id before (ids restart when a

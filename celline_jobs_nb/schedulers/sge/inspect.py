@@ -6,16 +6,13 @@ import itertools
 import re
 from typing import TYPE_CHECKING, Any
 
-from ...core.errors import InvalidInputError, ParseError, SchedulerError
+from ...core.errors import InvalidInputError
 from ...core.models import JobInfo, JobStatus, new_job_id
 from ..base import QueueEntry
-from ..batch.rules import current_user, error_line, listed_resources
-from .parse import SgeRecord, parse_qstat_xml
+from ..batch.rules import current_user, listed_resources
+from .parse import SgeRecord
 from .script import qstat_command
 from .states import map_state, state_reason
-
-if TYPE_CHECKING:
-    from ..base import CommandRunner
 
 _NATIVE_RE = re.compile(r"^([1-9][0-9]{0,11})(?:\.([1-9][0-9]{0,8}))?$")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,128}$")
@@ -24,19 +21,15 @@ _QUEUE_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,128}$")
 class SgeInspection:
     """This user's jobs as Grid Engine lists them, and attaching one to track it."""
 
-    runner: CommandRunner
     name: str
 
+    if TYPE_CHECKING:
+        def run_status(self, argv: list[str]) -> list[SgeRecord]: ...  # the poll's (batch/poll.py)
+
     def listing(self) -> list[SgeRecord]:
-        """ONE ``qstat -xml -u <user>``: every pending, running, suspended or held job of this user."""
-        result = self.runner.run(qstat_command(current_user()), check=False)
-        if result.returncode != 0:
-            raise SchedulerError(f"qstat exited {result.returncode}: "
-                                 f"{error_line(result.stderr or result.stdout, 'no output')}")
-        try:
-            return parse_qstat_xml(result.stdout)
-        except ParseError as exc:
-            raise SchedulerError(f"unexpected qstat output: {exc}") from None
+        """ONE ``qstat -xml -u <user>``, the poll's own status query: every pending, running,
+        suspended or held job of this user."""
+        return self.run_status(qstat_command(current_user()))
 
     def queue(self) -> list[QueueEntry]:
         """This user's jobs in Grid Engine now, ours or not (one entry per array task)."""
