@@ -118,7 +118,7 @@ def size_rows(project: Path, total: int) -> list[Row]:
                 note=f"jobs.db {ours / 2**20:,.0f} MiB; B/job: {_parts_note(parts, total)} (before: "
                      f"{_parts_note(old_parts, sample)}); one job in ten keeps 60 usage samples; an old store of "
                      f"{sample:,} jobs migrates on open in {migrate:.2f} s ({migrate_cpu:.2f} s CPU), its samples "
-                     f"move out in {compact:.1f} s in the daily copier")]
+                     f"move out and its usage records are packed in {compact:.1f} s in the daily copier")]
 
 
 _LIST_PROBE = r"""

@@ -24,10 +24,9 @@ from typing import Any
 
 from .core.errors import CellineJobsError
 from .core.models import JobStatus, JobType, Progress
-from .store.rows import _progress
+from .store.rows import PACKED_USAGE, USAGE_KEYS, _progress
 from .store.sqlite import JobStore
 
-USAGE_KEYS = ("cpu_seconds", "elapsed_seconds", "alloc_cpus", "max_rss_bytes", "req_mem_bytes")
 _USAGE_PATHS = ", ".join(f"'$.usage.{key}'" for key in USAGE_KEYS)
 _PLAIN_COLUMNS = ("job_id", "name", "job_type", "status", "scheduler", "native_id", "attempt", "retry_of",
                   "array_parent", "array_index", "created_at", "submit_time", "start_time", "end_time", "updated_at",
@@ -43,7 +42,8 @@ def columns_sql() -> str:
     typed in Python by the per-row rule (``number``). JSON that SQLite cannot read is not looked
     into here: its array is NULL."""
     return (f"{', '.join(_PLAIN_COLUMNS)}, NULLIF(depends_on, '[]'), "
-            f"CASE WHEN json_valid(metadata) THEN json_extract(metadata, {_USAGE_PATHS}) END, progress")
+            f"CASE WHEN json_valid(metadata) THEN COALESCE(json_extract(metadata, '$.usage.{PACKED_USAGE}'), "
+            f"json_extract(metadata, {_USAGE_PATHS})) END, progress")
 
 
 def read_columns(store: JobStore, statuses: list[JobStatus] | None, scheduler: str | None,

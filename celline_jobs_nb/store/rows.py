@@ -40,6 +40,13 @@ INT_RANGES = {
     "array_index": (0, 100_000_000),
 }
 PROBLEMS_META_KEY = "problems"
+#: The usage record every job ends with (the history's columns): stored as one array under
+#: ``PACKED_USAGE`` in ``metadata["usage"]`` (schema 8), ~70 bytes less per job than its keys. Readers
+#: see the record as written (``unpack_usage``); SQL reads the array (``'$.usage.u5'``) or, in rows
+#: written before, the keys.
+USAGE_KEYS = ("cpu_seconds", "elapsed_seconds", "alloc_cpus", "max_rss_bytes", "req_mem_bytes")
+PACKED_USAGE = "u5"
+_PACKED_MARK = '"u5"'
 _EPOCH_RANGE = (0.0, 253402300799.0)  # 1970 .. 9999-12-31, what datetime can show
 
 
@@ -68,6 +75,8 @@ def encode(column: str, value: Any) -> Any:
             progress = value if isinstance(value, Progress) else Progress.from_dict(value)
             # Only what is set: a finished job's progress is '{"percent":100.0,"stage":"done"}'.
             return _compact({key: item for key, item in progress.to_dict().items() if item not in (None, {})})
+        if column == "metadata":
+            return _compact(pack_usage(value))
         if column in JSON_COLUMNS:
             return _compact(value)
     except RecursionError:
@@ -82,6 +91,36 @@ def encode(column: str, value: Any) -> Any:
 def _compact(value: Any) -> str:
     """JSON without the spaces ``json.dumps`` puts after separators (a few bytes of every row)."""
     return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def pack_usage(metadata: Any) -> Any:
+    """``metadata`` (not changed) with its usage record's five figures as one array, when it has
+    all five and nothing already under the array's key; otherwise ``metadata`` itself."""
+    usage = metadata.get("usage") if isinstance(metadata, dict) else None
+    if not isinstance(usage, dict) or PACKED_USAGE in usage or not all(key in usage for key in USAGE_KEYS):
+        return metadata
+    rest = {key: value for key, value in usage.items() if key not in USAGE_KEYS}
+    return {**metadata, "usage": {PACKED_USAGE: [usage[key] for key in USAGE_KEYS], **rest}}
+
+
+def unpack_usage(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` (changed in place) with a packed usage record as its keys again."""
+    usage = metadata.get("usage")
+    if isinstance(usage, dict) and PACKED_USAGE in usage:
+        packed = usage[PACKED_USAGE]
+        if isinstance(packed, list) and len(packed) == len(USAGE_KEYS) and not any(k in usage for k in USAGE_KEYS):
+            rest = {key: value for key, value in usage.items() if key != PACKED_USAGE}
+            metadata["usage"] = {**dict(zip(USAGE_KEYS, packed, strict=True)), **rest}
+    return metadata
+
+
+def metadata_of(raw: Any) -> dict[str, Any]:
+    """The stored metadata document as written (a packed usage record unpacked); ``ValueError``
+    when it is not a JSON object."""
+    value = json.loads(raw or "{}")
+    if not isinstance(value, dict):
+        raise ValueError("metadata is not an object")
+    return unpack_usage(value) if isinstance(raw, str) and _PACKED_MARK in raw else value
 
 
 def check_job(job: JobInfo) -> None:
@@ -176,7 +215,7 @@ def _fast_row_to_job(row: Sequence[Any]) -> JobInfo:
         progress=_progress(progress),
         created_at=time_of(created_at),
         updated_at=time_of(updated_at),
-        metadata=dict(json.loads(metadata or "{}")),
+        metadata=metadata_of(metadata),
     )
 
 
@@ -220,7 +259,7 @@ def _careful_row_to_job(row: Sequence[Any]) -> JobInfo:
         raw = values[column]
         return None if raw is None else str(raw)
 
-    metadata = read("metadata", lambda raw: _dict(json.loads(raw or "{}")), {})
+    metadata = read("metadata", metadata_of, {})
     job = JobInfo(
         job_id=str(values["job_id"]),
         name=text("name") or "",
@@ -255,9 +294,3 @@ def _careful_row_to_job(row: Sequence[Any]) -> JobInfo:
             job.reason = "; ".join(problems)[:500]
         warn_once(log, job.job_id, "; ".join(problems))
     return job
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError("metadata is not an object")
-    return dict(value)

@@ -41,7 +41,7 @@ from . import samples as _samples
 from .fsmode import journal_mode, read_only_reason
 from .outbox import record_ending
 from .queries import _LIST_SELECT, QueriesMixin  # noqa: F401  (_LIST_SELECT: importers of it keep working)
-from .rows import COLUMNS, PROBLEMS_META_KEY, encode, row_to_job
+from .rows import COLUMNS, PROBLEMS_META_KEY, encode, metadata_of, row_to_job
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
@@ -97,10 +97,9 @@ def create_shared(path: Path) -> None:
 
 def _stored_metadata(text: str | None) -> dict[str, Any]:
     try:
-        value = json.loads(text or "{}")
+        return metadata_of(text)
     except ValueError:
         return {}
-    return dict(value) if isinstance(value, dict) else {}
 
 
 def _never_satisfied_reason(job: JobInfo, parents: dict[str, JobStatus]) -> str:
@@ -652,23 +651,29 @@ class JobStore(QueriesMixin):
             log.debug("usage samples not read: %s", exc)  # busy: the job without its sparkline
 
     def compact_samples(self, batch: int = 5000, budget: float = 0.05) -> bool:
-        """Move the usage samples of ended rows written before schema 6 out of their rows, for
-        about ``budget`` seconds, from where the last call stopped. True when none is left."""
+        """Move the usage samples of ended rows written before schema 6 out of their rows, then
+        pack the usage records of rows written before schema 8 (``rows.pack_usage``), for about
+        ``budget`` seconds, from where the last call stopped. True when none is left."""
         if self.read_only is not None:
             return False
         deadline = time.monotonic() + budget
-        while time.monotonic() < deadline:
-            def step(conn: sqlite3.Connection) -> bool:
-                done = conn.execute("SELECT value FROM meta WHERE key = 'samples_compacted'").fetchone()
-                if done and done[0] == "all":
-                    return True
-                after = _samples.compact_rows(conn, int(done[0]) if done else 0, batch)
-                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('samples_compacted', ?)",
-                             ("all" if after is None else str(after),))
-                return after is None
-            if self._retrying(step):
-                return True
-        return False
+        passes = (("samples_compacted", _samples.compact_rows), ("usage_packed", _samples.pack_usage_rows))
+        for key, compact in passes:
+            while True:
+                if time.monotonic() >= deadline:
+                    return False
+
+                def step(conn: sqlite3.Connection, key: str = key, compact: Any = compact) -> bool:
+                    done = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+                    if done and done[0] == "all":
+                        return True
+                    after = compact(conn, int(done[0]) if done else 0, batch)
+                    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                 (key, "all" if after is None else str(after)))
+                    return after is None
+                if self._retrying(step):
+                    break
+        return True
 
     def get_many(self, job_ids: Sequence[str]) -> list[JobInfo]:
         out: list[JobInfo] = []

@@ -28,6 +28,7 @@ from .rows import (
     _id_list,
     _progress,
     _resources,
+    metadata_of,
     row_to_job,
     time_of,
 )
@@ -46,10 +47,7 @@ _PROGRESS = COLUMNS.index("progress")
 
 
 def _metadata(text: str | None) -> dict[str, Any]:
-    value = json.loads(text or "{}")
-    if not isinstance(value, dict):
-        raise ValueError("metadata is not an object")
-    return value
+    return metadata_of(text)
 
 
 class _Decoded:
