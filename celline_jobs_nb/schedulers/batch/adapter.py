@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from ...core import reasons
@@ -72,6 +72,20 @@ class BatchScheduler(PollFlow, SchedulerAdapter):
     def send_cancel(self, native_ids: Sequence[str]) -> None:
         """Run the cancel command(s) for these ids; SchedulerError with the first real problem
         (complaints about jobs that had already ended are not problems)."""
+
+    # -- helpers for the hooks -------------------------------------------------------------------
+
+    def run_cancels(self, argvs: Iterable[list[str]], problems: Callable[[str], list[str]], what: str) -> None:
+        """Run each cancel command (``what`` names them in the error); ``SchedulerError`` with the
+        last real problem, ``problems`` picking those lines of a failed command's output that are
+        not "already ended"."""
+        found: list[str] = []
+        for argv in argvs:
+            result = self.runner.run(argv, check=False)
+            if result.returncode != 0:
+                found.extend(problems(result.stdout + "\n" + result.stderr))
+        if found:
+            raise SchedulerError(f"{what} failed: {found[-1][:300]}")
 
     # -- the flow --------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...core import reasons
-from ...core.errors import InvalidInputError, SchedulerError
+from ...core.errors import InvalidInputError
 from ...core.exits import signal_name
 from ...core.models import JobInfo, JobStatus
 from .. import create
@@ -46,6 +46,11 @@ _BENIGN_QDEL_RE = re.compile(r"unknown job id|request invalid for state of job|j
                              re.IGNORECASE)
 _UNKNOWN_JOB_RE = re.compile(r"unknown job id", re.IGNORECASE)
 _DEPENDENCY_COMMENT_RE = re.compile(r"dependency", re.IGNORECASE)
+
+
+def _qdel_problems(output: str) -> list[str]:
+    lines = [line.strip() for line in output.split("\n") if line.strip()]
+    return [line for line in lines if not _BENIGN_QDEL_RE.search(line)]
 
 
 @dataclass
@@ -103,14 +108,7 @@ class PbsScheduler(PbsInspection, BatchScheduler):
     def send_cancel(self, native_ids: Sequence[str]) -> None:
         """The flavour's cancel commands (qdel in chunks; the wrappers' array tasks through
         scancel). Complaints about jobs that had already ended are not errors."""
-        problems: list[str] = []
-        for argv in self.strategy.cancel_argvs(native_ids, QSTAT_CHUNK):
-            result = self.runner.run(argv, check=False)
-            if result.returncode != 0:
-                lines = [line.strip() for line in (result.stdout + "\n" + result.stderr).split("\n") if line.strip()]
-                problems.extend(line for line in lines if not _BENIGN_QDEL_RE.search(line))
-        if problems:
-            raise SchedulerError(f"qdel failed: {problems[-1][:300]}")
+        self.run_cancels(self.strategy.cancel_argvs(native_ids, QSTAT_CHUNK), _qdel_problems, "qdel")
 
     # -- hooks of the shared poll (batch/poll.py) ------------------------------------------------
 

@@ -115,13 +115,8 @@ class SgeScheduler(SgeInspection, BatchScheduler):
 
     def send_cancel(self, native_ids: Sequence[str]) -> None:
         """qdel of many ids per call; "does not exist" (it ended already) is not a problem."""
-        problems: list[str] = []
-        for start in range(0, len(native_ids), QDEL_CHUNK):
-            result = self.runner.run(qdel_command(native_ids[start:start + QDEL_CHUNK]), check=False)
-            if result.returncode != 0:
-                problems.extend(qdel_problems(result.stdout + "\n" + result.stderr))
-        if problems:
-            raise SchedulerError(f"qdel failed: {problems[-1]}")
+        self.run_cancels((qdel_command(native_ids[start:start + QDEL_CHUNK])
+                          for start in range(0, len(native_ids), QDEL_CHUNK)), qdel_problems, "qdel")
 
     # -- hooks of the shared poll (batch/poll.py) ------------------------------------------------
 
