@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ...core import reasons
@@ -87,6 +87,27 @@ def listed_resources(values: Mapping[str, Any]) -> Resources:
         return Resources.from_dict(dict(values))
     except InvalidInputError:
         return Resources()
+
+
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                       "Nov", "Dec"), start=1)}
+_CTIME_RE = re.compile(
+    r"^(?:[A-Z][a-z]{2}\s+)?([A-Z][a-z]{2})\s+([0-9]{1,2})\s+([0-9]{1,2}):([0-9]{2}):([0-9]{2})\s+([0-9]{4})$")
+
+
+def parse_ctime(text: str | None) -> datetime | None:
+    """A ctime-style time as PBS's ``qstat -f`` and Grid Engine's ``qacct`` print them
+    (``Fri Dec  4 16:54:17 2026``, the weekday optional, this machine's local time) as aware UTC;
+    None when it is not one (``-/-``: never) or out of range."""
+    match = _CTIME_RE.match((text or "").strip())
+    if match is None or match.group(1) not in _MONTHS:
+        return None
+    month, day, hour, minute, second, year = match.groups()
+    try:
+        value = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
+        return value.astimezone().astimezone(timezone.utc)  # naive: the local time of this machine
+    except (ValueError, OverflowError, OSError):  # no such day, or out of range (year 1 in UTC-x)
+        return None
 
 
 #: The most tasks an array spec may expand to (a bound on what a typo like "1-1000000000" costs).

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...core.errors import ParseError
-from ..batch.rules import optional, parse_index_ranges
+from ..batch.rules import optional, parse_ctime, parse_index_ranges
 from ..batch.script import one_line
 from .states import FINISHED_STATES, OPENPBS, TORQUE, TORQUE_SLURM, normalise_state
 
@@ -67,10 +67,6 @@ def parse_qsub_output(text: str) -> str:
 # Times and sizes
 # ------------------------------------------------------------------------------------------------
 
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                                       "Nov", "Dec"), start=1)}
-_CTIME_RE = re.compile(r"^(?:[A-Z][a-z]{2}\s+)?([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}):(\d{2}):(\d{2})\s+(\d{4})$")
-
 
 def parse_pbs_time(text: str | int | float | None) -> datetime | None:
     """PBS times as aware UTC: ctime strings ("Sat Nov 28 20:42:21 2026", this machine's local
@@ -83,17 +79,16 @@ def parse_pbs_time(text: str | int | float | None) -> datetime | None:
         value = " ".join(str(text).split())
     if not value or value in ("0", "--"):
         return None
-    try:
-        if value.isascii() and value.isdigit() and len(value) <= 12:
-            return datetime.fromtimestamp(int(value), timezone.utc)
-        match = _CTIME_RE.match(value)
-        if not match or match.group(1) not in _MONTHS:
-            raise ParseError(f"not a PBS time: {value[:80]!r}")
-        month, day, hour, minute, second, year = match.groups()
-        moment = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
-        return moment.astimezone().astimezone(timezone.utc)  # naive: the local time of this machine
-    except (ValueError, OverflowError, OSError):
-        raise ParseError(f"not a PBS time: {value[:80]!r}") from None
+    if not (value.isascii() and value.isdigit() and len(value) <= 12):
+        moment = parse_ctime(value)
+    else:
+        try:
+            moment = datetime.fromtimestamp(int(value), timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            moment = None
+    if moment is None:
+        raise ParseError(f"not a PBS time: {value[:80]!r}")
+    return moment
 
 
 _DURATION_RE = re.compile(r"^(\d{1,9}):(\d{1,2}):(\d{1,2})$")

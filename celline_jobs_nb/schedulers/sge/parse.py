@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ...core.errors import ParseError
-from ..batch.rules import MAX_ARRAY_TASKS, parse_index_ranges
+from ..batch.rules import MAX_ARRAY_TASKS, parse_ctime, parse_index_ranges
 
 MAX_OUTPUT_CHARS = 200_000_000  # ~400,000 listed jobs; anything bigger is not a qstat we can trust
 MAX_TASKS = MAX_ARRAY_TASKS  # tasks one pending array entry may expand to (SGE's max_aj_tasks default: 75,000)
@@ -39,9 +39,6 @@ _SECONDS_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)s?$")
 _FAILED_RE = re.compile(r"^([0-9]{1,4})\s*(?::\s*(.*))?$")
 _EXIT_RE = re.compile(r"^(-?[0-9]{1,6})\b")
 _SEPARATOR_RE = re.compile(r"^={10,}\s*$", re.MULTILINE)
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                                       "Nov", "Dec"), start=1)}
-_CTIME_RE = re.compile(r"^(?:[A-Z][a-z]{2}) ([A-Z][a-z]{2}) +([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([0-9]{4})$")
 
 
 @dataclass(frozen=True)
@@ -134,19 +131,6 @@ def parse_epoch(text: str | None) -> datetime | None:
     seconds = int(text.strip())
     try:
         return datetime.fromtimestamp(seconds, timezone.utc) if seconds > 0 else None
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def parse_ctime(text: str | None) -> datetime | None:
-    """qacct times: ``Fri Dec  4 16:54:17 2026`` in local time; ``-/-`` (never) is None."""
-    match = _CTIME_RE.match((text or "").strip())
-    if match is None or match.group(1) not in _MONTHS:
-        return None
-    month, day, hour, minute, second, year = match.groups()
-    try:
-        value = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
-        return value.astimezone().astimezone(timezone.utc)
     except (ValueError, OverflowError, OSError):
         return None
 
