@@ -18,12 +18,22 @@ from ...core.models import ENV_NAME_RE, JobInfo
 from ...core.paths import ENV_JOB_ID, ENV_PROJECT, ProjectPaths
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_NAME_BAD_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 ARRAY_TASK_COMMENT = "# An array task is a job of its own: <job id>_<index> names its log, progress and exit files."
 
 
 def one_line(text: str) -> str:
     """Control characters (newlines!) become spaces: a directive stays one comment line for bash."""
     return CONTROL_RE.sub(" ", str(text))
+
+
+def plain_job_name(name: str, limit: int) -> str:
+    """A job name of letters, digits and ``_.-`` only, starting with a letter, at most ``limit``
+    characters: what PBS and Grid Engine take without quoting (our store keeps the full name)."""
+    text = _NAME_BAD_RE.sub("_", str(name)).strip("_.-")
+    if not text or not text[0].isalpha():
+        text = "j" + text
+    return text[:limit]
 
 
 def export_line(name: str, value: str) -> str:

@@ -89,7 +89,6 @@ from .parse import (
     pbs_walltime,
 )
 from .script import (
-    _NAME_BAD_RE,
     MAX_NAME,
     _task_index_expr,
     parse_qstat,
@@ -134,7 +133,6 @@ __all__ = [
     "_DURATION_RE",
     "_JOB_HEADER_RE",
     "_JOB_ID_RE",
-    "_NAME_BAD_RE",
     "_OPENPBS_ARRAY_RE",
     "_SIZE_RE",
     "_SIZE_UNITS",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from ...core.models import JobInfo
@@ -15,6 +14,7 @@ from ..batch.script import (
     checked_array,
     checked_dependencies,
     extra_directives,
+    plain_job_name,
     render_job_script,
 )
 from .flavours import STRATEGIES, PbsFlavour, flavour_of
@@ -27,17 +27,13 @@ from .states import TORQUE_SLURM
 
 #: PBS job names: Torque (POSIX) allows 15 characters, PBS Pro 236; Slurm is generous.
 MAX_NAME = {name: strategy.max_name for name, strategy in STRATEGIES.items()}
-_NAME_BAD_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def pbs_job_name(name: str, flavour: str = TORQUE_SLURM) -> str:
     """The name PBS gets: letters, digits, ``_.-`` only, starting with a letter, cut to the
     flavour's limit. PBS refuses other names (and the Slurm wrapper's sbatch stops at quotes);
     our store keeps the full name."""
-    text = _NAME_BAD_RE.sub("_", str(name)).strip("_.-")
-    if not text or not text[0].isalpha():
-        text = "j" + text
-    return text[:flavour_of(flavour).max_name]
+    return plain_job_name(name, flavour_of(flavour).max_name)
 
 
 def pbs_directives(job: JobInfo, paths: ProjectPaths, flavour: str, pbs_server: str | None = None) -> list[str]:

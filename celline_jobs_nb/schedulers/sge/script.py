@@ -12,21 +12,23 @@ from ...core.models import JobInfo
 from ...core.paths import ProjectPaths
 from ...core.resources import Resources
 from ...core.settings import SgeSettings
-from ..batch.script import array_task_exports, checked_dependencies, extra_directives, render_job_script
+from ..batch.script import (
+    array_task_exports,
+    checked_dependencies,
+    extra_directives,
+    plain_job_name,
+    render_job_script,
+)
 from .parse import task_range
 
 #: Grid Engine job names: no whitespace, no ``/ : @ \\ * ?``, not starting with a digit; we keep
 #: letters, digits and ``_.-`` (our store keeps the full name).
 MAX_NAME = 200
-_NAME_BAD_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 _THROTTLE_RE = re.compile(r"^(.*?)%([1-9][0-9]{0,5})$")
 
 
 def sge_job_name(name: str) -> str:
-    text = _NAME_BAD_RE.sub("_", str(name)).strip("_.-")
-    if not text or not text[0].isalpha():
-        text = "j" + text
-    return text[:MAX_NAME]
+    return plain_job_name(name, MAX_NAME)
 
 
 def sge_duration(seconds: int) -> str:
