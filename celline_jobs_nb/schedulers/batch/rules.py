@@ -70,6 +70,30 @@ def poll_floor_override(settings: Mapping[str, Any], key: str, env_var: str, lab
 # ------------------------------------------------------------------------------------------------
 
 
+def recalled(store: JobStore, key: str, max_age: float) -> tuple[str, float] | None:
+    """(value, when) of what ``remember`` stored under ``key`` (what an adapter found out about its
+    scheduler, shared by every process of the project), while younger than ``max_age`` seconds;
+    None when never stored, unreadable or too old."""
+    stored = store.get_meta(key)
+    if not stored:
+        return None
+    value, _, when = stored.rpartition("@")
+    try:
+        checked = float(when)
+    except ValueError:
+        return None
+    return (value, checked) if time.time() - checked < max_age else None
+
+
+def remember(store: JobStore, key: str, value: str, when: float, what: str) -> None:
+    """Store ``value`` found out at ``when`` (epoch seconds) under ``key`` for ``recalled``; a cache
+    only, so a store that cannot take it is logged (``what`` names it), never a failed poll."""
+    try:
+        store.set_meta(key, f"{value}@{when:.0f}")
+    except Exception as exc:  # a cache only: never fail a poll over it
+        log.debug("could not remember %s: %s", what, exc)
+
+
 def optional(parser: Callable[[str], Any], text: str | None) -> Any:
     """A field that is only nice to have: unparseable means unknown, not an error."""
     if text is None:

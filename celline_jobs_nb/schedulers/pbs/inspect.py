@@ -17,6 +17,8 @@ from ..batch.rules import (
     error_line,
     listed_resources,
     optional,
+    recalled,
+    remember,
 )
 from .flavours import PbsFlavour, flavour_of
 from .parse import (
@@ -72,15 +74,10 @@ class PbsInspection:
         return self._version
 
     def _detect_flavour(self) -> tuple[str, str | None]:
-        stored = self.context.store.get_meta(FLAVOUR_META_KEY)
-        if stored:
-            value, _, when = stored.rpartition("@")
-            flavour, _, version = value.partition("|")
-            try:
-                fresh = time.time() - float(when) < FLAVOUR_RECHECK_SECONDS
-            except ValueError:
-                fresh = False
-            if fresh and flavour in FLAVOURS:
+        stored = recalled(self.context.store, FLAVOUR_META_KEY, FLAVOUR_RECHECK_SECONDS)
+        if stored is not None:
+            flavour, _, version = stored[0].partition("|")
+            if flavour in FLAVOURS:
                 return flavour, version or None
         flavour, version = _sniff_wrapper(), None
         if flavour is None:
@@ -93,10 +90,7 @@ class PbsInspection:
                             "(set %s=openpbs|torque|torque-slurm to choose)", FLAVOUR_ENV)
                 flavour = TORQUE
         log.info("PBS flavour: %s%s", flavour, f" {version}" if version else "")
-        try:
-            self.context.store.set_meta(FLAVOUR_META_KEY, f"{flavour}|{version or ''}@{time.time():.0f}")
-        except Exception as exc:  # a cache only: never fail a poll over it
-            log.debug("could not remember the PBS flavour: %s", exc)
+        remember(self.context.store, FLAVOUR_META_KEY, f"{flavour}|{version or ''}", time.time(), "the PBS flavour")
         return flavour, version
 
     def _pbs_server(self) -> str | None:

@@ -25,6 +25,8 @@ from ..batch.rules import (
     conclusive_exit,
     current_user,
     error_line,
+    recalled,
+    remember,
 )
 from .inspect import SlurmInspection
 from .parse import (
@@ -245,26 +247,17 @@ class SlurmScheduler(SlurmInspection, BatchScheduler):
     def _accounting_mode(self) -> str | None:
         if self._accounting is not None and time.time() - self._accounting_checked < ACCOUNTING_RECHECK_SECONDS:
             return self._accounting
-        stored = self.context.store.get_meta(ACCOUNTING_META_KEY)
-        if stored:
-            mode, _, when = stored.partition("@")
-            try:
-                checked = float(when)
-            except ValueError:
-                checked = 0.0
-            if mode in ("slurmdbd", "jobcomp", "none") and time.time() - checked < ACCOUNTING_RECHECK_SECONDS:
-                self._accounting, self._accounting_checked = mode, checked
-                return mode
+        stored = recalled(self.context.store, ACCOUNTING_META_KEY, ACCOUNTING_RECHECK_SECONDS)
+        if stored is not None and stored[0] in ("slurmdbd", "jobcomp", "none"):
+            self._accounting, self._accounting_checked = stored
+            return stored[0]
         return None
 
     def _set_accounting(self, mode: str) -> None:
         if mode != self._accounting:
             log.info("SLURM accounting: %s", mode)
         self._accounting, self._accounting_checked = mode, time.time()
-        try:
-            self.context.store.set_meta(ACCOUNTING_META_KEY, f"{mode}@{self._accounting_checked:.0f}")
-        except Exception as exc:  # a cache only: never fail a poll over it
-            log.debug("could not remember the SLURM accounting mode: %s", exc)
+        remember(self.context.store, ACCOUNTING_META_KEY, mode, self._accounting_checked, "the SLURM accounting mode")
 
     def _resolve_sacct(self, units: Sequence[_Unit]) -> bool:
         """slurmdbd: one ``sacct -P`` for every unit that needs accounting or resource use, and for
