@@ -73,8 +73,12 @@ def encode(column: str, value: Any) -> Any:
             return _compact(Resources.parse(value).to_dict())
         if column == "progress":
             progress = value if isinstance(value, Progress) else Progress.from_dict(value)
-            # Only what is set: a finished job's progress is '{"percent":100.0,"stage":"done"}'.
-            return _compact({key: item for key, item in progress.to_dict().items() if item not in (None, {})})
+            # Only what is set; percent and stage alone (every finished job's) as a pair: '[100.0,"done"]'
+            # (schema 9; ``_progress_parts`` reads both forms).
+            shown = {key: item for key, item in progress.to_dict().items() if item not in (None, {})}
+            if shown and shown.keys() <= {"percent", "stage"}:
+                return _compact([shown.get("percent"), shown.get("stage")])
+            return _compact(shown)
         if column == "metadata":
             return _compact(pack_usage(value))
         if column in JSON_COLUMNS:
@@ -151,7 +155,10 @@ def stored_status(text: str) -> JobStatus:
 
 @functools.lru_cache(maxsize=4096)
 def _progress_parts(text: str | None) -> Progress:
-    return Progress.from_dict(json.loads(text or "{}"))
+    value = json.loads(text or "{}")
+    if isinstance(value, list) and len(value) == 2:  # [percent, stage] (``encode``)
+        value = {key: item for key, item in zip(("percent", "stage"), value, strict=True) if item is not None}
+    return Progress.from_dict(value)
 
 
 def _progress(text: str | None) -> Progress:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..core.errors import CellineJobsError
 from ..core.models import FINAL_STATUSES
-from .rows import encode, metadata_of
+from .rows import _progress, encode, metadata_of
 
 #: The most a stored blob may expand to (60 points are ~2 kB; a hand-edited row is not trusted).
 MAX_TEXT = 1 << 20
@@ -109,21 +109,24 @@ def compact_rows(conn: sqlite3.Connection, after_seq: int, batch: int) -> int | 
 
 
 def pack_usage_rows(conn: sqlite3.Connection, after_seq: int, batch: int) -> int | None:
-    """Store the usage records of rows with seq in (after_seq, after_seq + batch] written before
-    schema 8 as one array (``rows.pack_usage``): the same values, ~70 bytes less per job. Returns
-    the last seq looked at, None when past the end."""
+    """Store the usage records (schema 8) and the progress (schema 9) of rows with seq in
+    (after_seq, after_seq + batch] written before as ``rows.encode`` writes them now (the usage
+    figures as one array, a percent and stage as a pair): the same values, ~90 bytes less per job.
+    Returns the last seq looked at, None when past the end."""
     high = after_seq + batch
     before = conn.execute("SELECT value FROM meta WHERE key = 'usage_before'").fetchone()
     last = int(before[0]) if before else conn.execute("SELECT MAX(seq) FROM jobs").fetchone()[0]
     if last is None or after_seq >= last:
         return None
-    rows = conn.execute("SELECT job_id, metadata FROM jobs WHERE seq > ? AND seq <= ? AND instr(metadata, ?) > 0",
+    rows = conn.execute("SELECT job_id, metadata, progress FROM jobs WHERE seq > ? AND seq <= ? "
+                        "AND (instr(metadata, ?) > 0 OR (progress LIKE '{%' AND progress != '{}'))",
                         (after_seq, min(high, last), '"max_rss_bytes"')).fetchall()
-    for job_id, text in rows:
-        try:
-            packed = encode("metadata", metadata_of(text))
-        except (ValueError, TypeError, RecursionError, CellineJobsError):
-            continue  # unreadable: left as it is (the row's reader names the problem)
-        if packed != text:
-            conn.execute("UPDATE jobs SET metadata = ? WHERE job_id = ?", (packed, job_id))
+    for job_id, metadata, progress in rows:
+        for column, text in (("metadata", metadata), ("progress", progress)):
+            try:
+                packed = encode(column, metadata_of(text) if column == "metadata" else _progress(text))
+            except (ValueError, TypeError, RecursionError, CellineJobsError):
+                continue  # unreadable: left as it is (the row's reader names the problem)
+            if packed != text:
+                conn.execute(f"UPDATE jobs SET {column} = ? WHERE job_id = ?", (packed, job_id))
     return high

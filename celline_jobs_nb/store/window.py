@@ -55,7 +55,8 @@ SORTS: dict[str, tuple[str, str | None]] = {
     "native": ("native_id", None),
     "status": ("CASE status " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATUS_ORDER))
                + f" ELSE {len(STATUS_ORDER)} END", None),
-    "progress": ("(CASE WHEN json_valid(progress) THEN json_extract(progress, '$.percent') END)", None),
+    "progress": ("(CASE WHEN json_valid(progress) THEN COALESCE(json_extract(progress, '$.percent'), "
+                 "json_extract(progress, '$[0]')) END)", None),  # {"percent":..} or [percent, stage]
     "peak": ("(CASE WHEN json_valid(metadata) THEN COALESCE(json_extract(metadata, '$.usage.u5[3]'), "
              "json_extract(metadata, '$.usage.max_rss_bytes')) END)", None),  # packed (rows.pack_usage) or not
     "cpu": ("(CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.usage.cpu_percent') END)", None),

@@ -1,6 +1,7 @@
-"""The usage record's five figures are stored as one array (schema 8, ~70 bytes less per job);
-every reader returns what was written, in rows packed and in rows written before (a store of
-schema 7 migrates on open and its rows are packed lazily, by the daily copier's pass)."""
+"""The usage record's five figures are stored as one array (schema 8, ~70 bytes less per job) and a
+progress of percent and stage as a pair (schema 9); every reader returns what was written, in rows
+packed and in rows written before (a store of schema 7 migrates on open and its rows are packed
+lazily, by the daily copier's pass)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from celline_jobs_nb import export
-from celline_jobs_nb.core.models import JobInfo, JobStatus, JobType, new_job_id, utcnow
+from celline_jobs_nb.core.models import JobInfo, JobStatus, JobType, Progress, new_job_id, utcnow
 from celline_jobs_nb.core.paths import ProjectPaths
 from celline_jobs_nb.store.schema import SCHEMA_VERSION
 from celline_jobs_nb.store.sqlite import JobStore
@@ -35,13 +36,15 @@ def _jobs() -> list[JobInfo]:
             usage = {"cpu_seconds": 1.0, "max_rss_bytes": 5}  # not all five: stored as it is
         if i % 4 == 1:
             usage = {**usage, "cpu_percent": 99.5, "rss_bytes": 2**20, "samples": [list(s) for s in SAMPLES]}
+        progress = [Progress(100.0, "done"), Progress(40.0, None), Progress(None, "Aligning"), Progress(),
+                    Progress(12.5, "x", {"reads": 5})][i % 5]
         status = JobStatus.RUNNING if i == 39 else (JobStatus.FAILED if i % 3 == 0 else JobStatus.COMPLETED)
         jobs.append(JobInfo(job_id=new_job_id(), name=f"job{i}", command=f"run {i}", status=status,
                             job_type=JobType.COUNT if i % 2 else JobType.CUSTOM,
                             created_at=created + timedelta(minutes=i), submit_time=created + timedelta(minutes=i),
                             start_time=created + timedelta(minutes=i),
                             end_time=None if i == 39 else created + timedelta(minutes=i + 20),
-                            metadata={"usage": usage, "note": i} if i % 9 else {"note": i}))
+                            progress=progress, metadata={"usage": usage, "note": i} if i % 9 else {"note": i}))
     return jobs
 
 
@@ -49,7 +52,7 @@ def _everything(store: JobStore) -> dict[str, object]:
     """What every reader of the store returns."""
     ids = [job.job_id for job in store.list()]
     frame = export.to_dataframe(store, per="attempt")
-    peak = SORTS["peak"][0]
+    peak, progress = SORTS["peak"][0], SORTS["progress"][0]
     return {
         "get": [store.get(job_id) for job_id in ids],
         "get_many": store.get_many(ids),
@@ -58,11 +61,16 @@ def _everything(store: JobStore) -> dict[str, object]:
         "iter_list": [(job, job.metadata) for job in store.iter_list(batch=7)],
         "history": frame.to_dict(orient="list"),
         "peak_sort": store._read(f"SELECT job_id, {peak} FROM jobs ORDER BY {peak}, seq", ()),
+        "progress_sort": store._read(f"SELECT job_id, {progress} FROM jobs ORDER BY {progress}, seq", ()),
     }
 
 
 def _stored(store: JobStore) -> list[str]:
     return [r[0] for r in store._read("SELECT metadata FROM jobs ORDER BY seq", ())]
+
+
+def _progress_texts(store: JobStore) -> list[str]:
+    return [r[0] for r in store._read("SELECT progress FROM jobs ORDER BY seq", ())]
 
 
 def test_usage_records_are_stored_packed_and_read_back_as_written(project: Path):
@@ -75,8 +83,10 @@ def test_usage_records_are_stored_packed_and_read_back_as_written(project: Path)
                                               "req_mem_bytes"))
         assert ('"u5":[' in text) is packed and ("max_rss_bytes" in text) is (not packed and "usage" in job.metadata)
         read = store.get(job.job_id)
-        assert read.metadata == job.metadata
+        assert read.metadata == job.metadata and read.progress == job.progress
         assert read.to_dict() == {**job.to_dict(), "updated_at": read.to_dict()["updated_at"]}
+    assert _progress_texts(store)[:5] == ['[100.0,"done"]', '[40.0,null]', '[null,"Aligning"]', '{}',
+                                          '{"percent":12.5,"stage":"x","details":{"reads":5}}']
     # an update merging into a packed record (the poller's next figures) keeps the other figures
     running = jobs[-1]
     assert store.update(running.job_id, JobStatus.COMPLETED, metadata={"note": "done"})
@@ -95,15 +105,22 @@ def test_a_schema_7_store_migrates_on_open_and_reads_the_same_before_and_after_p
             value["usage"] = {**dict(zip(("cpu_seconds", "elapsed_seconds", "alloc_cpus", "max_rss_bytes",
                                           "req_mem_bytes"), usage.pop("u5"), strict=True)), **usage}
         conn.execute("UPDATE jobs SET metadata = ? WHERE seq = ?", (json.dumps(value, separators=(",", ":")), seq))
+    for seq, text in conn.execute("SELECT seq, progress FROM jobs").fetchall():
+        pair = json.loads(text)
+        if isinstance(pair, list):
+            old_form = {key: v for key, v in zip(("percent", "stage"), pair, strict=True) if v is not None}
+            conn.execute("UPDATE jobs SET progress = ? WHERE seq = ?", (json.dumps(old_form, separators=(",", ":")),
+                                                                         seq))
     conn.execute("DELETE FROM meta WHERE key IN ('usage_before', 'usage_packed')")
     conn.execute("PRAGMA user_version = 7")
     store.close()
-    before = _stored(JobStoreRaw(project))
-    assert not any('"u5"' in text for text in before)
+    raw = JobStoreRaw(project)
+    before, progress_before = _stored(raw), _progress_texts(raw)  # type: ignore[arg-type]
+    assert not any('"u5"' in text for text in before) and not any(t.startswith("[") for t in progress_before)
 
     store = JobStore(project)  # migrates: nothing is rewritten on open
-    assert store._read("PRAGMA user_version", ())[0][0] == SCHEMA_VERSION == 8
-    assert _stored(store) == before
+    assert store._read("PRAGMA user_version", ())[0][0] == SCHEMA_VERSION == 9
+    assert _stored(store) == before and _progress_texts(store) == progress_before
     old = _everything(store)
     assert store.compact_samples(batch=9, budget=60.0)  # the daily copier's pass, a batch at a time
     after = _stored(store)
@@ -111,6 +128,7 @@ def test_a_schema_7_store_migrates_on_open_and_reads_the_same_before_and_after_p
     assert full == 30 and sum('"u5":[' in text for text in after) == full
     assert not any('"elapsed_seconds"' in text for text in after)
     assert sum(map(len, after)) < sum(map(len, before)) - full * 60
+    assert sum(t.startswith("[") for t in _progress_texts(store)) == 24  # the 8 '{}' and 8 with details stay
     new = _everything(store)
     for reader in old:
         assert new[reader] == old[reader], reader
