@@ -5,20 +5,22 @@ The table lists *top-level* jobs: not an array task (those are listed under thei
 an earlier attempt of a retried job (listed under the latest one). Every query runs on indexes this
 module creates itself, once per database (``WindowIndex.ensure``): partial indexes over the
 top-level rows for the indexed sort keys (``SORTS``), one over status for the chips, and an FTS5
-full-text index of id, name, type and reason (plus status tags and a tag on the rows listed under
+trigram index of id, name, type and reason (plus status tags and a tag on the rows listed under
 another, so a filtered count never reads a row), kept in sync by triggers. On a store that does
 not have them yet (a big one builds them in a background thread, a read-only one never can) the
-same queries run unindexed:
-the answers are the same, only slower.
+same queries run unindexed: the answers are the same, only slower. An index whose definition is
+not this module's (an older version's) counts as missing: dropped and built again the same way.
 
-Free text: each word typed matches the start of a word of the id, name, type or reason ("SRR25"
-finds "Count SRR2584863"; every word must match). Without the FTS index: substrings, with LIKE.
+Free text: each word typed matches any part of the id, name, type or reason, case-insensitively
+("2584863" and "unt SRR" find "Count SRR2584863"; every word must match). Words of 3 characters or
+more are looked up in the trigram index; shorter ones (which a trigram index cannot answer) are
+LIKE conditions on the rows the rest of the query selects, the whole history when they are alone.
+Typed text is always literal: quotes, ``*``, ``NEAR(`` or ``%`` match themselves.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from ..core.errors import CellineJobsError
 from ..core.models import JobInfo, JobStatus
 from .rows import COLUMNS
 from .stored_job import rows_to_jobs
+from .window_text import FTS, FTS_FILL, FTS_NAMES, FTS_SQL, STALE, TRIGRAM, match_expression
 
 log = logging.getLogger("celline.job")
 
@@ -76,30 +79,8 @@ _INDEXES = {
 }
 
 
-def _tags(row: str) -> str:
-    """The FTS ``tags`` value of a row (``NEW``/``OLD``/``jobs``): "zfailed", plus " zsub" for a row
-    listed under another (an array task, an earlier attempt): a rare token, cheap to exclude."""
-    return (f"'z' || {row}.status || CASE WHEN {row}.array_parent IS NULL AND (CASE WHEN json_valid({row}.metadata) "
-            f"THEN json_extract({row}.metadata, '$.retried_by') END) IS NULL THEN '' ELSE ' zsub' END")
-
-
-_FTS_COLUMNS = "job_id, name, job_type, reason, tags"
-_TEXT_COLUMNS = "{job_id name job_type reason}"
-_FTS = [
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS jw_fts USING fts5({_FTS_COLUMNS}, content='', tokenize='unicode61')",
-    f"CREATE TRIGGER IF NOT EXISTS jw_fts_ai AFTER INSERT ON jobs BEGIN INSERT INTO jw_fts(rowid, {_FTS_COLUMNS}) "
-    f"VALUES (NEW.seq, NEW.job_id, NEW.name, NEW.job_type, NEW.reason, {_tags('NEW')}); END",
-    f"CREATE TRIGGER IF NOT EXISTS jw_fts_ad AFTER DELETE ON jobs BEGIN INSERT INTO jw_fts(jw_fts, rowid, "
-    f"{_FTS_COLUMNS}) VALUES ('delete', OLD.seq, OLD.job_id, OLD.name, OLD.job_type, OLD.reason, {_tags('OLD')}); END",
-    f"CREATE TRIGGER IF NOT EXISTS jw_fts_au AFTER UPDATE OF job_id, name, job_type, reason, status, array_parent, "
-    f"metadata ON jobs WHEN OLD.job_id IS NOT NEW.job_id OR OLD.name IS NOT NEW.name OR OLD.job_type IS NOT "
-    f"NEW.job_type OR OLD.reason IS NOT NEW.reason OR ({_tags('OLD')}) IS NOT ({_tags('NEW')}) BEGIN "
-    f"INSERT INTO jw_fts(jw_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', OLD.seq, OLD.job_id, OLD.name, "
-    f"OLD.job_type, OLD.reason, {_tags('OLD')}); INSERT INTO jw_fts(rowid, {_FTS_COLUMNS}) VALUES (NEW.seq, "
-    f"NEW.job_id, NEW.name, NEW.job_type, NEW.reason, {_tags('NEW')}); END",
-]
-_FTS_FILL = (f"INSERT INTO jw_fts(rowid, {_FTS_COLUMNS}) SELECT seq, job_id, name, job_type, reason, {_tags('jobs')} "
-             "FROM jobs")
+#: A text of only words under TRIGRAM characters searches the newest ``SHORT_SCAN`` rows.
+SHORT_SCAN = 20_000
 #: Stores with more rows than this build the indexes in a background thread (the table opens at once).
 BUILD_INLINE_ROWS = 20_000
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM jobs"
@@ -130,14 +111,9 @@ class Query:
         return {"sort": self.sort, "dir": "desc" if self.descending else "asc", "statuses": list(self.statuses),
                 "text": self.text}
 
-    def words(self) -> list[list[str]]:
-        """The text as words, each as its tokens (FTS's unicode61 splits "exit-3" into exit, 3)."""
-        out = []
-        for word in self.text.lower().split()[:MAX_WORDS]:
-            tokens = re.findall(r"[^\W_]+", word)
-            if tokens:
-                out.append(tokens)
-        return out
+    def words(self) -> list[str]:
+        """The text as words (each matched as a substring, literally)."""
+        return self.text.lower().split()[:MAX_WORDS]
 
 
 class WindowIndex:
@@ -152,15 +128,16 @@ class WindowIndex:
         self._look()
 
     def _look(self) -> None:
+        """The indexes present; a text index or trigger not as this module defines it is not."""
         try:
-            rows = self.store._read("SELECT name FROM sqlite_master WHERE name LIKE 'jw_%'")
+            rows = self.store._read("SELECT name, sql FROM sqlite_master WHERE name LIKE 'jw_%'")
         except CellineJobsError:
             rows = []
-        self.present = {r[0] for r in rows}
+        self.present = {name for name, sql in rows if name not in FTS_SQL or sql == FTS_SQL[name]}
 
     @property
     def fts(self) -> bool:
-        return {"jw_fts", "jw_fts_ai", "jw_fts_ad", "jw_fts_au"} <= self.present
+        return set(FTS_NAMES) <= self.present
 
     def has(self, index: str | None) -> bool:
         return index is not None and index in self.present
@@ -196,16 +173,23 @@ class WindowIndex:
                         self.store._retrying(lambda c, sql=sql: c.execute(sql))
                         self.present.add(name)
                 if not self.fts:
-                    def fts(conn: Any) -> None:
-                        # The triggers and the fill in one transaction: no row missed. An index left
-                        # without its triggers (the jobs table rebuilt) may be stale: filled again.
-                        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'jw_fts'").fetchone()
-                        for sql in _FTS:
-                            conn.execute(sql)
-                        if exists:
-                            conn.execute("INSERT INTO jw_fts(jw_fts) VALUES ('delete-all')")
-                        conn.execute(_FTS_FILL)
+                    def drop(conn: Any) -> None:
+                        # An older version's index, or one left without its triggers (the jobs
+                        # table rebuilt, so maybe stale), or defined otherwise: dropped first.
+                        kinds = dict(conn.execute("SELECT name, type FROM sqlite_master WHERE name IN "
+                                                  f"({', '.join('?' for _ in STALE + FTS_NAMES)})",
+                                                  [*STALE, *FTS_NAMES]).fetchall())
+                        for name in (*STALE, *FTS_NAMES[1:], FTS_NAMES[0]):
+                            if name in kinds:
+                                conn.execute(f"DROP {'TRIGGER' if kinds[name] == 'trigger' else 'TABLE'} {name}")
 
+                    def fts(conn: Any) -> None:
+                        # The triggers and the fill in one transaction: no row missed.
+                        for sql in FTS:
+                            conn.execute(sql)
+                        conn.execute(FTS_FILL)
+
+                    self.store._retrying(drop)
                     self.store._retrying(fts)
                     self._look()
             except CellineJobsError as exc:
@@ -242,14 +226,34 @@ class Windows:
         return ({s: chips[s] for s in STATUS_ORDER if chips.get(s)},
                 {s: top[s] for s in STATUS_ORDER if top.get(s, 0) > 0})
 
+    def _fts_only(self, query: Query) -> bool:
+        """The text index alone answers ``query``'s text and chips (every word long enough)."""
+        words = query.words()
+        return bool(words) and self.index.fts and all(len(w) >= TRIGRAM for w in words)
+
+    def _short_only(self, query: Query) -> bool:
+        words = query.words()
+        return bool(words) and all(len(w) < TRIGRAM for w in words)
+
+    def _newest_seq(self) -> int:
+        return self._cached("newest", lambda: int(self.store._read("SELECT COALESCE(MAX(seq), 0) FROM jobs")[0][0]))
+
+    def notice(self, query: Query) -> str | None:
+        """What the view says when ``query`` does not search the whole history."""
+        if self._short_only(query) and self._newest_seq() > SHORT_SCAN:
+            return (f"words under {TRIGRAM} characters search the newest {SHORT_SCAN:,} jobs: type {TRIGRAM} or "
+                    "more to search the whole history")
+        return None
+
     def total(self, query: Query) -> int:
         """How many top-level rows match ``query``."""
-        if query.words() and self.index.fts:
-            return int(self.store._read("SELECT COUNT(*) FROM jw_fts WHERE jw_fts MATCH ?", [self._match(query)])[0][0])
+        if self._fts_only(query):
+            return int(self.store._read("SELECT COUNT(*) FROM jw_text WHERE jw_text MATCH ?",
+                                        [self._match(query)])[0][0])
         if not query.words():
             top = self.cached_counts()[1]
             return sum(n for s, n in top.items() if not query.statuses or s in query.statuses)
-        where, params = self._where(query)
+        where, params = self._where(query, bare=True)
         return int(self.store._read(f"SELECT COUNT(*) FROM jobs WHERE {where}", params)[0][0])
 
     # -- the rows of a window -------------------------------------------------------------------
@@ -272,7 +276,7 @@ class Windows:
         present = PRESENT.get(query.sort, f"{expr} IS NOT NULL")
         if ("valued", query) not in self._cache and offset < 4 * (end - offset):
             # Near the top: the rows with a value, read forward, without counting them first.
-            where, params = self._where(query)
+            where, params = self._where(query, like=total >= 5000)  # many match: test the rows walked
             _expr, index = SORTS[query.sort]
             direction = "DESC" if query.descending else "ASC"
             found = [r[0] for r in self.store._read(
@@ -321,11 +325,11 @@ class Windows:
         desc = descending != backwards
         order = ", ".join(f"{k} {'DESC' if desc else 'ASC'}" for k in keys)
         skip, count = (size - stop if backwards else start), stop - start
-        if expr == "seq" and query.words() and self.index.fts:
-            rows = self.store._read(f"SELECT rowid FROM jw_fts WHERE jw_fts MATCH ? ORDER BY rowid "
+        if expr == "seq" and self._fts_only(query):
+            rows = self.store._read(f"SELECT rowid FROM jw_text WHERE jw_text MATCH ? ORDER BY rowid "
                                     f"{'DESC' if desc else 'ASC'} LIMIT ? OFFSET ?", [self._match(query), count, skip])
         else:
-            where, params = self._where(query)
+            where, params = self._where(query, like=size >= 5000)
             if condition:
                 where += f" AND {condition}"
             rows = self.store._read(f"SELECT seq FROM jobs{self._hint(query, index, size)} WHERE {where} "
@@ -344,7 +348,7 @@ class Windows:
 
     def _count(self, query: Query, condition: str, cap: int, size: int) -> int:
         """Rows of ``query`` (``size`` of them) that meet ``condition``, counted up to ``cap``."""
-        where, params = self._where(query)
+        where, params = self._where(query, like=size >= 5000)
         _expr, index = SORTS[query.sort]
         return int(self.store._read(f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs{self._hint(query, index, size)} "
                                     f"WHERE {where} AND {condition} LIMIT ?)", [*params, int(cap)])[0][0])
@@ -460,29 +464,30 @@ class Windows:
             return " INDEXED BY jw_status"
         return f" INDEXED BY {index}" if self.index.has(index) else ""
 
-    def _where(self, query: Query) -> tuple[str, list[Any]]:
-        where, params = [TOP], []
-        if query.statuses:
+    def _where(self, query: Query, like: bool = False, bare: bool = False) -> tuple[str, list[Any]]:
+        """The conditions of ``query``; ``like``: every word as LIKE (the rows are read anyway);
+        ``bare``: without the conditions the text index's match holds already (no index to use)."""
+        words = query.words()
+        indexed = [w for w in words if len(w) >= TRIGRAM] if self.index.fts and not like else []
+        where, params = ([] if indexed and bare else [TOP]), []
+        if query.statuses and not (indexed and bare):
             where.append(f"status IN ({', '.join('?' for _ in query.statuses)})")
             params.extend(query.statuses)
-        words = query.words()
-        if words and self.index.fts:
-            where.append("seq IN (SELECT rowid FROM jw_fts WHERE jw_fts MATCH ?)")
+        if self._short_only(query) and self._newest_seq() > SHORT_SCAN:
+            where.append("seq > ?")
+            params.append(self._newest_seq() - SHORT_SCAN)
+        if indexed:
+            where.append("seq IN (SELECT rowid FROM jw_text WHERE jw_text MATCH ?)")
             params.append(self._match(query))
-        elif words:
-            for tokens in words:
-                pattern = "%" + "%".join(t.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                                         for t in tokens) + "%"
-                where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("job_id", "name", "job_type",
-                                                                                     "reason")) + ")")
-                params.extend([pattern] * 4)
+        for word in words:
+            if word in indexed:
+                continue
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in ("job_id", "name", "job_type",
+                                                                                 "reason")) + ")")
+            params.extend([pattern] * 4)
         return " AND ".join(where), params
 
     @staticmethod
     def _match(query: Query) -> str:
-        """The FTS5 expression: every word as a prefix phrase in the text columns, top-level rows,
-        the chosen statuses."""
-        parts = [f'{_TEXT_COLUMNS} : "{" ".join(tokens)}"*' for tokens in query.words()]
-        if query.statuses:
-            parts.append("(" + " OR ".join(f"tags : z{s}" for s in query.statuses) + ")")
-        return "(" + " AND ".join(parts) + ") NOT (tags : zsub)"
+        return match_expression(query.words(), query.statuses)

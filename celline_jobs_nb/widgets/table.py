@@ -160,6 +160,7 @@ class JobTable(DiskUsage, CellineWidget):
             try:
                 reply = self.views.open(str(view)[:64], window)
                 reply["counts"] = self.windows.counts()
+                reply["notice"] = self.windows.notice(window.query) or ""
             except CellineJobsError as exc:
                 self._error = str(exc)
                 reply = {"ids": [], "rows": [], "kids": {}, "children": {}, "total": 0, "counts": {}, "full": True,

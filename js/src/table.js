@@ -359,10 +359,9 @@ export function renderTable({ model, el }) {
     const filtered = st.statuses.size || st.text.trim();
     const sortLabel = (COLUMNS.find((c) => c.key === st.sortKey) || { label: st.sortKey }).label;
     footCount.textContent = `${filtered ? `${formatCount(matched)} matching · ` : ""}${formatCount(total)} job${total === 1 ? "" : "s"}` +
-      ` · sorted by ${sortLabel} ${st.sortDir === "asc" ? "▲" : "▼"}` + (st.meta.indexing ? " · building the search index…" : "");
+      ` · sorted by ${sortLabel} ${st.sortDir === "asc" ? "▲" : "▼"}` + (st.meta.indexing ? " · building the search index…" : "") + (filtered && win.notice ? ` · ${win.notice}` : "");
     empty.hidden = win.total > 0 || win.ids.length > 0;
     empty.textContent = total === 0 && !filtered ? "No jobs yet: submit one (monitor.submit_job) and it appears here." : "No job matches the filter.";
-    search.placeholder = st.meta.fts === false ? "Filter by name, id, type, reason…" : "Filter: words starting with… (name, id, type, reason)";
   }
 
   function renderDisk() {

@@ -20,6 +20,7 @@ export class WindowStore {
     this.children = new Map();
     this.kids = {};
     this.total = 0;
+    this.notice = ""; // the kernel's note when the query does not search the whole history
     this.counts = {};
     this.query = null;
     this.version = 0;
@@ -40,6 +41,7 @@ export class WindowStore {
     }
     this.kids = cleanKids(msg.kids);
     this.total = safeInt(msg.total);
+    this.notice = typeof msg.notice === "string" ? msg.notice.slice(0, 300) : "";
     if (msg.counts) this.counts = cleanCounts(msg.counts);
     if (msg.query) this.query = msg.query;
     this.version++;

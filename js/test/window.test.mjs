@@ -72,3 +72,14 @@ test("window: values that are not counts or ids never break it", () => {
   assert.equal(win.offset, 0);
   assert.deepEqual(win.counts, { completed: 3 });
 });
+
+test("window: the kernel's notice (a search not over the whole history) is kept as text, bounded", () => {
+  const win = loaded();
+  assert.equal(win.notice, "");
+  win.load({ offset: 0, limit: 1, ids: ["a"], rows: [row("a")], total: 1, notice: "type 3 or more" });
+  assert.equal(win.notice, "type 3 or more");
+  win.load({ offset: 0, limit: 1, ids: ["a"], rows: [row("a")], total: 1, notice: { html: "<b>x</b>" } });
+  assert.equal(win.notice, "");
+  win.load({ offset: 0, limit: 1, ids: ["a"], rows: [row("a")], total: 1, notice: "x".repeat(1000) });
+  assert.equal(win.notice.length, 300);
+});
