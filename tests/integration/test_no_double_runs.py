@@ -19,6 +19,7 @@ import pytest
 
 from celline_jobs_nb import JobMonitor, JobStatus
 from celline_jobs_nb.core.errors import StoreError
+from celline_jobs_nb.core.jobfiles import write_exit_file
 
 T = TypeVar("T")
 RETRY_AT_ONCE = {"max_retries": 2, "backoff": 0, "jitter": 0}
@@ -251,3 +252,32 @@ def test_cancel_of_a_stopped_job_reports_cancelled_only_when_its_group_is_gone(m
     assert (job.status, job.reason) == (JobStatus.CANCELLED, "cancelled by user")
     assert not _group(pgid)
     assert "got TERM" in ticks.read_text()  # continued, so it ended on SIGTERM, not by the SIGKILL after the grace
+
+
+def test_a_cancelled_job_never_kills_a_program_that_got_its_group_id(monitor: JobMonitor, project: Path):
+    """A job recorded without its group's start time (a record of an earlier version) whose process
+    group id now belongs to another program (pids are reused; a daemon leads its own group): the
+    cancel's SIGKILL goes nowhere, the program runs on. Each new job records that start time, even
+    for a command that has already exited when its wrapper records it."""
+    quick = monitor.submit_job("quick", "true")
+    monitor.wait([quick], timeout=30)
+    assert isinstance(monitor.get_job(quick).metadata.get("pid_started"), float)
+
+    marker = project / "started.txt"
+    job_id = monitor.submit_job("long", f"touch {marker}; sleep 60")
+    meta = _started(monitor, job_id, marker)
+    own_group = int(meta["pgid"])
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)  # leads its own group
+    try:
+        monitor.store.update(job_id, None, source="test", metadata={
+            "pgid": other.pid, "pid": other.pid, "pid_started": None, "runner_pid": 2 ** 22 + 1,
+            "cancel_requested": True, "cancel_sent_at": 0.0})
+        os.killpg(own_group, signal.SIGKILL)
+        os.kill(int(meta["runner_pid"]), signal.SIGKILL)
+        write_exit_file(monitor.paths.exit_file(job_id), None, signal.SIGKILL)
+        for _ in range(3):
+            monitor.refresh(force=True)
+        assert other.poll() is None, "a program that is not the job's was signalled"
+    finally:
+        other.kill()
+        other.wait()

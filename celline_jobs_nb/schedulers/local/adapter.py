@@ -87,6 +87,15 @@ def process_identity(pid: int) -> float | None:
         return None
 
 
+def start_time_of(pid: int) -> float | None:
+    """The start time of a process we have not reaped yet, also once it has exited (a zombie): what
+    identifies a job's group later, when its pid may belong to another program."""
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
 def is_same_process(pid: object, started: object) -> bool:
     """Whether ``pid`` is still the process that started at ``started`` (pids get reused)."""
     if not isinstance(pid, int) or not isinstance(started, (int, float)):
@@ -296,7 +305,7 @@ class LocalScheduler(SchedulerAdapter):
                         _signal(pgid, signal.SIGCONT, group=True)
             elif command_alive:
                 for pgid in _job_pgids(meta):
-                    _terminate_group_later(pgid)
+                    _terminate_group_later(pgid, meta)
             else:
                 updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
                                          {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow()}, "cancel"))
@@ -378,18 +387,31 @@ def _job_pgids(meta: dict[str, Any]) -> set[int]:
     return {p for p in pgids if p > 1}
 
 
+def provably_the_jobs(meta: dict[str, Any]) -> bool:
+    """Whether a job's group (or its dead wrapper's session) is, by pid and start time, still the
+    job's: the only case a SIGKILL goes to it. Pids are reused, and a group whose start time was never
+    recorded could by now be any program's (a daemon is its own group's first process)."""
+    started = meta.get("pid_started") if isinstance(meta.get("pgid"), int) else runner_of(meta)[1]
+    return isinstance(started, (int, float)) and job_group_alive(meta)
+
+
 def _kill_after_grace(meta: dict[str, Any]) -> None:
     """SIGKILL a cancelled job's group whose wrapper is gone, once the grace period has passed."""
     sent = meta.get("cancel_sent_at")
     if isinstance(sent, (int, float)) and time.time() - sent < CANCEL_GRACE_SECONDS:
         return
+    if not provably_the_jobs(meta):
+        return
     for pgid in _job_pgids(meta):
         _signal(pgid, signal.SIGKILL, group=True)
 
 
-def _terminate_group_later(pgid: int, grace: float = CANCEL_GRACE_SECONDS) -> None:
+def _terminate_group_later(pgid: int, meta: dict[str, Any], grace: float = CANCEL_GRACE_SECONDS) -> None:
     """SIGTERM (with SIGCONT, so a stopped group acts on it) a process group now and SIGKILL it
-    after ``grace`` (for jobs whose wrapper died; later polls kill it if this process exits first)."""
+    after ``grace`` if it is still the job's (for jobs whose wrapper died; later polls kill it if
+    this process exits first)."""
+    if not provably_the_jobs(meta):
+        return
     _signal(pgid, signal.SIGTERM, group=True)
     _signal(pgid, signal.SIGCONT, group=True)
 
@@ -401,7 +423,8 @@ def _terminate_group_later(pgid: int, grace: float = CANCEL_GRACE_SECONDS) -> No
             except ProcessLookupError:
                 return
             time.sleep(0.1)
-        _signal(pgid, signal.SIGKILL, group=True)
+        if provably_the_jobs(meta):
+            _signal(pgid, signal.SIGKILL, group=True)
 
     threading.Thread(target=escalate, name=f"celline-kill-{pgid}", daemon=True).start()
 

@@ -35,6 +35,7 @@ from .adapter import (
     LocalScheduler,
     final_update_from_exit,
     process_identity,
+    start_time_of,
 )
 
 #: How long a wrapper keeps trying to write a finished command's exit-code file on a full disk.
@@ -107,7 +108,7 @@ def run(project: str, job_id: str) -> int:
         try:
             store.update(
                 job.job_id, JobStatus.RUNNING, source="runner", start_time=utcnow(), native_id=str(child.pid),
-                metadata={"pid": child.pid, "pid_started": process_identity(child.pid), "pgid": child.pid,
+                metadata={"pid": child.pid, "pid_started": start_time_of(child.pid), "pgid": child.pid,
                           "runner_pid": os.getpid(), "runner_started": me["started"],
                           "host": socket.gethostname()},
             )
