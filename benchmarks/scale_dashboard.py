@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -28,6 +29,8 @@ from .common import Row
 
 #: The last commit with the paged (not windowed) dashboard: the baseline's widget code.
 BASELINE_COMMIT = "c2fde29"
+#: The last commit whose store/queries.py has the reads the paged design used (removed since).
+PAGED_READS_COMMIT = "ad1714e"
 ROOT = Path(__file__).resolve().parents[1]
 
 _BASELINE_PROBE = r"""
@@ -85,6 +88,10 @@ unindexed = {key: ask(sort=key)[0] for key in ("type", "id")}
 filters = {"text that matches nothing": ask(text="no-job-has-this-text")[0],
            "a rare word": ask(text="job1234")[0],
            "a common word": ask(text="count")[0],
+           "a part of words": ask(text="ob123")[0],
+           "a 1-character word (the newest 20,000 jobs)": ask(text="7")[0],
+           "a word and a 1-character one": ask(text="count 7")[0],
+           "query syntax typed (literal)": ask(text='"count" OR NEAR(a b) *')[0],
            "status chip failed": ask(statuses=["failed"])[0],
            "common word, sorted by name": ask(text="count", sort="name", dir="asc")[0]}
 total = ask()[1]["total"]
@@ -121,7 +128,32 @@ def _baseline_code(tmp: Path) -> Path | None:
         if old.returncode != 0:
             return None
         (tmp / "celline_jobs_nb" / "widgets" / name).write_bytes(old.stdout)
+    old = subprocess.run([git, "-C", str(ROOT), "show", f"{PAGED_READS_COMMIT}:celline_jobs_nb/store/queries.py"],
+                         capture_output=True, text=True, timeout=60)
+    if old.returncode != 0:
+        return None
+    queries = tmp / "celline_jobs_nb" / "store" / "queries.py"
+    queries.write_text(queries.read_text() + _paged_reads(old.stdout))
     return tmp
+
+
+def _paged_reads(source: str) -> str:
+    """The store reads only the paged dashboard used (``ended_page``, ``search_ended``, ``ended_top``
+    and its ``SORT_SQL``), taken from its ``store/queries.py`` and added to today's ``QueriesMixin``."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    mixin = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "QueriesMixin")
+    names = ("ended_page", "search_ended", "ended_top", "SORT_SQL")
+    parts = []
+    for node in mixin.body:
+        name = getattr(node, "name", None) or getattr(getattr(node, "target", None), "id", None)
+        if name in names:
+            parts.append("\n".join(lines[node.lineno - 1:node.end_lineno]))
+    return ("\n\n# The paged dashboard's reads, from " + PAGED_READS_COMMIT + "\n"
+            "from typing import ClassVar  # noqa: E402\n"
+            "from ..core.models import ACTIVE_STATUSES  # noqa: E402\n\n\n"
+            "class _Paged:\n" + "\n\n".join(parts) + "\n\n\n"
+            f"for _name in {names!r}:\n    setattr(QueriesMixin, _name, _Paged.__dict__[_name])\n")
 
 
 def _build(project: Path) -> float:

@@ -1,5 +1,5 @@
-"""The store's listing reads: filters, order and limit in the query, the bulk reads of the history,
-the dashboard's pages of older jobs. A mixin of ``JobStore`` (``store.sqlite``), which supplies the
+"""The store's listing reads: filters, order and limit in the query, the bulk reads of the history.
+A mixin of ``JobStore`` (``store.sqlite``), which supplies the
 connection (``_read``, ``_connect``, ``_store_error``)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import StoreError
-from ..core.models import ACTIVE_STATUSES, JobInfo, JobStatus, JobType
+from ..core.models import JobInfo, JobStatus, JobType
 from .rows import COLUMNS
 from .stored_job import EAGER_SELECT, rows_to_jobs, rows_to_jobs_deferred
 
@@ -142,59 +142,6 @@ class QueriesMixin:
         """How many jobs match ``list``'s filters (counted in an index, no row read)."""
         where, params = self._filters(statuses, scheduler, job_types, since, until, array_parent)
         return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", params)[0][0])
-
-    def ended_page(self, before_seq: int | None, limit: int) -> tuple[list[JobInfo], int | None]:
-        """The newest ``limit`` ended jobs stored before row ``before_seq`` (None: the newest),
-        newest first, and the row number of the last one (the next page's ``before_seq``): the
-        dashboard reads a long history a page at a time, walking back from the newest row."""
-        bound = (1 << 62) if before_seq is None else int(before_seq)
-        finals = [s.value for s in JobStatus if s not in ACTIVE_STATUSES]
-        marks = ", ".join("?" for _ in finals)
-        rows = self._read(f"{_LIST_SELECT.replace(' FROM jobs', ', seq FROM jobs')} NOT INDEXED WHERE seq < ? "
-                          f"AND status IN ({marks}) ORDER BY seq DESC LIMIT ?", [bound, *finals, int(limit)])
-        return rows_to_jobs(rows), (int(rows[-1][-1]) if rows else None)
-
-    def search_ended(self, text: str, statuses: Iterable[JobStatus] | None, before_seq: int | None,
-                     limit: int) -> list[JobInfo]:
-        """The newest ``limit`` ended jobs stored before row ``before_seq`` whose id, name, type or
-        reason contains ``text`` (case-insensitive; empty: any), in ``statuses`` if given: the
-        dashboard's filter over the history it has not loaded."""
-        finals = [s.value for s in (statuses or JobStatus) if s not in ACTIVE_STATUSES]
-        if not finals:
-            return []
-        bound = (1 << 62) if before_seq is None else int(before_seq)
-        sql = f"{_LIST_SELECT} NOT INDEXED WHERE seq < ? AND status IN ({', '.join('?' for _ in finals)})"
-        params: list[Any] = [bound, *finals]
-        if text:
-            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            columns = ("job_id", "name", "job_type", "reason")
-            sql += " AND (" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns) + ")"
-            params.extend([pattern] * 4)
-        return rows_to_jobs(self._read(f"{sql} ORDER BY seq DESC LIMIT ?", [*params, int(limit)]))
-
-    #: What the dashboard's sort keys mean in SQL, for ``ended_top`` (keys of js/src/rows.js COLUMNS).
-    SORT_SQL: ClassVar[dict[str, str]] = {
-        "id": "job_id", "name": "name", "type": "job_type", "scheduler": "scheduler", "attempt": "attempt",
-        "submit": "COALESCE(submit_time, created_at)", "start": "start_time", "end": "end_time",
-        "runtime": "(end_time - start_time)", "exit": "exit_code", "reason": "reason", "native": "native_id",
-    }
-
-    def ended_top(self, key: str, descending: bool, before_seq: int | None, limit: int) -> list[JobInfo]:
-        """The first ``limit`` ended jobs stored before row ``before_seq`` in the order of the
-        dashboard's sort ``key`` (``SORT_SQL``; missing values last): the top of a sorted table is
-        right over the whole history though the table holds only a part of it."""
-        expression = self.SORT_SQL.get(key)
-        if expression is None:
-            return []
-        bound = (1 << 62) if before_seq is None else int(before_seq)
-        finals = [s.value for s in JobStatus if s not in ACTIVE_STATUSES]
-        direction = "DESC" if descending else "ASC"
-        # Row numbers first (no wide column read for the rows not kept), then those rows.
-        top = f"SELECT seq FROM jobs WHERE seq < ? AND status IN ({', '.join('?' for _ in finals)}) " \
-              f"ORDER BY ({expression}) IS NULL, {expression} {direction}, seq DESC LIMIT ?"
-        rows = self._read(f"{_LIST_SELECT.replace(' FROM jobs', ', seq FROM jobs')} WHERE seq IN ({top})",
-                          [bound, *finals, int(limit)])
-        return rows_to_jobs(rows)
 
     def created_bounds(self, chunk: int, since: datetime | None = None,
                        until: datetime | None = None) -> list[float]:

@@ -144,7 +144,6 @@ def test_a_whole_number_column_holding_text_is_a_problem_of_its_own_listed_job(p
     store.insert_many([good, bad])
     with sqlite3.connect(store.path) as db:
         db.execute("UPDATE jobs SET exit_code = 'abc', reason = NULL WHERE job_id = ?", (bad.job_id,))
-    for listed in (store.list([JobStatus.FAILED]), store.ended_page(None, 10)[0]):
-        jobs = {j.job_id: j for j in listed}
-        assert jobs[bad.job_id].exit_code is None and "stored exit_code unreadable" in (jobs[bad.job_id].reason or "")
-        assert jobs[good.job_id] == store.get(good.job_id)
+    jobs = {j.job_id: j for j in store.list([JobStatus.FAILED])}
+    assert jobs[bad.job_id].exit_code is None and "stored exit_code unreadable" in (jobs[bad.job_id].reason or "")
+    assert jobs[good.job_id] == store.get(good.job_id)
