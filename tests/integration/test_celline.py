@@ -187,7 +187,12 @@ def test_a_job_cellines_own_runner_starts_is_followed_to_the_end(celline_project
         Project({str(celline_project)!r})
         ThreadObservable.call_shell([{str(script)!r}]).watch()
     """)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SHELL": "/bin/bash"}
+    # celline's script sources ~/.bashrc: a home of its own keeps this machine's shell set-up (a
+    # pyenv rehash waiting on another process's lock, say) out of the run.
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SHELL": "/bin/bash",
+           "HOME": str(home)}
     proc = subprocess.Popen([sys.executable, "-c", runner], cwd=celline_project, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
