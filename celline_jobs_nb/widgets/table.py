@@ -320,7 +320,7 @@ class JobTable(DiskUsage, CellineWidget):
         self._maybe_refresh_disk()
         meta: dict[str, Any] = {
             "now": _now_ms(), "updated": self._last_ok, "interval": self.poll_interval, "live": self.polling,
-            "stale": stale, "error": error, "fts": self.windows.index.fts,
+            "stale": stale, "error": error,
             "running_local": sum(1 for status, scheduler in self._active.values()
                                  if status in ("running", "queued") and scheduler == "local"),
         }
