@@ -30,7 +30,7 @@ from ..core.errors import CellineJobsError
 from ..core.models import JobInfo, JobStatus
 from .rows import COLUMNS
 from .stored_job import rows_to_jobs
-from .window_text import FTS, FTS_FILL, FTS_NAMES, FTS_SQL, STALE, TRIGRAM, match_expression
+from .window_text import FTS_NAMES, FTS_SQL, STALE, TRIGRAM, fill_text_index, match_expression
 
 log = logging.getLogger("celline.job")
 
@@ -183,14 +183,8 @@ class WindowIndex:
                             if name in kinds:
                                 conn.execute(f"DROP {'TRIGGER' if kinds[name] == 'trigger' else 'TABLE'} {name}")
 
-                    def fts(conn: Any) -> None:
-                        # The triggers and the fill in one transaction: no row missed.
-                        for sql in FTS:
-                            conn.execute(sql)
-                        conn.execute(FTS_FILL)
-
                     self.store._retrying(drop)
-                    self.store._retrying(fts)
+                    fill_text_index(self.store._retrying)
                     self._look()
             except CellineJobsError as exc:
                 self.error = str(exc)

@@ -4,7 +4,8 @@ table; the MATCH expressions over it, with typed text always literal. ``store.wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..core.models import JobStatus
 
@@ -34,8 +35,8 @@ def _tags(row: str) -> str:
 _FTS_COLUMNS = "job_id, name, job_type, reason, tags"
 _TEXT_COLUMNS = "{job_id name job_type reason}"
 FTS_NAMES = ("jw_text", "jw_text_ai", "jw_text_ad", "jw_text_au")
-#: What older versions created: dropped when the current index is built.
-STALE = ("jw_fts_ai", "jw_fts_ad", "jw_fts_au", "jw_fts")
+#: What older versions created, or an interrupted fill left: dropped when the current index is built.
+STALE = ("jw_fts_ai", "jw_fts_ad", "jw_fts_au", "jw_fts", "jw_text_fill")
 FTS = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS jw_text USING fts5({_FTS_COLUMNS}, content='', tokenize='trigram')",
     f"CREATE TRIGGER IF NOT EXISTS jw_text_ai AFTER INSERT ON jobs BEGIN INSERT INTO jw_text(rowid, {_FTS_COLUMNS}) "
@@ -53,6 +54,48 @@ FTS = [
 FTS_SQL = {name: sql.replace(" IF NOT EXISTS", "", 1) for name, sql in zip(FTS_NAMES, FTS, strict=True)}
 FTS_FILL = (f"INSERT INTO jw_text(rowid, {_FTS_COLUMNS}) SELECT seq, job_id, name, job_type, reason, "
              f"{_tags('jobs')} FROM jobs")
+#: Rows indexed per transaction by ``fill_text_index`` (writers wait for one chunk, not the whole fill).
+FILL_CHUNK = 20_000
+
+
+def fill_text_index(retrying: Callable[[Callable[[Any], Any]], Any]) -> None:
+    """Create the text index and its triggers, and fill it ``FILL_CHUNK`` rows (by row number) per
+    transaction of ``retrying``. Meanwhile the update and delete triggers act only on rows filled
+    already (``jw_text_fill`` holds how far) or added since; the last transaction puts the final
+    triggers in place. An interrupted fill leaves triggers unlike ``FTS_SQL``: rebuilt next time."""
+
+    def start(conn: Any) -> int:
+        top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0])
+        conn.execute("CREATE TABLE jw_text_fill (hi INTEGER NOT NULL)")
+        conn.execute("INSERT INTO jw_text_fill VALUES (0)")
+        guard = f"(OLD.seq <= (SELECT hi FROM jw_text_fill) OR OLD.seq > {top})"
+        conn.execute(FTS[0])
+        conn.execute(FTS[1])
+        conn.execute(FTS[2].replace(" ON jobs BEGIN ", f" ON jobs WHEN {guard} BEGIN ", 1))
+        update = FTS[3].replace(" ON jobs WHEN ", f" ON jobs WHEN {guard} AND (", 1)
+        conn.execute(update.replace(" BEGIN ", ") BEGIN ", 1))
+        return top
+
+    top, done = int(retrying(start)), 0
+    while done < top:
+        stop = min(top, done + FILL_CHUNK)
+
+        def chunk(conn: Any, low: int = done, high: int = stop) -> None:
+            conn.execute(f"{FTS_FILL} WHERE seq > ? AND seq <= ?", [low, high])
+            conn.execute("UPDATE jw_text_fill SET hi = ?", [high])
+
+        retrying(chunk)
+        done = stop
+
+    def finish(conn: Any) -> None:
+        for name, sql in zip(FTS_NAMES[2:], FTS[2:], strict=True):
+            conn.execute(f"DROP TRIGGER {name}")
+            conn.execute(sql)
+        conn.execute("DROP TABLE jw_text_fill")
+
+    retrying(finish)
+
+
 #: Words shorter than this are not in a trigram index: LIKE conditions instead. A text of only
 #: such words searches the newest ``SHORT_SCAN`` rows (a scan of every row takes seconds at 1M).
 TRIGRAM = 3

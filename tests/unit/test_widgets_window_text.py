@@ -11,7 +11,7 @@ import pytest
 
 from celline_jobs_nb.core.models import JobInfo, JobStatus, utcnow
 from celline_jobs_nb.monitor import JobMonitor
-from celline_jobs_nb.store import window
+from celline_jobs_nb.store import window, window_text
 from celline_jobs_nb.store.window import Query, WindowIndex, Windows
 
 
@@ -132,3 +132,41 @@ def test_words_under_three_characters_alone_search_the_newest_jobs_and_say_so(mo
     # "s1" with "pre": the whole history, no notice.
     assert windows.notice(Query(text="s1 pre")) is None and windows.notice(Query(text="srr")) is None
     assert windows.total(Query(text="7 srr")) == len(_expected(monitor, Query(text="7 srr"))) == 17
+
+
+def test_the_text_index_filled_in_chunks_misses_no_write_made_between_them(monitor: JobMonitor,
+                                                                           monkeypatch: pytest.MonkeyPatch):
+    """Each chunk is its own transaction: jobs renamed, deleted or added between chunks (before or
+    after theirs was indexed) are found by what they hold at the end, and only by that."""
+    _jobs(monitor)
+    monkeypatch.setattr(window_text, "FILL_CHUNK", 10)
+    writes = iter([
+        "UPDATE jobs SET name = 'renamed early' WHERE job_id = 'job00002'",  # its chunk is indexed
+        "UPDATE jobs SET name = 'renamed late' WHERE job_id = 'job00070'",  # its chunk is not yet
+        "DELETE FROM jobs WHERE job_id = 'job00003'",
+        "DELETE FROM jobs WHERE job_id = 'job00075'",
+        "UPDATE jobs SET reason = 'Out of memory' WHERE job_id = 'job00004'",
+    ])
+    chunks = []
+
+    def retrying(action: Any) -> Any:
+        result = monitor.store._retrying(action)
+        chunks.append(1)
+        if len(chunks) >= 2:
+            sql = next(writes, None)
+            if sql is not None:
+                with sqlite3.connect(monitor.store.path) as db:
+                    db.execute(sql)
+        return result
+
+    window_text.fill_text_index(retrying)
+    monitor.store.insert_many([JobInfo(job_id="job00900", name="added after", status=JobStatus.PENDING,
+                                       scheduler="local", command="true")])
+    index = WindowIndex(monitor.store)
+    assert index.fts and len(chunks) > 5
+    windows = Windows(monitor.store, index)
+    for text in ("renamed early", "renamed late", "out of memory", "added after", "srr2584802", "srr2584870",
+                 "srr2584803", "srr2584875", "srr25848", "count"):
+        query = Query(text=text)
+        want = _expected(monitor, query)
+        assert [j.job_id for j in windows.window(query, 0, 200)] == want and windows.total(query) == len(want), text
