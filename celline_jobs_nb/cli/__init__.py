@@ -15,15 +15,15 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..core.errors import CellineJobsError, InvalidInputError
-from .common import _require_project
-from .parser import UsageError, build_parser, command_parsers
 
+TYPE_CHECKING = False  # typing, argparse, pathlib and the parser load only off the quick `list` path
 if TYPE_CHECKING:
     import argparse
+    from typing import Any, NoReturn
+
+    from .parser import UsageError, build_parser, command_parsers
 
 __all__ = ["COMMANDS", "EXIT_USAGE", "UsageError", "build_parser", "command_parsers", "main"]
 
@@ -63,7 +63,9 @@ COMMANDS: Mapping[str, Callable[[argparse.Namespace], int]] = _Commands()
 _MOVED: dict[str, str] = {
     **{function: module for module, function in _HOMES.values()},
     "_log_text": "jobs", "_export_history": "history", "_print_plan": "project",
-    "_print_json": "common", "_parse_when": "common", "_monitor": "common", "_write_stdout": "common",
+    "UsageError": "parser", "build_parser": "parser", "command_parsers": "parser",
+    "_require_project": "common", "_print_json": "common", "_parse_when": "common", "_monitor": "common",
+    "_write_stdout": "common",
     "_where": "common", "_add_resource_args": "parser", "_resource_changes": "parser",
     "_Parser": "parser", "_Unused": "parser",
     **dict.fromkeys(("_jobs_table", "_local", "_print_lines", "_print_table", "_print_warnings",
@@ -102,7 +104,41 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _quick_list_args(argv: Sequence[str]) -> Any:
+    """The arguments of a plain ``[--project DIR | -C DIR] list [--json] [--limit N]``, read without
+    argparse (the quick list's whole budget is a few milliseconds); None for anything else, which
+    the parser reads."""
+    from types import SimpleNamespace
+
+    words = list(argv)
+    project = "."
+    if words[:1] in (["--project"], ["-C"]) and len(words) >= 2 and not words[1].startswith("-"):
+        project, words = words[1], words[2:]
+    elif words and words[0].startswith("--project=") and len(words[0]) > len("--project="):
+        project, words = words[0][len("--project="):], words[1:]
+    if words[:1] != ["list"] or not project:
+        return None
+    json_flag, limit = False, None
+    rest = iter(words[1:])
+    for word in rest:
+        if word == "--json" and not json_flag:
+            json_flag = True
+            continue
+        if word.startswith("--limit=") and limit is None:
+            value: str | None = word[len("--limit="):]
+        elif word == "--limit" and limit is None:
+            value = next(rest, None)
+        else:
+            return None
+        if value is None or not value.isascii() or not value.isdigit():
+            return None
+        limit = int(value)
+    return SimpleNamespace(project=project, command="list", json=json_flag, limit=limit, all=False)
+
+
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    from .parser import UsageError, build_parser
+
     command = _command_in(argv)
     if command is not None:
         try:
@@ -128,12 +164,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     entry = argv is None  # the console script or `python -m celline_jobs_nb`
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        quick = _quick_list_args(argv)
+        if quick is not None and os.path.isdir(quick.project):
+            from ..quicklist import run  # a project whose jobs have all ended: no monitor, no parser
+
+            done = run(quick)
+            if done is not None:
+                if entry:
+                    _exit_now(done)
+                return done
         args = _parse(argv)
-        if args.command not in ("demo", "progress") and not Path(args.project).is_dir():
+        if args.command not in ("demo", "progress") and not os.path.isdir(args.project or "."):
             raise InvalidInputError(f"project directory {args.project!r} does not exist: pass --project DIR")
         if args.command in _READS_A_PROJECT:
+            from .common import _require_project
+
             _require_project(args.project)
-        if args.command == "list":
+        if args.command == "list" and quick is None:
             from ..quicklist import run  # a project whose jobs have all ended: no monitor needed
 
             done = run(args)

@@ -168,3 +168,36 @@ def test_the_database_is_only_read(project: Path, capsys: pytest.CaptureFixture[
     assert quicklist.run(cli._parse(["--project", str(project), "list"])) == 0
     assert conn.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()[0] == before
     conn.close()
+
+
+@pytest.mark.parametrize("form", [["--project", "{p}", "list"], ["-C", "{p}", "list", "--limit", "7"],
+                                  ["--project={p}", "list", "--json", "--limit=3"], ["-C", "{p}", "list", "--json"]])
+def test_a_plain_list_command_line_is_read_as_the_parser_reads_it(
+        project: Path, form: list[str], capsys: pytest.CaptureFixture[str]):
+    _ended_project(project)
+    argv = [word.format(p=project) for word in form]
+    quick = cli._quick_list_args(argv)
+    assert quick is not None
+    assert quicklist.run(quick) == 0
+    by_hand = capsys.readouterr()
+    assert quicklist.run(cli._parse(argv)) == 0
+    assert capsys.readouterr() == by_hand
+
+
+@pytest.mark.parametrize("argv", [["list", "-n", "5"], ["list", "--limit", "-1"], ["list", "--limit", "x"],
+                                  ["list", "--json", "--json"], ["list", "--all"], ["--proj", ".", "list"],
+                                  ["status"], ["list", "--limit"], ["--project", "", "list"], ["-C"]])
+def test_any_other_command_line_is_left_to_the_parser(argv: list[str]):
+    assert cli._quick_list_args(argv) is None
+
+
+def test_the_quick_list_loads_no_argument_parser(project: Path):
+    _ended_project(project)
+    env = {k: v for k, v in os.environ.items() if k != quicklist.ENV_NO_QUICK}
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "celline_jobs_nb", "--project", str(project),
+                             "list"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0 and "200 older ended jobs not shown" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time")}
+    assert "celline_jobs_nb.quicklist" in imported
+    assert not {"argparse", "celline_jobs_nb.cli.parser", "celline_jobs_nb.cli.common"} & imported
