@@ -281,3 +281,18 @@ def test_a_cancelled_job_never_kills_a_program_that_got_its_group_id(monitor: Jo
     finally:
         other.kill()
         other.wait()
+
+
+def test_jobs_cancelled_with_the_one_holding_the_slot_never_run(project: Path):
+    """Cancelling waiting jobs together with the running job that holds the only slot: the running
+    job's wrapper, which starts the next waiting job once its command ends, finds them cancelled
+    already — none of them runs."""
+    monitor = JobMonitor(project, max_parallel=1)
+    started = project / "blocker-started"
+    blocker = monitor.submit_job("blocker", f"touch {started}; sleep 300")
+    waiting = [monitor.submit_job(f"w{i}", f"touch {project}/ran-{i}") for i in range(2000)]
+    _wait_for(started.exists)
+    monitor.cancel_jobs([*waiting, blocker], wait=15)
+    monitor.refresh(force=True)
+    assert sorted(p.name for p in project.glob("ran-*")) == []
+    assert monitor.store.count([JobStatus.CANCELLED]) == 2001

@@ -279,19 +279,27 @@ class LocalScheduler(SchedulerAdapter):
         }, "poll")
 
     def cancel(self, jobs: Sequence[JobInfo]) -> list[JobUpdate]:
-        updates = []
+        never_started: list[JobUpdate] = []
+        started: list[tuple[JobInfo, object, bool, bool]] = []
         for job in jobs:
-            meta = job.metadata
-            runner, runner_started = runner_of(meta)
+            runner, runner_started = runner_of(job.metadata)
             runner_alive = is_same_process(runner, runner_started)
-            command_alive = not runner_alive and job_group_alive(meta)
+            command_alive = not runner_alive and job_group_alive(job.metadata)
             if job.status in (JobStatus.PENDING, JobStatus.QUEUED) and not runner_alive and not command_alive:
                 # Never started: cancelled without running. The wrapper checks the status before
                 # it runs anything, so a racing launch also stops here.
-                updates.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
-                                         {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow(),
-                                          "metadata": {"cancel_requested": True}}, "cancel"))
-                continue
+                never_started.append(JobUpdate(job.job_id, JobStatus.CANCELLED,
+                                               {"reason": reasons.CANCELLED_BY_USER, "end_time": utcnow(),
+                                                "metadata": {"cancel_requested": True}}, "cancel"))
+            else:
+                started.append((job, runner, runner_alive, command_alive))
+        if never_started and started:
+            # Stored before any running job is stopped: a wrapper whose command ends starts the next
+            # waiting job, and must not find one of these still waiting.
+            self.context.store.apply(never_started)
+        updates = list(never_started)
+        for job, runner, runner_alive, command_alive in started:
+            meta = job.metadata
             # Mark first so whoever records the end (wrapper or poller) says "cancelled", not "failed".
             self.context.store.update(job.job_id, None, source="cancel",
                                       metadata={"cancel_requested": True, "cancel_sent_at": time.time()})
