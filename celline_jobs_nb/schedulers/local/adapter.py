@@ -216,7 +216,7 @@ class LocalScheduler(SchedulerAdapter):
             if job.metadata.get("cancel_requested") and job_group_alive(job.metadata, groups or None):
                 # Cancelled means stopped: not before the rest of its group is gone too.
                 if not is_same_process(*runner_of(job.metadata)):
-                    _kill_after_grace(job.metadata)
+                    _kill_after_grace(job.metadata, groups or None)
                 return None
             return final_update_from_exit(job, record)
         if job.status is JobStatus.PENDING:
@@ -230,7 +230,7 @@ class LocalScheduler(SchedulerAdapter):
         command_alive = not runner_alive and job_group_alive(meta, groups or None)
         if runner_alive or command_alive:
             if command_alive and meta.get("cancel_requested"):
-                _kill_after_grace(meta)  # the cancelling process may have exited before its SIGKILL
+                _kill_after_grace(meta, groups or None)  # the cancelling process may have exited before its SIGKILL
             if job.status is not JobStatus.RUNNING:
                 return None
             fields: dict[str, object] = {}
@@ -295,9 +295,10 @@ class LocalScheduler(SchedulerAdapter):
                 started.append((job, runner, runner_alive, command_alive))
         if never_started and started:
             # Stored before any running job is stopped: a wrapper whose command ends starts the next
-            # waiting job, and must not find one of these still waiting.
+            # waiting job, and must not find one of these still waiting. Stored once: not returned.
             self.context.store.apply(never_started)
-        updates = list(never_started)
+            never_started = []
+        updates = never_started
         for job, runner, runner_alive, command_alive in started:
             meta = job.metadata
             # Mark first so whoever records the end (wrapper or poller) says "cancelled", not "failed".
@@ -395,20 +396,20 @@ def _job_pgids(meta: dict[str, Any]) -> set[int]:
     return {p for p in pgids if p > 1}
 
 
-def provably_the_jobs(meta: dict[str, Any]) -> bool:
+def provably_the_jobs(meta: dict[str, Any], groups: dict[int, list[int]] | None = None) -> bool:
     """Whether a job's group (or its dead wrapper's session) is, by pid and start time, still the
     job's: the only case a SIGKILL goes to it. Pids are reused, and a group whose start time was never
     recorded could by now be any program's (a daemon is its own group's first process)."""
     started = meta.get("pid_started") if isinstance(meta.get("pgid"), int) else runner_of(meta)[1]
-    return isinstance(started, (int, float)) and job_group_alive(meta)
+    return isinstance(started, (int, float)) and job_group_alive(meta, groups)
 
 
-def _kill_after_grace(meta: dict[str, Any]) -> None:
+def _kill_after_grace(meta: dict[str, Any], groups: dict[int, list[int]] | None = None) -> None:
     """SIGKILL a cancelled job's group whose wrapper is gone, once the grace period has passed."""
     sent = meta.get("cancel_sent_at")
     if isinstance(sent, (int, float)) and time.time() - sent < CANCEL_GRACE_SECONDS:
         return
-    if not provably_the_jobs(meta):
+    if not provably_the_jobs(meta, groups):
         return
     for pgid in _job_pgids(meta):
         _signal(pgid, signal.SIGKILL, group=True)
